@@ -1,0 +1,220 @@
+"""The error classes of a failed booking sync, and the typed errors connectors raise.
+
+The classes and their next steps come from the operations manuals in `shared/sources/`
+(DESIGN §1): timeouts, no availability, credentials changed, permissions, property not
+mapped, data format mismatch, required field missing, rate limiting.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _ClassText:
+    label: str
+    explanation: str
+    next_step: str
+    transient: bool
+
+
+class ErrorClass(enum.Enum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    SERVER_ERROR = "server_error"
+    RATE_LIMITED = "rate_limited"
+    NO_AVAILABILITY = "no_availability"
+    AUTH_FAILURE = "auth_failure"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_MAPPED = "not_mapped"
+    DATA_FORMAT = "data_format"
+    MISSING_FIELD = "missing_field"
+    PLATFORM_REFUSED = "platform_refused"
+    NO_CONNECTOR = "no_connector"
+    UNKNOWN = "unknown"
+
+    @property
+    def text(self) -> _ClassText:
+        return _TEXTS[self]
+
+    @property
+    def label(self) -> str:
+        return self.text.label
+
+    @property
+    def explanation(self) -> str:
+        return self.text.explanation
+
+    @property
+    def next_step(self) -> str:
+        return self.text.next_step
+
+    @property
+    def transient(self) -> bool:
+        """Transient classes get one automatic Reprocess; permanent ones never do."""
+        return self.text.transient
+
+
+_TEXTS: dict[ErrorClass, _ClassText] = {
+    ErrorClass.TIMEOUT: _ClassText(
+        "Timeout",
+        "The booking system did not answer in time. The booking may or may not have been made.",
+        "Reprocess: syncdesk checks the system for an existing booking first, so it cannot double-book.",
+        True,
+    ),
+    ErrorClass.CONNECTION: _ClassText(
+        "Connection failed",
+        "syncdesk could not reach the booking system (connection refused, DNS or TLS error).",
+        "Check the system is up, then Reprocess.",
+        True,
+    ),
+    ErrorClass.SERVER_ERROR: _ClassText(
+        "Booking system error",
+        "The booking system answered with a server error (5xx).",
+        "Reprocess in a few minutes; if it keeps failing, contact the system's support.",
+        True,
+    ),
+    ErrorClass.RATE_LIMITED: _ClassText(
+        "Rate limited",
+        "The booking system is refusing requests because too many were sent.",
+        "Wait a few minutes and Reprocess.",
+        True,
+    ),
+    ErrorClass.NO_AVAILABILITY: _ClassText(
+        "No availability",
+        "The booking system has no availability for these dates (or waitlisted the reservation).",
+        "Find an alternative with the guest or overbook by hand, then use Booked manually.",
+        False,
+    ),
+    ErrorClass.AUTH_FAILURE: _ClassText(
+        "Authentication failure",
+        "The booking system rejected syncdesk's credentials; they were probably changed.",
+        "Update the API credentials in the integration settings, then Reprocess.",
+        False,
+    ),
+    ErrorClass.PERMISSION_DENIED: _ClassText(
+        "Permission denied",
+        "The integration user is not allowed to create this booking.",
+        "Give the integration's user account the booking permission in the system, then Reprocess.",
+        False,
+    ),
+    ErrorClass.NOT_MAPPED: _ClassText(
+        "Property not mapped",
+        "The property, hotel or product is not mapped in the integration settings.",
+        "Check the property/hotel mapping in the integration settings, then Reprocess, or book it by hand.",
+        False,
+    ),
+    ErrorClass.DATA_FORMAT: _ClassText(
+        "Data format mismatch",
+        "The booking system rejected a value in the booking (a format it does not accept).",
+        "Correct the order details on the platform, or book it by hand and use Booked manually.",
+        False,
+    ),
+    ErrorClass.MISSING_FIELD: _ClassText(
+        "Required field missing",
+        "A field the booking system requires (guest name, dates, room type) is missing.",
+        "Complete the order details (guest name, dates, room type), then Reprocess or book it by hand.",
+        False,
+    ),
+    ErrorClass.PLATFORM_REFUSED: _ClassText(
+        "Platform refused",
+        "The e-commerce platform refused the status change.",
+        "Read the platform's message below, fix the order in the platform admin, then try again.",
+        False,
+    ),
+    ErrorClass.NO_CONNECTOR: _ClassText(
+        "No connector configured",
+        "syncdesk has no connection to this booking system for this property.",
+        "Book it by hand in the system, then use Booked manually.",
+        False,
+    ),
+    ErrorClass.UNKNOWN: _ClassText(
+        "Unknown error",
+        "The failure did not match any known cause.",
+        "Open the log, book it by hand if needed, and tell the integration team.",
+        False,
+    ),
+}
+
+
+class ConnectorError(Exception):
+    """A classified failure talking to an external system.
+
+    `message` is for people (shown in the alert); `detail` is the raw evidence (status,
+    body excerpt) kept for the log.
+    """
+
+    error_class: ErrorClass = ErrorClass.UNKNOWN
+
+    def __init__(self, message: str, *, detail: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.error_class.transient
+
+
+class Timeout(ConnectorError):
+    error_class = ErrorClass.TIMEOUT
+
+
+class ConnectionFailed(ConnectorError):
+    error_class = ErrorClass.CONNECTION
+
+
+class ServerError(ConnectorError):
+    error_class = ErrorClass.SERVER_ERROR
+
+
+class RateLimited(ConnectorError):
+    error_class = ErrorClass.RATE_LIMITED
+
+
+class NoAvailability(ConnectorError):
+    error_class = ErrorClass.NO_AVAILABILITY
+
+
+class AuthFailure(ConnectorError):
+    error_class = ErrorClass.AUTH_FAILURE
+
+
+class PermissionDenied(ConnectorError):
+    error_class = ErrorClass.PERMISSION_DENIED
+
+
+class NotMapped(ConnectorError):
+    error_class = ErrorClass.NOT_MAPPED
+
+
+class DataFormat(ConnectorError):
+    error_class = ErrorClass.DATA_FORMAT
+
+
+class MissingField(ConnectorError):
+    error_class = ErrorClass.MISSING_FIELD
+
+
+class PlatformRefused(ConnectorError):
+    error_class = ErrorClass.PLATFORM_REFUSED
+
+
+class NoConnector(ConnectorError):
+    error_class = ErrorClass.NO_CONNECTOR
+
+
+class UnknownFailure(ConnectorError):
+    error_class = ErrorClass.UNKNOWN
+
+
+ERROR_FOR_CLASS: dict[ErrorClass, type[ConnectorError]] = {
+    cls.error_class: cls
+    for cls in (
+        Timeout, ConnectionFailed, ServerError, RateLimited, NoAvailability, AuthFailure,
+        PermissionDenied, NotMapped, DataFormat, MissingField, PlatformRefused, NoConnector,
+        UnknownFailure,
+    )
+}

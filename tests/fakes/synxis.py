@@ -1,0 +1,270 @@
+"""A fake Sabre SynXis CRS speaking the REST Reservation Services wire format.
+
+- `POST {token_path}` (form `grant_type=client_credentials&client_id&client_secret`, or
+  HTTP Basic) → `{"access_token", "token_type": "Bearer", "expires_in"}`; wrong
+  credentials → 401 `{"error": "invalid_client", ...}`.
+- `POST /v1/api/reservation` → `{"reservations": [{"CrsConfirmationNumber": ...}]}`.
+- `PATCH /v1/api/reservation` (by `CrsConfirmationNumber`) → same shape.
+- `GET /v1/api/reservation?hotel&chain&view&crsConfirmationNumber&externalReferenceNumber
+  &guestLastName&guestFirstName&startDate&status` → `{"reservations": [...], "Pagination": ...}`.
+- `GET /v1/api/reservation/hotel/{hotelId}/{id}` → `{"reservations": [reservation]}`.
+
+Modes (`fake.mode = ...`): "timeout_before_create" (sleep `stall_seconds`, create nothing),
+"timeout_after_create" (create, then sleep — the ambiguous outcome), "waitlist" (no
+availability: created reservations come back Waitlisted). `broad_search = True` makes GET
+ignore every filter except hotel, like a CRS that does not understand a parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from tests.fakes.http import FakeServer, RecordedRequest, Reply
+
+RESERVATION = "/v1/api/reservation"
+
+
+class FakeSynxis(FakeServer):
+    def __init__(
+        self,
+        *,
+        client_id: str = "syncdesk",
+        client_secret: str = "s3cret",
+        token_ttl: float = 3600,
+        token_path: str = "/oauth/token",
+        hotels: dict[int, int] | None = None,
+        stall_seconds: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.token_path = token_path
+        self.hotels = dict(hotels) if hotels is not None else {13098: 12723}  # hotel id -> chain id
+        self.stall_seconds = stall_seconds
+        self.mode: str | None = None
+        self.broad_search = False
+        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._reservations: dict[str, dict[str, Any]] = {}
+        self._numbers = itertools.count(1)
+        self.route("POST", re.escape(token_path), self._token)
+        self.route("POST", RESERVATION, self._create)
+        self.route("PATCH", RESERVATION, self._modify)
+        self.route("GET", RESERVATION, self._search)
+        self.route("GET", RESERVATION + r"/hotel/(?P<hotel>[^/]+)/(?P<id>[^/]+)", self._read_one)
+
+    # -- test API --------------------------------------------------------------------------
+    @property
+    def token_url(self) -> str:
+        return self.url + self.token_path
+
+    @property
+    def token_requests(self) -> list[RecordedRequest]:
+        return self.requests_to("POST", re.escape(self.token_path))
+
+    @property
+    def reservation_requests(self) -> list[RecordedRequest]:
+        return self.requests_to(None, RESERVATION + r"(/.*)?")
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far is now refused with 401 (revoked or expired early)."""
+        with self.lock:
+            self._tokens.clear()
+
+    def reservations(self) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return {k: dict(v) for k, v in self._reservations.items()}
+
+    def reservation(self, number: str) -> dict[str, Any]:
+        with self.lock:
+            return dict(self._reservations[number])
+
+    def seed_reservation(
+        self,
+        *,
+        status: str = "Confirmed",
+        hotel_id: int = 13098,
+        chain_id: int = 12723,
+        reference: str | None = None,
+        surname: str = "Walker",
+        given_name: str = "Larry",
+        start: str | dt.date = "2026-12-01",
+        end: str | dt.date = "2026-12-02",
+        room_code: str = "LUXT",
+        rate_code: str = "BAR",
+        number: str | None = None,
+    ) -> str:
+        """Store an existing reservation (full view) and return its CrsConfirmationNumber."""
+        with self.lock:
+            number = number or self._next_number(hotel_id)
+            reservation: dict[str, Any] = {
+                "CrsConfirmationNumber": number,
+                "Status": status,
+                "Chain": {"Id": chain_id},
+                "Hotel": {"Id": hotel_id},
+                "RoomStay": {
+                    "StartDate": str(start),
+                    "EndDate": str(end),
+                    "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests": 1}],
+                    "NumRooms": 1,
+                    "Products": [{"Primary": True, "Product": {"RateCode": rate_code, "RoomCode": room_code}}],
+                },
+                "Guests": [{"PersonName": {"GivenName": given_name, "Surname": surname}, "Role": "Primary"}],
+            }
+            if reference is not None:
+                reservation["ExternalReferenceNumber"] = reference
+            self._reservations[number] = reservation
+            return number
+
+    # -- endpoints -------------------------------------------------------------------------
+    def _next_number(self, hotel_id: Any) -> str:
+        return f"{hotel_id}CU{next(self._numbers):06d}"
+
+    def _token(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
+        form = req.form
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        basic = req.header("Authorization") or ""
+        if basic.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if form.get("grant_type") != "client_credentials":
+            return Reply(400, {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"})
+        if client_id != self.client_id or client_secret != self.client_secret:
+            return Reply(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
+        token = "tok-" + secrets.token_hex(8)
+        self._tokens[token] = time.monotonic() + self.token_ttl
+        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl})
+
+    def _authorized(self, req: RecordedRequest) -> bool:
+        header = req.header("Authorization") or ""
+        token = header[7:] if header.startswith("Bearer ") else ""
+        expiry = self._tokens.get(token)
+        return expiry is not None and time.monotonic() < expiry
+
+    @staticmethod
+    def _unauthorized() -> Reply:
+        return Reply(401, {"errors": [{"code": "401", "message": "Invalid or expired token"}]})
+
+    @staticmethod
+    def _bad_request(message: str, status: int = 400) -> Reply:
+        return Reply(status, {"errors": [{"code": str(status), "message": message}]})
+
+    def _known_hotel(self, hotel_id: Any, chain_id: Any) -> bool:
+        try:
+            return self.hotels.get(int(hotel_id)) == int(chain_id)
+        except (TypeError, ValueError):
+            return False
+
+    def _create(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return self._unauthorized()
+        body = req.json
+        if not isinstance(body, dict):
+            return self._bad_request("Request body is not valid JSON")
+        hotel_id = (body.get("Hotel") or {}).get("Id")
+        chain_id = (body.get("Chain") or {}).get("Id")
+        stay = body.get("RoomStay") or {}
+        product = ((stay.get("Products") or [{}])[0] or {}).get("Product") or {}
+        for name, value in (
+            ("Hotel.Id", hotel_id),
+            ("Chain.Id", chain_id),
+            ("RoomStay.StartDate", stay.get("StartDate")),
+            ("RoomStay.EndDate", stay.get("EndDate")),
+            ("RoomStay.Products.Product.RoomCode", product.get("RoomCode")),
+            ("RoomStay.Products.Product.RateCode", product.get("RateCode")),
+            ("status", body.get("status")),
+        ):
+            if value in (None, ""):
+                return self._bad_request(f"{name} is required")
+        if not self._known_hotel(hotel_id, chain_id):
+            return self._bad_request(f"Hotel {hotel_id} not found in chain {chain_id}", 404)
+        wanted = str(body["status"])
+        if wanted in ("Confirmed", "Waitlisted") and not body.get("Guests"):
+            return self._bad_request("A guest is required for status " + wanted)
+        if self.mode == "timeout_before_create":
+            return Reply(504, {"errors": [{"message": "gateway timeout"}]}, delay=self.stall_seconds)
+        number = self._next_number(hotel_id)
+        stored = {k: v for k, v in body.items() if k != "status"}
+        stored["CrsConfirmationNumber"] = number
+        stored["Status"] = "Waitlisted" if self.mode == "waitlist" and wanted == "Confirmed" else wanted
+        self._reservations[number] = stored
+        reply = Reply(200, {"reservations": [{"CrsConfirmationNumber": number}]})
+        if self.mode == "timeout_after_create":
+            reply.delay = self.stall_seconds
+        return reply
+
+    def _modify(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return self._unauthorized()
+        body = req.json if isinstance(req.json, dict) else {}
+        number = body.get("CrsConfirmationNumber")
+        stored = self._reservations.get(str(number))
+        if stored is None:
+            return self._bad_request(f"Reservation {number} not found", 404)
+        if body.get("Guests"):
+            stored["Guests"] = body["Guests"]
+        wanted = body.get("status")
+        if wanted:
+            if stored["Status"] in ("Cancelled", "Ignored"):
+                return self._bad_request(f"Reservation {number} is {stored['Status']} and cannot be modified")
+            if wanted == "Confirmed" and not stored.get("Guests"):
+                return self._bad_request("A guest is required to confirm a reservation")
+            stored["Status"] = wanted
+        return Reply(200, {"reservations": [{"CrsConfirmationNumber": number}]})
+
+    def _search(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return self._unauthorized()
+        hotel, chain = req.param("hotel"), req.param("chain")
+        if not hotel and not chain:
+            return self._bad_request("hotel or chain is required")
+        if hotel and chain and not self._known_hotel(hotel, chain):
+            return self._bad_request(f"Hotel {hotel} not found in chain {chain}", 404)
+        results = []
+        for res in self._reservations.values():
+            if hotel and str(res["Hotel"]["Id"]) != hotel:
+                continue
+            if not self.broad_search and not self._matches(res, req):
+                continue
+            results.append(dict(res))
+        return Reply(200, {"reservations": results, "Pagination": {"Start": 0, "Size": len(results), "Total": len(results)}})
+
+    @staticmethod
+    def _matches(res: dict[str, Any], req: RecordedRequest) -> bool:
+        guest = (res.get("Guests") or [{}])[0].get("PersonName") or {}
+        checks = {
+            "chain": str(res["Chain"]["Id"]),
+            "crsConfirmationNumber": res["CrsConfirmationNumber"],
+            "externalReferenceNumber": res.get("ExternalReferenceNumber"),
+            "guestLastName": guest.get("Surname"),
+            "guestFirstName": guest.get("GivenName"),
+            "startDate": str(res["RoomStay"]["StartDate"])[:10],
+            "status": res["Status"],
+        }
+        for name, actual in checks.items():
+            wanted = req.param(name)
+            if wanted is None:
+                continue
+            if actual is None:
+                return False
+            if name.startswith("guest"):
+                pattern = "^" + re.escape(wanted.lower()).replace("%", ".*") + "$"  # % is SynXis' wildcard
+                if not re.match(pattern, str(actual).lower()):
+                    return False
+            elif str(actual) != wanted:
+                return False
+        return True
+
+    def _read_one(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return self._unauthorized()
+        res = self._reservations.get(unquote(m["id"]))
+        if res is None or str(res["Hotel"]["Id"]) != unquote(m["hotel"]):
+            return self._bad_request(f"Reservation {m['id']} not found", 404)
+        return Reply(200, {"reservations": [dict(res)]})

@@ -1,0 +1,1 @@
+"""The core of syncdesk: models, database, state machine, services, jobs and schedules."""

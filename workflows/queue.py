@@ -1,0 +1,131 @@
+"""Handing jobs to RQ, through the outbox.
+
+Services write an `OutboxEntry` in the same transaction as the change that needs the job
+(DESIGN §4, "nothing lost"); `dispatch()` then enqueues it with its deterministic job id
+(`unique=True`, so the same id is never queued twice) and marks it dispatched. If Redis is
+down the entry simply waits: the worker's clock drains the outbox when Redis is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import logging
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from workflows.db import transaction
+from workflows.models import OutboxEntry, utcnow
+from workflows.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT_SECONDS = 300
+# An abandoned job (its worker was SIGKILLed) is requeued by RQ's cleanup while it has
+# retries left; our jobs are idempotent, so running one again is always safe.
+ABANDONED_RETRIES = 3
+_ADDED = "syncdesk.outbox"
+
+
+@lru_cache(maxsize=8)
+def get_redis(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def get_queue(settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=get_redis(settings.redis_url), default_timeout=JOB_TIMEOUT_SECONDS)
+
+
+def job_id(action: str, *parts: object) -> str:
+    """The deterministic RQ job id of `action` on `parts` (RQ allows letters, digits, _ and -).
+
+    Readable, and made unique by a hash of the exact parts, so ids that differ only in
+    punctuation never collide.
+    """
+    raw = "\x1f".join([action, *map(str, parts)])
+    readable = "__".join(re.sub(r"[^A-Za-z0-9_-]", "_", str(p))[:40] for p in (action, *parts))
+    return f"{readable}__{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
+
+
+def add(session: Session, function: str, job_id: str, *, delay_seconds: int = 0, **kwargs: Any) -> OutboxEntry:
+    """Ask for `function(**kwargs)` to run once under `job_id`, when this transaction commits."""
+    entry = OutboxEntry(function=function, kwargs=kwargs, job_id=job_id, delay_seconds=delay_seconds)
+    session.add(entry)
+    session.info.setdefault(_ADDED, []).append(entry)
+    return entry
+
+
+def added(session: Session) -> list[int]:
+    """Ids of the outbox entries this session added (after a flush), to dispatch after commit."""
+    session.flush()
+    return [entry.id for entry in session.info.get(_ADDED, [])]
+
+
+def enqueue(settings: Settings, function: str, job_id: str, *, delay_seconds: float = 0, **kwargs: Any) -> bool:
+    """Put a job on the queue now. False when a job with that id is already there."""
+    queue = get_queue(settings)
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "unique": True,
+        "retry": Retry(max=ABANDONED_RETRIES, interval=[5, 15, 30]),
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 86400,
+        "kwargs": kwargs,
+    }
+    try:
+        if delay_seconds > 0:
+            queue.enqueue_in(dt.timedelta(seconds=delay_seconds), function, **options)
+        else:
+            queue.enqueue(function, **options)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def _dispatch_entry(settings: Settings, entry: OutboxEntry) -> None:
+    remaining = (entry.created_at + dt.timedelta(seconds=entry.delay_seconds) - utcnow()).total_seconds()
+    enqueue(settings, entry.function, entry.job_id, delay_seconds=max(0.0, remaining), **entry.kwargs)
+
+
+def dispatch(settings: Settings, entry_ids: Iterable[int] | None = None, *, limit: int = 500) -> int:
+    """Enqueue pending outbox entries (the given ones, or the oldest); returns how many.
+
+    Stops quietly at the first Redis error: the rest wait for the next drain.
+    """
+    with transaction(settings.database_url) as session:
+        query = select(OutboxEntry).where(OutboxEntry.dispatched_at.is_(None)).order_by(OutboxEntry.id).limit(limit)
+        if entry_ids is not None:
+            ids = list(entry_ids)
+            if not ids:
+                return 0
+            query = query.where(OutboxEntry.id.in_(ids))
+        entries = list(session.scalars(query))
+    done = 0
+    for entry in entries:
+        try:
+            _dispatch_entry(settings, entry)
+        except RedisError as exc:
+            log.warning("redis unavailable, %d outbox entries wait for the next drain: %s", len(entries) - done, exc)
+            break
+        with transaction(settings.database_url) as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry.id, OutboxEntry.dispatched_at.is_(None))
+                .values(dispatched_at=utcnow())
+            )
+        done += 1
+    return done
+
+
+def pending_count(settings: Settings) -> int:
+    with transaction(settings.database_url) as session:
+        return session.scalar(select(func.count()).where(OutboxEntry.dispatched_at.is_(None))) or 0
