@@ -18,4 +18,4 @@ fi
 
 bash scripts/services.sh --redis-only
 syncdesk migrate
-exec honcho start web worker
+exec honcho start --port "${PORT:-8000}" web worker
