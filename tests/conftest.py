@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 INGEST_SECRET = "test-ingest-secret"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+CLAIM_KEY = "syncdesk:test-session"
 
 
 def _backend() -> str:
@@ -70,12 +71,28 @@ def clean_db(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture(scope="session")
+def redis_db_url() -> Iterator[str]:
+    """A Redis database number (1-15) claimed for this test session alone, so parallel
+    sessions on one machine never flush each other's queues."""
+    token = f"{socket.gethostname()}:{os.getpid()}"
+    for db in range(1, 16):
+        url = f"{REDIS_BASE_URL}/{db}"
+        client = Redis.from_url(url)
+        if client.set(CLAIM_KEY, token, nx=True, ex=2 * 3600):
+            yield url
+            client.flushdb()
+            return
+    raise RuntimeError("every Redis test database 1-15 is claimed by another test session")
+
+
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    client = Redis.from_url(REDIS_TEST_URL)
+def redis_url(redis_db_url: str) -> Iterator[str]:
+    client = Redis.from_url(redis_db_url)
+    claim = client.get(CLAIM_KEY)
     client.flushdb()
-    yield REDIS_TEST_URL
-    client.flushdb()
+    client.set(CLAIM_KEY, claim, ex=2 * 3600)
+    yield redis_db_url
 
 
 @pytest.fixture
