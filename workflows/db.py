@@ -34,7 +34,9 @@ def get_engine(url: str) -> Engine:
         return engine
     return create_engine(
         url,
-        pool_pre_ping=True,
+        # No pre-ping (it costs a round trip per transaction): a connection found dead
+        # invalidates the whole pool, that one request answers 503, the next reconnects.
+        pool_recycle=1800,
         pool_size=10,
         max_overflow=10,
         pool_timeout=5,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from workflows import queue, service
 from workflows.db import transaction
+from workflows.models import OutboxEntry
 from workflows.payloads import PayloadError, SyncFailure, parse_sync_failure
 from workflows.settings import Settings
 from workflows.signature import BadSignature, verify
@@ -29,7 +30,7 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def _store(settings: Settings, failure: SyncFailure, source: str) -> tuple[service.IntakeOutcome, list[int]]:
+def _store(settings: Settings, failure: SyncFailure, source: str) -> tuple[service.IntakeOutcome, list[OutboxEntry]]:
     with transaction(settings.database_url) as session:
         if service.event_seen(session, failure.event_id) is not None:
             return service.IntakeOutcome(failure.order.id, "none", duplicate=True), []
@@ -45,7 +46,7 @@ def record(settings: Settings, failure: SyncFailure, source: str) -> service.Int
     """Store a failure durably (retrying once on a concurrent insert), then dispatch its jobs."""
     for attempt in range(3):
         try:
-            outcome, entry_ids = _store(settings, failure, source)
+            outcome, entries = _store(settings, failure, source)
             break
         except IntegrityError:
             # A concurrent request inserted the same event or order first: look again.
@@ -55,7 +56,7 @@ def record(settings: Settings, failure: SyncFailure, source: str) -> service.Int
             if attempt == 2:
                 raise
     try:
-        queue.dispatch(settings, entry_ids)
+        queue.dispatch(settings, entries)
     except Exception:  # outermost boundary: the failure is stored; the worker's drain will dispatch it
         log.exception("dispatch after intake failed; the outbox keeps the jobs for the next drain")
     return outcome

@@ -64,10 +64,10 @@ def add(session: Session, function: str, job_id: str, *, delay_seconds: int = 0,
     return entry
 
 
-def added(session: Session) -> list[int]:
-    """Ids of the outbox entries this session added (after a flush), to dispatch after commit."""
+def added(session: Session) -> list[OutboxEntry]:
+    """The outbox entries this session added (flushed), to dispatch after it commits."""
     session.flush()
-    return [entry.id for entry in session.info.get(_ADDED, [])]
+    return list(session.info.get(_ADDED, []))
 
 
 def enqueue(settings: Settings, function: str, job_id: str, *, delay_seconds: float = 0, **kwargs: Any) -> bool:
@@ -96,34 +96,33 @@ def _dispatch_entry(settings: Settings, entry: OutboxEntry) -> None:
     enqueue(settings, entry.function, entry.job_id, delay_seconds=max(0.0, remaining), **entry.kwargs)
 
 
-def dispatch(settings: Settings, entry_ids: Iterable[int] | None = None, *, limit: int = 500) -> int:
-    """Enqueue pending outbox entries (the given ones, or the oldest); returns how many.
+def dispatch(settings: Settings, entries: Iterable[OutboxEntry] | None = None, *, limit: int = 500) -> int:
+    """Enqueue outbox entries (the given ones, or the oldest pending); returns how many.
 
-    Stops quietly at the first Redis error: the rest wait for the next drain.
+    Stops quietly at the first Redis error: the rest wait for the next drain. An entry
+    enqueued twice (two drains racing) is harmless: its job id is unique in RQ.
     """
-    with transaction(settings.database_url) as session:
-        query = select(OutboxEntry).where(OutboxEntry.dispatched_at.is_(None)).order_by(OutboxEntry.id).limit(limit)
-        if entry_ids is not None:
-            ids = list(entry_ids)
-            if not ids:
-                return 0
-            query = query.where(OutboxEntry.id.in_(ids))
-        entries = list(session.scalars(query))
-    done = 0
+    if entries is None:
+        with transaction(settings.database_url) as session:
+            entries = list(session.scalars(
+                select(OutboxEntry).where(OutboxEntry.dispatched_at.is_(None)).order_by(OutboxEntry.id).limit(limit)
+            ))
+    done: list[int] = []
     for entry in entries:
         try:
             _dispatch_entry(settings, entry)
         except RedisError as exc:
-            log.warning("redis unavailable, %d outbox entries wait for the next drain: %s", len(entries) - done, exc)
+            log.warning("redis unavailable, outbox entries wait for the next drain: %s", exc)
             break
+        done.append(entry.id)
+    if done:
         with transaction(settings.database_url) as session:
             session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.id == entry.id, OutboxEntry.dispatched_at.is_(None))
+                .where(OutboxEntry.id.in_(done), OutboxEntry.dispatched_at.is_(None))
                 .values(dispatched_at=utcnow())
             )
-        done += 1
-    return done
+    return len(done)
 
 
 def pending_count(settings: Settings) -> int:

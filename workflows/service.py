@@ -62,7 +62,6 @@ def _upsert_order(session: Session, data: PlatformOrder) -> Order:
     existing = {item.item_id: item for item in order.items}
     for item_in in data.items:
         _upsert_item(order, existing.get(item_in.id), item_in)
-    session.flush()
     return order
 
 
@@ -88,6 +87,8 @@ def _upsert_item(order: Order, item: OrderItem | None, data: ItemIn) -> OrderIte
 
 
 def next_attempt_number(session: Session, item: OrderItem) -> int:
+    if item.pk is None:
+        return 1  # a new item has no attempts yet
     current = session.scalar(select(func.max(SyncAttempt.number)).where(SyncAttempt.item_pk == item.pk))
     return (current or 0) + 1
 
@@ -99,9 +100,7 @@ def open_alerts(session: Session, order: Order, surfaces: list[str], *, actor: s
     for surface in surfaces:
         alert = by_surface.get(surface)
         if alert is None:
-            alert = Alert(surface=surface, state=states.A_OPEN)
-            order.alerts.append(alert)
-            session.flush()
+            order.alerts.append(Alert(surface=surface, state=states.A_OPEN))
             states.audit(session, actor=actor, action="alert.created", order_id=order.id, surface=surface)
             outcome = "created"
         elif alert.state == states.A_RESOLVED:
@@ -129,13 +128,13 @@ def schedule_auto_retry(session: Session, item: OrderItem, attempt: SyncAttempt,
     if not ErrorClass(attempt.error_class).transient:
         return False
     number = attempt.number + 1
+    order_id = attempt.order_id  # set explicitly: a new item's order_id is only known after a flush
     queue.add(
-        session, "workflows.jobs.reprocess", queue.job_id("reprocess", item.order_id, item.item_id, number),
-        delay_seconds=delay_seconds, order_id=item.order_id, item_id=item.item_id, actor=AUTO_ACTOR,
-        attempt=number,
+        session, "workflows.jobs.reprocess", queue.job_id("reprocess", order_id, item.item_id, number),
+        delay_seconds=delay_seconds, order_id=order_id, item_id=item.item_id, actor=AUTO_ACTOR, attempt=number,
     )
     at = utcnow() + dt.timedelta(seconds=delay_seconds)
-    states.audit(session, actor="syncdesk", action="retry.scheduled", order_id=item.order_id,
+    states.audit(session, actor="syncdesk", action="retry.scheduled", order_id=order_id,
                  item_id=item.item_id, at=at.isoformat(), after_attempt=attempt.number)
     return True
 
@@ -144,9 +143,9 @@ def record_failure(
     session: Session, failure: SyncFailure, *, source: str, surfaces: list[str], auto_retry_after: int
 ) -> IntakeOutcome:
     """Record one failed sync from the platform (webhook) or the poller, and ask for the alert."""
+    # A concurrent duplicate fails on the unique event_id when this commits; nothing else lands.
     session.add(IntakeEvent(event_id=failure.event_id, order_id=failure.order.id, source=source,
                             payload=failure.model_dump(mode="json")))
-    session.flush()  # the unique event_id makes a concurrent duplicate fail here, before any other write
     actor = PLATFORM_ACTOR if source == "webhook" else POLLER_ACTOR
     order = _upsert_order(session, failure.order)
     item = next(i for i in order.items if i.item_id == failure.failure.item_id)
@@ -170,14 +169,13 @@ def record_failure(
     error_class = classify(failure.failure.code, failure.failure.message, failure.failure.log,
                            failure.failure.http_status)
     attempt = SyncAttempt(
-        item_pk=item.pk, order_id=order.id, number=next_attempt_number(session, item), status=states.Q_FAILED,
+        item=item, order_id=order.id, number=next_attempt_number(session, item), status=states.Q_FAILED,
         error_class=error_class.value, message=failure.failure.message, raw_log=failure.failure.log,
         triggered_by=actor, started_at=failure.occurred_at, finished_at=failure.occurred_at,
     )
     session.add(attempt)
     if item.sync_status != states.Q_PROCESSING:
         item.sync_status = states.Q_FAILED
-    session.flush()
     states.audit(session, actor=actor, action="intake.failure", order_id=order.id, item_id=item.item_id,
                  event_id=failure.event_id, error_class=error_class.value, attempt=attempt.number)
     outcome = open_alerts(session, order, surfaces, actor=actor)
