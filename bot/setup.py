@@ -11,6 +11,27 @@ log = logging.getLogger(__name__)
 
 
 def register_notifiers(settings: Settings) -> None:
+    _register_teams(settings)
     if settings.slack_bot_token is None:
         log.warning("SLACK_BOT_TOKEN is not set: syncdesk runs and logs the Slack alerts it would post")
         register("slack", LogNotifier("slack"))
+        return
+    from bot.slack.notifier import SlackNotifier
+
+    register("slack", SlackNotifier(settings))
+    log.info("Slack alerts go to %s via %s", settings.slack_alert_channel, settings.slack_api_url)
+
+
+def _register_teams(settings: Settings) -> None:
+    """Teams alerts go out when a conversation is configured (`workflows.service.surfaces_for`)."""
+    if not settings.teams_conversation_id:
+        return
+    if settings.teams_app_id is None or settings.teams_app_password is None:
+        log.warning("TEAMS_CONVERSATION_ID is set but TEAMS_APP_ID/TEAMS_APP_PASSWORD are not: "
+                    "syncdesk logs the Teams alerts it would post")
+        register("teams", LogNotifier("teams"))
+        return
+    from bot.teams.notifier import TeamsNotifier
+
+    register("teams", TeamsNotifier(settings))
+    log.info("Teams alerts go to conversation %s via %s", settings.teams_conversation_id, settings.teams_service_url)

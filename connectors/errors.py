@@ -206,6 +206,17 @@ class NoConnector(ConnectorError):
     error_class = ErrorClass.NO_CONNECTOR
 
 
+class ManualOnly(NoConnector):
+    """The system has no booking API syncdesk may call: a person books it by the playbook.
+
+    `steps` are the system's exact manual steps for this item (shown instead of Reprocess).
+    """
+
+    def __init__(self, message: str, *, steps: tuple[str, ...] = (), detail: str = "") -> None:
+        super().__init__(message, detail=detail or "\n".join(steps))
+        self.steps = steps
+
+
 class UnknownFailure(ConnectorError):
     error_class = ErrorClass.UNKNOWN
 

@@ -72,6 +72,11 @@ class SystemDescription:
     name: str
     booked_means: str
     automatic: bool = True
+    # Manual-playbook systems (automatic=False): the exact steps a person follows in the
+    # system, and the fields "Booked manually" must capture ("reference", "payment_method").
+    playbook: tuple[str, ...] = ()
+    manual_fields: tuple[str, ...] = ("reference",)
+    payment_methods: tuple[str, ...] = ()
 
 
 class BookingConnector(Protocol):

@@ -35,6 +35,12 @@ REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 CLAIM_KEY = "syncdesk:test-session"
 
 
+def _migrate_url(url: str) -> None:
+    from workflows.cli import _migrate
+
+    _migrate(Settings(_env_file=None, database_url=url))
+
+
 def _backend() -> str:
     return os.environ.get("TEST_DATABASE", "sqlite")
 
@@ -51,9 +57,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'syncdesk.db'}"
-    from workflows.cli import _migrate
-
-    _migrate(Settings(_env_file=None, database_url=url))
+    _migrate_url(url)
     yield url
     get_engine(url).dispose()
     if _backend() == "postgres":

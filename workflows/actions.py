@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from workflows import queue, service, states
 from workflows.db import transaction
-from workflows.models import Order, OrderItem, SyncAttempt
+from workflows.jobs import lock_is_stale
+from workflows.models import AuditEvent, Order, OrderItem, SyncAttempt
 from workflows.settings import Settings
 
 REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$")
@@ -44,18 +49,59 @@ def validate_manual_booking(system: str, reference: str, payment_method: str | N
     return None
 
 
-def _enqueue(settings: Settings, order_id: str, item_id: str | None, action: str, actor: str,
-             function: str, job_id: str, **kwargs: object) -> Ack:
+def _ended_runs(session: Session, order_id: str, item_id: str | None, action: str) -> int:
+    """How many runs of `action` on this order/item ended without effect (refused, failed, skipped).
+
+    Part of the action's job id: a double click or a Slack retry before the job has run
+    gets the same id (enqueued once), while asking again after a refusal gets a new one.
+    """
+    query = select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.order_id == order_id,
+        AuditEvent.action.in_([f"{action}.{end}" for end in ("refused", "failed", "skipped")]),
+    )
+    if item_id is not None:
+        query = query.where(AuditEvent.item_id == item_id)
+    return session.scalar(query) or 0
+
+
+def _reprocessing(session: Session, item: OrderItem) -> str | None:
+    """Who holds the item's Reprocess lock now; None when no one does or the lock is stale
+    (a job that died unnoticed: the next Reprocess takes it over)."""
+    if item.sync_status != states.Q_PROCESSING:
+        return None
+    holder = session.scalar(select(SyncAttempt).where(
+        SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
+    ).order_by(SyncAttempt.number.desc()))
+    return None if lock_is_stale(holder) else holder.triggered_by  # type: ignore[union-attr]
+
+
+def _queued_by(settings: Settings, job_id: str) -> str | None:
+    """Who asked for the job already queued under `job_id`, when RQ still knows."""
     try:
-        accepted = queue.enqueue(settings, function, job_id, **kwargs)
+        job = Job.fetch(job_id, connection=queue.get_redis(settings.redis_url))
+    except (NoSuchJobError, RedisError):
+        return None
+    actor = job.kwargs.get("actor")
+    return str(actor) if actor else None
+
+
+def _enqueue(settings: Settings, action: str, function: str, job_id: str, job_kwargs: dict[str, Any]) -> Ack:
+    """Enqueue `function(**job_kwargs)` once under `job_id`, audit the click, answer at once."""
+    what = action.replace("_", " ")
+    order_id, item_id, actor = job_kwargs["order_id"], job_kwargs.get("item_id"), job_kwargs["actor"]
+    try:
+        accepted = queue.enqueue(settings, function, job_id, **job_kwargs)
+        holder = None if accepted else _queued_by(settings, job_id)
     except RedisError:
         return Ack(False, "The job queue is unavailable right now; nothing was started. Try again in a minute.")
     with transaction(settings.database_url) as session:
         states.audit(session, actor=actor, action=f"click.{action}", order_id=order_id, item_id=item_id,
-                     result="queued" if accepted else "duplicate", job_id=job_id)
+                     result="queued" if accepted else "duplicate", job_id=job_id,
+                     holder=holder)
     if not accepted:
-        return Ack(False, f"That {action.replace('_', ' ')} is already queued.", job_id)
-    return Ack(True, f"{action.replace('_', ' ').capitalize()} queued.", job_id)
+        by = f" (asked by {holder})" if holder and holder != actor else ""
+        return Ack(False, f"That {what} is already queued{by}.", job_id)
+    return Ack(True, f"{what.capitalize()} queued.", job_id)
 
 
 def request_reprocess(settings: Settings, order_id: str, item_id: str, actor: str) -> Ack:
@@ -65,22 +111,23 @@ def request_reprocess(settings: Settings, order_id: str, item_id: str, actor: st
             return Ack(False, f"Order {order_id} has no item {item_id}.")
         if item.status != states.IN_PROGRESS:
             return Ack(False, f"{item_id} is already {item.status}.")
-        if item.sync_status == states.Q_PROCESSING:
-            holder = session.scalar(select(SyncAttempt).where(
-                SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
-            ).order_by(SyncAttempt.number.desc()))
-            who = holder.triggered_by if holder else "someone"
+        holder = _reprocessing(session, item)
+        if holder:
             states.audit(session, actor=actor, action="click.reprocess", order_id=order_id, item_id=item_id,
-                         result="already_running", holder=who)
-            return Ack(False, f"{who} is already reprocessing {item_id}.")
+                         result="already_running", holder=holder)
+            return Ack(False, f"{holder} is already reprocessing {item_id}.")
         number = service.next_attempt_number(session, item)
-    return _enqueue(settings, order_id, item_id, "reprocess", actor, "workflows.jobs.reprocess",
-                    queue.job_id("reprocess", order_id, item_id, number), order_id=order_id, item_id=item_id, actor=actor,
-                    attempt=number)
+        ended = _ended_runs(session, order_id, item_id, "reprocess")
+    # Not the automatic retry's id (reprocess, order, item, number): a person's click runs now,
+    # and the automatic retry, finding attempt `number` made, stands down.
+    return _enqueue(settings, "reprocess", "workflows.jobs.reprocess",
+                    queue.job_id("reprocess", order_id, item_id, number, ended),
+                    {"order_id": order_id, "item_id": item_id, "actor": actor, "attempt": number})
 
 
 def request_booked_manually(settings: Settings, order_id: str, item_id: str, actor: str, reference: str,
                             payment_method: str | None = None, notes: str | None = None) -> Ack:
+    reference = (reference or "").strip()
     with transaction(settings.database_url) as session:
         item = session.scalar(select(OrderItem).where(OrderItem.order_id == order_id, OrderItem.item_id == item_id))
         if item is None:
@@ -90,9 +137,15 @@ def request_booked_manually(settings: Settings, order_id: str, item_id: str, act
             return Ack(False, problem[0].upper() + problem[1:] + ".")
         if item.status != states.IN_PROGRESS:
             return Ack(False, f"{item_id} is already {item.status}.")
-    return _enqueue(settings, order_id, item_id, "booked_manually", actor, "workflows.jobs.booked_manually",
-                    queue.job_id("manual", order_id, item_id, reference.strip()), order_id=order_id, item_id=item_id,
-                    actor=actor, reference=reference.strip(), payment_method=payment_method, notes=notes)
+        holder = _reprocessing(session, item)
+        if holder:
+            return Ack(False, f"{holder} is reprocessing {item_id} right now; "
+                              "wait for its outcome before recording a manual booking.")
+        ended = _ended_runs(session, order_id, item_id, "booked_manually")
+    return _enqueue(settings, "booked_manually", "workflows.jobs.booked_manually",
+                    queue.job_id("manual", order_id, item_id, reference, ended),
+                    {"order_id": order_id, "item_id": item_id, "actor": actor, "reference": reference,
+                     "payment_method": payment_method, "notes": notes})
 
 
 def request_complete(settings: Settings, order_id: str, actor: str) -> Ack:
@@ -105,5 +158,6 @@ def request_complete(settings: Settings, order_id: str, actor: str) -> Ack:
         blockers = states.completion_blockers(order)
         if blockers:
             return Ack(False, "Not yet: " + "; ".join(blockers) + ".")
-    return _enqueue(settings, order_id, None, "mark_complete", actor, "workflows.jobs.mark_complete",
-                    queue.job_id("complete", order_id), order_id=order_id, actor=actor)
+        ended = _ended_runs(session, order_id, None, "complete")
+    return _enqueue(settings, "mark_complete", "workflows.jobs.mark_complete",
+                    queue.job_id("complete", order_id, ended), {"order_id": order_id, "actor": actor})

@@ -45,7 +45,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from workflows.web import create_app
 
+    if args.workers > 1:
+        if settings.slack_app_token is not None:
+            print("syncdesk: Socket Mode (SLACK_APP_TOKEN) runs in one web process: use --workers 1",
+                  file=sys.stderr)
+            return 2
+        create_app(settings)  # fail fast on missing settings before forking
+        uvicorn.run("workflows.web:create_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="info", access_log=False)
+        return 0
     app = create_app(settings)
+    if settings.slack_app_token is not None:  # Socket Mode: Slack without a public URL
+        from bot.slack.app import socket_mode_handler
+
+        socket_mode_handler(settings, app.state.slack_bolt).connect()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
@@ -170,12 +183,51 @@ def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
     return _action_outcome(settings, request_complete(settings, args.order_id, args.actor), args.wait)
 
 
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.reconcile import reconcile
+
+    report = reconcile(settings, order_ids=args.order or None)
+    print(report.render_text())
+    return 1 if report.mismatches else 0
+
+
+def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from workflows import oncall
+    from workflows.db import transaction
+    from workflows.models import utcnow
+
+    rotation = oncall.rotation_for(settings)
+    zone = rotation.zone if rotation else ZoneInfo(settings.local_timezone)
+    now = utcnow()
+    with transaction(settings.database_url) as session:
+        if args.action in ("take", "release"):
+            if not args.person:
+                print(f"syncdesk oncall {args.action}: say who (a Slack or Teams user id)", file=sys.stderr)
+                return 2
+            if args.action == "take":
+                try:
+                    until = oncall.parse_until(args.until, now, zone) if args.until else None
+                    oncall.take(session, args.person, until, args.actor, now=now, rotation=rotation)
+                except ValueError as exc:
+                    print(f"syncdesk oncall take: {exc}", file=sys.stderr)
+                    return 1
+            else:
+                oncall.release(session, args.person, args.actor, now=now)
+        current, following = oncall.who(session, now, rotation)
+    print(oncall.describe(current, following, zone))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syncdesk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the web app (intake, Slack, Teams, health)")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+                   help="web processes (default: $WEB_CONCURRENCY or 1)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("worker", help="run an RQ worker with its scheduler and the clock")
     p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
@@ -212,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--payment-method", help="EMS Premier: where the deposit was assigned")
             p.add_argument("--notes")
         p.set_defaults(func=func)
+    p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
+    p.add_argument("--order", action="append", help="only this order (repeatable)")
+    p.set_defaults(func=cmd_reconcile)
+    p = sub.add_parser("oncall", help="who is on call now and next; take or release an override")
+    p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show")
+    p.add_argument("person", nargs="?", help="Slack or Teams user id")
+    p.add_argument("until", nargs="?", help="18:00, 2h, or 2026-11-23 18:00 (default: the next hand-off)")
+    p.add_argument("--actor", default=actor)
+    p.set_defaults(func=cmd_oncall)
     return parser
 
 

@@ -6,6 +6,7 @@ layer: everything inside commits together or not at all.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,8 +19,28 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; intake answers 503 so the platform retries."""
 
 
+_engines: list[Engine] = []
+
+
+def _forget_inherited_pools() -> None:
+    """In a forked child (an RQ work horse), drop the parent's pooled connections unclosed:
+    two processes must never share one database connection (SQLAlchemy, "Using Connection
+    Pools with Multiprocessing or os.fork()")."""
+    for engine in _engines:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_pools)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    engine = _build_engine(url)
+    _engines.append(engine)
+    return engine
+
+
+def _build_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

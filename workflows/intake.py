@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from workflows import queue, service
+from workflows import outage, queue, service
 from workflows.db import transaction
 from workflows.models import OutboxEntry
 from workflows.payloads import PayloadError, SyncFailure, parse_sync_failure
@@ -38,6 +38,7 @@ def _store(settings: Settings, failure: SyncFailure, source: str) -> tuple[servi
             session, failure, source=source,
             surfaces=service.surfaces_for(True, bool(settings.teams_conversation_id)),
             auto_retry_after=settings.auto_retry_after_seconds,
+            outage_policy=outage.Policy.from_settings(settings),
         )
         return outcome, queue.added(session)
 

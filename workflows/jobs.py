@@ -15,7 +15,7 @@ import logging
 from rq import get_current_job
 from sqlalchemy import select
 
-from connectors.errors import ConnectorError, ErrorClass, UnknownFailure
+from connectors.errors import ConnectorError, ErrorClass, NoAvailability, UnknownFailure
 from connectors.types import BookingRequest, BookingResult, BookingStatus, Guest, PaymentCheck, PaymentState
 from workflows import queue, service, states
 from workflows.db import transaction
@@ -112,40 +112,69 @@ def _refresh_all(settings: Settings, order_id: str, cause: str) -> None:
 
 # -- Reprocess ---------------------------------------------------------------------------
 
-def _lock(settings: Settings, order_id: str, item_id: str, actor: str, job_id: str | None) -> int | None:
+def _holder(session, item: OrderItem) -> SyncAttempt | None:  # type: ignore[no-untyped-def]
+    """The attempt holding the item's `processing` lock, if any."""
+    return session.scalar(select(SyncAttempt).where(
+        SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
+    ).order_by(SyncAttempt.number.desc()))
+
+
+def lock_is_stale(holder: SyncAttempt | None) -> bool:
+    """A `processing` lock with no attempt, or older than any job may run, belongs to no one."""
+    return holder is None or utcnow() - holder.started_at > STALE_LOCK
+
+
+def _skip(session, actor: str, order_id: str, item_id: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    states.audit(session, actor=actor, action="reprocess.skipped", order_id=order_id, item_id=item_id,
+                 result="skipped", reason=reason)
+
+
+def _lock(settings: Settings, order_id: str, item_id: str, actor: str, job_id: str | None,
+          attempt: int | None) -> int | None:
     """Take the item's order-queue lock (failed|ready → processing) and open an attempt.
 
     Returns the attempt's id, or None when the item needs nothing or someone else holds it.
     A re-run of the same job (it was abandoned mid-way) and a lock gone stale take it over.
+    `attempt` is the attempt number the job was asked to make: when someone else already
+    made it (a person's Reprocess before the automatic retry), there is nothing left to do.
     """
     with transaction(settings.database_url) as session:
         item = _item(session, order_id, item_id, lock=True)
         if item.status != states.IN_PROGRESS:
-            states.audit(session, actor=actor, action="reprocess.skipped", order_id=order_id, item_id=item_id,
-                         reason=f"item is {item.status}")
+            _skip(session, actor, order_id, item_id, f"{item_id} is already {item.status}")
             return None
-        if item.sync_status == states.Q_PROCESSING:
-            holder = session.scalar(select(SyncAttempt).where(
-                SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
-            ).order_by(SyncAttempt.number.desc()))
-            mine = holder is not None and job_id is not None and holder.job_id == job_id
-            stale = holder is None or utcnow() - holder.started_at > STALE_LOCK
-            if not (mine or stale):
-                states.audit(session, actor=actor, action="reprocess.skipped", order_id=order_id,
-                             item_id=item_id, reason=f"{holder.triggered_by} is already reprocessing it")
+        holder = _holder(session, item) if item.sync_status == states.Q_PROCESSING else None
+        mine = holder is not None and job_id is not None and holder.job_id == job_id
+        if item.sync_status == states.Q_PROCESSING and not (mine or lock_is_stale(holder)):
+            assert holder is not None
+            _skip(session, actor, order_id, item_id, f"{holder.triggered_by} is already reprocessing it")
+            return None
+        if attempt is not None and not mine:
+            made = session.scalar(select(SyncAttempt).where(
+                SyncAttempt.item_pk == item.pk, SyncAttempt.number >= attempt
+            ).order_by(SyncAttempt.number))
+            if made is not None and made.status != states.Q_PROCESSING:
+                _skip(session, actor, order_id, item_id,
+                      f"attempt {made.number} was already made by {made.triggered_by} ({made.status})")
                 return None
+        if item.sync_status == states.Q_PROCESSING:
             if holder is not None:
                 holder.status, holder.finished_at = states.Q_FAILED, utcnow()
                 holder.message = "abandoned (worker stopped mid-job); taken over by a re-run"
                 holder.error_class = ErrorClass.UNKNOWN.value
-            states.audit(session, actor=actor, action="reprocess.took_over", order_id=order_id, item_id=item_id)
+            states.audit(session, actor=actor, action="reprocess.took_over", order_id=order_id, item_id=item_id,
+                         abandoned_attempt=holder.number if holder else None)
         else:
-            states.move_sync(session, item, states.Q_PROCESSING, actor=actor, job_id=job_id)
-        attempt = SyncAttempt(item_pk=item.pk, order_id=order_id, number=service.next_attempt_number(session, item),
-                              status=states.Q_PROCESSING, triggered_by=actor, job_id=job_id)
-        session.add(attempt)
+            try:
+                states.move_sync(session, item, states.Q_PROCESSING, actor=actor, job_id=job_id)
+            except (states.TransitionConflict, states.IllegalTransition) as exc:
+                _skip(session, actor, order_id, item_id, str(exc))
+                return None
+        row = SyncAttempt(item_pk=item.pk, order_id=order_id, number=service.next_attempt_number(session, item),
+                          status=states.Q_PROCESSING, triggered_by=actor, job_id=job_id)
+        session.add(row)
         session.flush()
-        return attempt.id
+        return row.id
 
 
 def _item(session, order_id: str, item_id: str, *, lock: bool = False) -> OrderItem:  # type: ignore[no-untyped-def]
@@ -159,34 +188,66 @@ def _item(session, order_id: str, item_id: str, *, lock: bool = False) -> OrderI
 
 
 def _book(settings: Settings, request: BookingRequest) -> BookingResult:
+    """Check first, then confirm what is found or create it (DESIGN §1, "SynXis: check first")."""
     from connectors.registry import connector_for
-    from connectors.errors import NoAvailability
 
     connector = connector_for(request, settings)
     existing = connector.find_existing(request)
-    if existing is not None:
-        if existing.status is BookingStatus.BOOKED:
-            return BookingResult(existing.confirmation, "found", existing.raw_status)
-        if existing.status is BookingStatus.PENDING:
-            return connector.confirm(existing, request)
-        if existing.status is BookingStatus.NO_AVAILABILITY:
-            raise NoAvailability(f"{existing.confirmation} is {existing.raw_status}: no availability")
-    return connector.create(request)
+    if existing is None or existing.status is BookingStatus.ABSENT:
+        return connector.create(request)
+    if existing.status is BookingStatus.BOOKED:
+        return BookingResult(existing.confirmation, "found", existing.raw_status)
+    if existing.status is BookingStatus.NO_AVAILABILITY:
+        raise NoAvailability(
+            f"{connector.describe().name} reservation {existing.confirmation} is {existing.raw_status}: "
+            "no availability.", detail=f"confirmation={existing.confirmation} status={existing.raw_status}")
+    return connector.confirm(existing, request)
 
 
-def _finish_failed(settings: Settings, attempt_id: int, error: ConnectorError, actor: str) -> None:
+def _finish_failed(settings: Settings, attempt_id: int, error: ConnectorError, actor: str,
+                   confirmation: str | None = None) -> None:
+    """Record the attempt as failed with its classified error; one automatic retry if transient."""
+    message = error.message
+    if confirmation:
+        message = f"Booked as {confirmation}, but the platform was not updated: {error.message}"
     with transaction(settings.database_url) as session:
         attempt = session.get(SyncAttempt, attempt_id, with_for_update=True)
         assert attempt is not None
         item = attempt.item
+        taken_over = attempt.status != states.Q_PROCESSING  # a re-run took the lock: the item is its now
         attempt.status, attempt.finished_at = states.Q_FAILED, utcnow()
-        attempt.error_class, attempt.message = error.error_class.value, error.message
+        attempt.error_class, attempt.message = error.error_class.value, message
         attempt.raw_log = error.detail or error.message
-        states.move_sync(session, item, states.Q_FAILED, actor=actor, error_class=error.error_class.value)
+        attempt.confirmation = confirmation
+        if not taken_over:
+            states.move_sync(session, item, states.Q_FAILED, actor=actor, error_class=error.error_class.value)
         states.audit(session, actor=actor, action="reprocess.failed", order_id=item.order_id, item_id=item.item_id,
-                     result="failed", error_class=error.error_class.value, message=error.message,
-                     attempt=attempt.number)
-        service.schedule_auto_retry(session, item, attempt, settings.auto_retry_after_seconds)
+                     result="failed", error_class=error.error_class.value, message=message,
+                     next_step=error.error_class.next_step, attempt=attempt.number)
+        if not taken_over:
+            service.schedule_auto_retry(session, item, attempt, settings.auto_retry_after_seconds)
+
+
+def _finish_success(settings: Settings, attempt_id: int, result: BookingResult, actor: str) -> None:
+    with transaction(settings.database_url) as session:
+        attempt = session.get(SyncAttempt, attempt_id, with_for_update=True)
+        assert attempt is not None
+        item = _item(session, attempt.order_id, attempt.item.item_id, lock=True)
+        attempt.status, attempt.finished_at = states.Q_SUCCESS, utcnow()
+        attempt.confirmation = result.confirmation
+        if item.sync_status != states.Q_SUCCESS:
+            states.move_sync(session, item, states.Q_SUCCESS, actor=actor, confirmation=result.confirmation)
+        if item.status != states.IN_PROGRESS:
+            # Someone recorded it by hand while this job was booking: say so rather than crash,
+            # so a person can check for a duplicate booking.
+            states.audit(session, actor=actor, action="reprocess.conflict", order_id=item.order_id,
+                         item_id=item.item_id, result="warning", confirmation=result.confirmation,
+                         reason=f"{item.item_id} became {item.status} ({item.external_reference}) meanwhile; "
+                                f"check {result.confirmation} is not a duplicate")
+            return
+        states.move_item(session, item, states.CONFIRMED, actor=actor, confirmation=result.confirmation,
+                         how=result.action, extra={"external_reference": result.confirmation,
+                                                   "confirmed_by": actor, "confirmed_at": utcnow()})
 
 
 def _platform_confirm(settings: Settings, order_id: str, item_id: str, reference: str) -> None:
@@ -200,18 +261,21 @@ def _platform_confirm(settings: Settings, order_id: str, item_id: str, reference
 
 
 def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = None) -> str:
-    """Book the item in its external system, exactly once, and confirm it on the platform."""
+    """Book the item in its external system, exactly once, and confirm it on the platform.
+
+    `attempt` is the attempt number this job was asked to make (see `_lock`).
+    """
     settings = get_settings()
     job_id = _job_id()
     payment = check_payment(settings, order_id)
     if not payment.state.safe_to_book:
+        reason = f"payment {payment.state.value.replace('_', ' ')}: no booking attempted"
         with transaction(settings.database_url) as session:
             states.audit(session, actor=actor, action="reprocess.refused", order_id=order_id, item_id=item_id,
-                         result="refused", reason=f"payment {payment.state.value}: no booking attempted",
-                         detail=payment.detail)
+                         result="refused", reason=reason, detail=payment.detail)
         _refresh_all(settings, order_id, f"refused:{job_id}")
-        return f"refused: payment {payment.state.value}"
-    attempt_id = _lock(settings, order_id, item_id, actor, job_id)
+        return f"refused: {reason}"
+    attempt_id = _lock(settings, order_id, item_id, actor, job_id, attempt)
     if attempt_id is None:
         _refresh_all(settings, order_id, f"skipped:{job_id}")
         return "skipped"
@@ -219,73 +283,86 @@ def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = Non
         order = session.get(Order, order_id)
         assert order is not None
         request = booking_request(order, _item(session, order_id, item_id))
+    result: BookingResult | None = None
     try:
         result = _book(settings, request)
         _platform_confirm(settings, order_id, item_id, result.confirmation)
     except ConnectorError as exc:
-        _finish_failed(settings, attempt_id, exc, actor)
+        _finish_failed(settings, attempt_id, exc, actor, result.confirmation if result else None)
         _refresh_all(settings, order_id, f"failed:{job_id}:{attempt_id}")
         return f"failed: {exc.error_class.value}"
     except Exception as exc:  # outermost boundary of the job: record it, keep the alert open
         log.exception("reprocess of %s/%s crashed", order_id, item_id)
-        _finish_failed(settings, attempt_id, UnknownFailure(f"{exc.__class__.__name__}: {exc}"), actor)
+        _finish_failed(settings, attempt_id, UnknownFailure(f"{exc.__class__.__name__}: {exc}"), actor,
+                       result.confirmation if result else None)
         _refresh_all(settings, order_id, f"crashed:{job_id}:{attempt_id}")
         return "failed: unknown"
-    with transaction(settings.database_url) as session:
-        attempt_row = session.get(SyncAttempt, attempt_id, with_for_update=True)
-        assert attempt_row is not None
-        item = attempt_row.item
-        attempt_row.status, attempt_row.finished_at = states.Q_SUCCESS, utcnow()
-        attempt_row.confirmation = result.confirmation
-        states.move_sync(session, item, states.Q_SUCCESS, actor=actor, confirmation=result.confirmation)
-        states.move_item(session, item, states.CONFIRMED, actor=actor, confirmation=result.confirmation,
-                         how=result.action, extra={"external_reference": result.confirmation,
-                                                   "confirmed_by": actor, "confirmed_at": utcnow()})
+    _finish_success(settings, attempt_id, result, actor)
     _refresh_all(settings, order_id, f"success:{job_id}:{attempt_id}")
     return f"success: {result.action} {result.confirmation}"
 
 
 # -- Booked manually ---------------------------------------------------------------------
 
+def _manual_refusal(session, item: OrderItem, reference: str, payment_method: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """Why this manual booking cannot be recorded now, or None."""
+    from workflows.actions import validate_manual_booking
+
+    problem = validate_manual_booking(item.system, reference, payment_method)
+    if problem:
+        return problem
+    if item.status != states.IN_PROGRESS:
+        return f"{item.item_id} is already {item.status}" + (
+            f" ({item.external_reference})" if item.external_reference else "")
+    if item.sync_status == states.Q_PROCESSING:
+        holder = _holder(session, item)
+        if not lock_is_stale(holder):
+            assert holder is not None
+            return f"{holder.triggered_by} is reprocessing {item.item_id} right now; wait for its outcome"
+    return None
+
+
 def booked_manually(order_id: str, item_id: str, actor: str, reference: str, payment_method: str | None = None,
                     notes: str | None = None) -> str:
     """Record a booking a person made by hand and confirm the item on the platform."""
-    from workflows.actions import validate_manual_booking
-
     settings = get_settings()
+    job_id = _job_id()
+    reference = (reference or "").strip()
     with transaction(settings.database_url) as session:
         item = _item(session, order_id, item_id)
-        if item.status == states.CONFIRMED and item.external_reference == reference.strip():
-            return f"already confirmed: {reference}"
-        problem = validate_manual_booking(item.system, reference, payment_method)
-    if problem:
-        with transaction(settings.database_url) as session:
+        if item.status == states.CONFIRMED and item.external_reference == reference:
+            outcome = f"already confirmed: {reference}"  # a re-run of a job that got this far
+            problem = None
+        else:
+            outcome, problem = "", _manual_refusal(session, item, reference, payment_method)
+        if problem:
             states.audit(session, actor=actor, action="booked_manually.refused", order_id=order_id,
                          item_id=item_id, result="refused", reason=problem)
-        _refresh_all(settings, order_id, f"manual-refused:{_job_id()}")
-        return f"refused: {problem}"
-    reference = reference.strip()
+    if outcome or problem:
+        _refresh_all(settings, order_id, f"manual-{'refused' if problem else 'again'}:{job_id}")
+        return outcome or f"refused: {problem}"
     try:
         _platform_confirm(settings, order_id, item_id, reference)
     except ConnectorError as exc:
         with transaction(settings.database_url) as session:
             states.audit(session, actor=actor, action="booked_manually.failed", order_id=order_id,
-                         item_id=item_id, result="failed", error_class=exc.error_class.value, message=exc.message)
-        _refresh_all(settings, order_id, f"manual-failed:{_job_id()}")
+                         item_id=item_id, result="failed", error_class=exc.error_class.value, message=exc.message,
+                         next_step=exc.error_class.next_step)
+        _refresh_all(settings, order_id, f"manual-failed:{job_id}")
         return f"failed: {exc.message}"
     with transaction(settings.database_url) as session:
         item = _item(session, order_id, item_id, lock=True)
         if item.status == states.IN_PROGRESS:
             session.add(SyncAttempt(item_pk=item.pk, order_id=order_id, number=service.next_attempt_number(session, item),
-                                    status=states.Q_SUCCESS, triggered_by=actor, job_id=_job_id(),
+                                    status=states.Q_SUCCESS, triggered_by=actor, job_id=job_id,
                                     confirmation=reference, message="booked manually", finished_at=utcnow()))
             if item.sync_status != states.Q_SUCCESS:
-                item.sync_status = states.Q_SUCCESS
+                item.sync_status = states.Q_SUCCESS  # from any queue status: a person booked it
             states.move_item(session, item, states.CONFIRMED, actor=actor, how="manual", confirmation=reference,
                              payment_method=payment_method, notes=notes,
                              extra={"external_reference": reference, "confirmed_by": actor,
                                     "confirmed_at": utcnow(), "payment_method": payment_method, "notes": notes})
-    _refresh_all(settings, order_id, f"manual:{_job_id()}")
+    _refresh_all(settings, order_id, f"manual:{job_id}")
     return f"confirmed: {reference}"
 
 
@@ -294,33 +371,28 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
 def mark_complete(order_id: str, actor: str) -> str:
     """Set the order Complete on the platform (it emails the guest) and resolve the alert."""
     settings = get_settings()
+    job_id = _job_id()
     payment = check_payment(settings, order_id)
     with transaction(settings.database_url) as session:
         order = session.get(Order, order_id)
         if order is None:
             raise LookupError(f"order {order_id} is not known")
-        if order.platform_status == states.COMPLETE:
-            return "already complete"
-        blockers = states.completion_blockers(order)
-        if not payment.state.settled:
-            blockers.append(f"payment {payment.state.value.replace('_', ' ')}")
+        already = order.platform_status == states.COMPLETE
+        blockers = [] if already else _completion_blockers(order, payment)
         if blockers:
             states.audit(session, actor=actor, action="complete.refused", order_id=order_id, result="refused",
                          reason="; ".join(blockers))
-    if blockers:
-        _refresh_all(settings, order_id, f"complete-refused:{_job_id()}")
-        return "refused: " + "; ".join(blockers)
+    if already or blockers:
+        _refresh_all(settings, order_id, f"complete-{'refused' if blockers else 'again'}:{job_id}")
+        return "refused: " + "; ".join(blockers) if blockers else "already complete"
     try:
-        if settings.platform_api_url:
-            from connectors.platform import PlatformClient
-
-            with PlatformClient(settings) as platform:
-                platform.complete_order(order_id)
+        _platform_complete(settings, order_id)
     except ConnectorError as exc:
         with transaction(settings.database_url) as session:
             states.audit(session, actor=actor, action="complete.failed", order_id=order_id, result="failed",
-                         error_class=exc.error_class.value, message=exc.message)
-        _refresh_all(settings, order_id, f"complete-failed:{_job_id()}")
+                         error_class=exc.error_class.value, message=exc.message,
+                         next_step=exc.error_class.next_step)
+        _refresh_all(settings, order_id, f"complete-failed:{job_id}")
         return f"failed: {exc.message}"
     with transaction(settings.database_url) as session:
         order = session.get(Order, order_id, with_for_update=True)
@@ -328,8 +400,28 @@ def mark_complete(order_id: str, actor: str) -> str:
         if order.platform_status != states.COMPLETE:
             states.move_order(session, order, states.COMPLETE, actor=actor)
         service.resolve_alerts(session, order, actor=actor, reason="order complete")
-    _refresh_all(settings, order_id, f"complete:{_job_id()}")
+    _refresh_all(settings, order_id, f"complete:{job_id}")
     return "complete"
+
+
+def _completion_blockers(order: Order, payment: PaymentCheck) -> list[str]:
+    """What stops Mark complete, in words: the order's own status, its items, its payment."""
+    if states.COMPLETE not in states.ORDER_TRANSITIONS.get(order.platform_status, frozenset()):
+        return [f"order is {order.platform_status}"]
+    blockers = states.completion_blockers(order)
+    if not payment.state.settled:
+        blockers.append(f"payment {payment.state.value.replace('_', ' ')}")
+    return blockers
+
+
+def _platform_complete(settings: Settings, order_id: str) -> None:
+    if not settings.platform_api_url:
+        log.warning("PLATFORM_API_URL not set: order %s completed in syncdesk only", order_id)
+        return
+    from connectors.platform import PlatformClient
+
+    with PlatformClient(settings) as platform:
+        platform.complete_order(order_id)
 
 
 # -- the poller --------------------------------------------------------------------------

@@ -167,6 +167,11 @@ class Alert(Base):
     resolved_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # On-call workflows (migration 0002): the outage it belongs to, the last click, the page.
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL", name="fk_alerts_incident_id"), index=True)
+    last_human_action_at: Mapped[dt.datetime | None]
+    paged_at: Mapped[dt.datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="alerts")
 
@@ -222,3 +227,49 @@ class OutboxEntry(Base):
     dispatched_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_outbox_pending", "dispatched_at", "id"),)
+
+
+class OncallOverride(Base):
+    """`/oncall take [until]`: a person on call instead of the rotation until `ends_at`."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_oncall_overrides_ends_at", "ends_at"),)
+
+
+class Incident(Base):
+    """A burst of failures at one system: one outage message and one page, not N alerts.
+
+    `open_for` holds the system while the incident is open and NULL afterwards; its unique
+    constraint makes "one open incident per system" a database fact (NULLs never collide).
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    open_for: Mapped[str | None] = mapped_column(String(32), unique=True)
+    opened_at: Mapped[dt.datetime]
+    first_failure_at: Mapped[dt.datetime]
+    last_failure_at: Mapped[dt.datetime]
+    all_clear_at: Mapped[dt.datetime | None]
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_classes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel: Mapped[str | None] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    paged_at: Mapped[dt.datetime | None]
+    reprocess_requested_by: Mapped[str | None] = mapped_column(String(128))
+    reprocess_requested_at: Mapped[dt.datetime | None]
+    reprocess_items: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_incidents_state", "state"),)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
-from workflows import queue, states
+from workflows import outage, queue, states
 from workflows.classify import classify
 from workflows.models import Alert, IntakeEvent, Order, OrderItem, SyncAttempt, utcnow
 from workflows.payloads import ItemIn, PlatformOrder, SyncFailure
@@ -140,7 +140,8 @@ def schedule_auto_retry(session: Session, item: OrderItem, attempt: SyncAttempt,
 
 
 def record_failure(
-    session: Session, failure: SyncFailure, *, source: str, surfaces: list[str], auto_retry_after: int
+    session: Session, failure: SyncFailure, *, source: str, surfaces: list[str], auto_retry_after: int,
+    outage_policy: outage.Policy | None = None,
 ) -> IntakeOutcome:
     """Record one failed sync from the platform (webhook) or the poller, and ask for the alert."""
     # A concurrent duplicate fails on the unique event_id when this commits; nothing else lands.
@@ -179,6 +180,7 @@ def record_failure(
     states.audit(session, actor=actor, action="intake.failure", order_id=order.id, item_id=item.item_id,
                  event_id=failure.event_id, error_class=error_class.value, attempt=attempt.number)
     outcome = open_alerts(session, order, surfaces, actor=actor)
-    schedule_auto_retry(session, item, attempt, auto_retry_after)
+    if outage.on_failure(session, order, item, attempt, outage_policy) is None:
+        schedule_auto_retry(session, item, attempt, auto_retry_after)  # in an outage: paced Reprocess all instead
     refresh_alerts(session, order, f"intake:{failure.event_id}")
     return IntakeOutcome(order.id, outcome)

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     synxis_primary_channel: str = "SYNXISWS_BE"
     synxis_secondary_channel: str = "WEB"
 
+    # Which connector handles an item, by system and property (connectors/routing.py);
+    # unset: each system's built-in default.
+    connectors_file: str | None = None
+    resdiary_api_url: str | None = None
+    resdiary_username: str | None = None
+    resdiary_password: SecretStr | None = None
+    resdiary_channel_code: str = "ONLINE"
+    # EMS Premier: the e-commerce payment methods a manual booking's deposit may go to (comma-separated)
+    premier_payment_methods: str = "onejourney,ecommerce,revspa"
+    # Retail items awaiting dispatch longer than this are listed in one reminder (workflows/retail.py)
+    retail_remind_after_hours: int = 24
+
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
 
@@ -59,6 +71,40 @@ class Settings(BaseSettings):
     teams_tenant_id: str | None = None
     teams_service_url: str | None = None
     teams_conversation_id: str | None = None
+    # Inbound Bot Connector tokens (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication)
+    teams_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    teams_token_issuer: str = "https://api.botframework.com"
+    # Outbound tokens: msal client credentials against {authority host}/{tenant}
+    teams_authority_host: str = "https://login.microsoftonline.com"
+    teams_token_scope: str = "https://api.botframework.com/.default"
+    teams_ca_bundle: str | None = None  # extra CA file for the token endpoint (staging, tests)
+    teams_graph_url: str = "https://graph.microsoft.com"
+    # Who may act: Entra ID object ids (comma-separated) and/or members of one Entra ID group
+    teams_allowed_users: str | None = None
+    teams_allowed_group: str | None = None
+
+    # On-call and alert workflows (issue 6): rotation, escalation, outages, digest, reconciliation
+    oncall_file: str | None = None  # YAML rotation (examples/oncall.yml)
+    local_timezone: str = "UTC"  # the resort's zone: arrival days, the digest's day, daily job times
+    escalation_dm_after_minutes: float = 15
+    escalation_dm_after_minutes_soon: float = 5  # when the guest arrives within ESCALATION_SOON_WITHIN_HOURS
+    escalation_soon_within_hours: float = 24
+    escalation_channel_after_minutes: float = 15  # after the direct message
+    escalation_mention: str = "@here"  # or a user group, e.g. <!subteam^S0123|reservations>
+    escalation_check_seconds: int = 30
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    outage_threshold: int = 5  # failures for one system ...
+    outage_window_minutes: float = 10  # ... within this window open an incident; quiet this long closes it
+    outage_reprocess_pace_seconds: int = 10  # between the Reprocess jobs of "Reprocess all"
+    digest_time: str = "08:00"  # local time the daily digest (of yesterday) is posted
+    digest_channel: str | None = None  # defaults to SLACK_ALERT_CHANNEL
+    digest_theme_days: int = 3  # the same class at the same system on this many days is a theme
+    digest_lookback_days: int = 7
+    reconcile_time: str = "07:00"  # local time of the daily reconciliation
+    reconcile_in_progress_after_minutes: int = 60  # paid but still In Progress after this is a mismatch
+    reconcile_lookback_days: int = 14
+    platform_order_url: str | None = None  # the admin page of an order, e.g. https://admin.example.com/orders/{order_id}
 
     def require(self, *names: str) -> None:
         """Raise MissingSetting naming every variable in `names` that is unset."""

@@ -6,6 +6,8 @@ jobs. `/healthz` says the process is up; `/readyz` that the database and Redis a
 
 from __future__ import annotations
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +19,8 @@ from workflows.db import DatabaseUnavailable, ping
 from workflows.queue import get_redis
 from workflows.settings import Settings, get_settings
 from workflows.signature import HEADER
+
+INTAKE_THREADS = 6
 
 
 async def _read_capped(request: Request, limit: int) -> bytes | None:
@@ -36,11 +40,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.require("ingest_secret")
 
+    # A few database transactions at a time: more threads only fight over the GIL and the pool.
+    intake_slots: list[anyio.CapacityLimiter] = []
+
     async def sync_failures(request: Request) -> Response:
         raw = await _read_capped(request, settings.ingest_max_bytes)
         if raw is None:
             return JSONResponse({"error": f"body larger than {settings.ingest_max_bytes} bytes"}, status_code=413)
-        answer = await run_in_threadpool(intake.handle, settings, raw, request.headers.get(HEADER))
+        if not intake_slots:
+            intake_slots.append(anyio.CapacityLimiter(INTAKE_THREADS))
+        answer = await anyio.to_thread.run_sync(intake.handle, settings, raw, request.headers.get(HEADER),
+                                                limiter=intake_slots[0])
         return JSONResponse(answer.body, status_code=answer.status)
 
     async def healthz(_: Request) -> Response:
@@ -70,6 +80,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+    bolt = None
+    if settings.slack_signing_secret is not None:  # Slack events, commands and interactivity on one URL
+        from bot.slack.app import create_bolt_app, starlette_endpoint
+
+        bolt = create_bolt_app(settings)
+        routes.append(Route("/slack/events", starlette_endpoint(bolt), methods=["POST"]))
+    if settings.teams_app_id is not None:  # Bot Connector activities: card actions, lookups
+        from bot.teams.app import create_endpoint
+
+        routes.append(Route("/api/teams/messages", create_endpoint(settings), methods=["POST"]))
     app = Starlette(routes=routes)
     app.state.settings = settings
+    app.state.slack_bolt = bolt
     return app

@@ -12,6 +12,8 @@ from connectors.stripe_payments import StripePayments
 from connectors.synxis import SynxisConnector
 from connectors.types import BookingRequest, Guest
 from tests.fakes.platform import FakePlatform
+from tests.fakes.pms import FakeMews
+from tests.fakes.resdiary import FakeResDiary
 from tests.fakes.stripe import FakeStripe
 from tests.fakes.synxis import FakeSynxis
 from workflows.settings import Settings
@@ -116,3 +118,18 @@ def synxis_with(synxis_fake: FakeSynxis) -> Iterator[Any]:
     yield build
     for connector in made:
         connector.close()
+
+
+@pytest.fixture
+def resdiary_fake() -> Iterator[FakeResDiary]:
+    with FakeResDiary() as fake:
+        yield fake
+
+
+@pytest.fixture
+def mews_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMews]:
+    """A fake Mews whose tokens are in the environment, where the `mews` profile reads them."""
+    with FakeMews() as fake:
+        monkeypatch.setenv("MEWS_CLIENT_TOKEN", fake.client_token)
+        monkeypatch.setenv("MEWS_ACCESS_TOKEN", fake.access_token)
+        yield fake

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,6 +83,8 @@ class Fault:
 class FakeServer:
     """Base of the fakes: routing, request log, fault injection, lifecycle."""
 
+    ssl_context: ssl.SSLContext | None = None  # set (before start) to serve HTTPS
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -111,6 +114,8 @@ class FakeServer:
         self._stopping.clear()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
+        if self.ssl_context is not None:  # HTTPS, for clients that insist on it (msal's authority)
+            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
@@ -138,7 +143,7 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://127.0.0.1:{self.port}"
 
     # -- routing and recording -------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:

@@ -1,0 +1,270 @@
+"""The Bolt app: Slack's buttons, the Booked-manually form, `/syncdesk` and the Home tab.
+
+Every listener is parse → authorize → call `workflows.actions` → `ack()`; anything that
+talks to Slack afterwards (the ephemeral answer, `views.open`, `views.publish`) is handed
+to a small thread pool, so the HTTP answer never waits on Slack. That is why the app runs
+with `process_before_response=True` (docs.slack.dev/tools/bolt-python/concepts/lazy-listeners):
+the response leaves as soon as the listener returns, without Bolt's ack-polling loop.
+
+- Requests are verified by Bolt's `RequestVerification` (signing secret, v0 HMAC-SHA256 of
+  `v0:<X-Slack-Request-Timestamp>:<body>`, docs.slack.dev/authentication/verifying-requests-from-slack);
+  a bad signature is 401.
+- Redeliveries — Events API retries carry `X-Slack-Retry-Num`/`X-Slack-Retry-Reason`
+  (docs.slack.dev/apis/events-api, "Retries") — and double clicks are answered 200 without
+  doing anything twice: a delivery seen before (same event_id, same click `action_ts`) is
+  skipped, and every action is enqueued under a deterministic job id (`workflows.actions`).
+- Only members of `SLACK_ALLOWED_USERGROUP` may act (`bot.slack.auth`); a refusal is an
+  ephemeral "you are not on the reservations team" plus an audit event.
+- Served over HTTP at `POST /slack/events` (`starlette_endpoint`, mounted by
+  `workflows.web`) or over Socket Mode (`socket_mode_handler`, docs.slack.dev/apis/events-api/using-socket-mode).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import App, BoltResponse
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.slack import forms, reads, render
+from bot.slack.auth import UsergroupGate
+from bot.slack.notifier import web_client
+from workflows import actions, states
+from workflows.db import transaction
+from workflows.queue import get_redis
+from workflows.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
+DELIVERY_MEMORY_SECONDS = 3600
+USAGE = "Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] [today|YYYY-MM-DD]`"
+
+
+class SlackSurface:
+    """What the listeners share: settings, the Web API client, the gate and the follow-up pool."""
+
+    def __init__(self, settings: Settings, client: WebClient, gate: UsergroupGate) -> None:
+        self.settings = settings
+        self.client = client
+        self.gate = gate
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-followup")
+
+    def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run a Slack call after the HTTP answer has left; log, never raise, when it fails."""
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception:  # outermost boundary of a follow-up thread
+                log.exception("Slack follow-up %s failed", getattr(fn, "__name__", fn))
+        self.pool.submit(run)
+
+    def authorize(self, body: dict[str, Any], action: str, order_id: str | None = None,
+                  item_id: str | None = None) -> bool:
+        """Is the person allowed? If not, audit the refusal and tell them (after the ack)."""
+        decision = self.gate.check(forms.user_id(body))
+        if decision.allowed:
+            return True
+        with transaction(self.settings.database_url) as session:
+            states.audit(session, actor=forms.actor(body), action=f"click.{action}", order_id=order_id,
+                         item_id=item_id, result="refused", reason=decision.reason)
+        self.later(self.tell, body, REFUSAL)
+        return False
+
+    def tell(self, body: dict[str, Any], text: str, channel: str | None = None) -> None:
+        """An ephemeral answer to the person: via response_url, in the channel, or in a DM."""
+        place = forms.where(body) if body.get("type") == "block_actions" else {"channel": channel or ""}
+        user = forms.user_id(body)
+        if place.get("response_url"):
+            WebhookClient(place["response_url"]).send(text=text, response_type="ephemeral", replace_original=False)
+        elif place.get("channel"):
+            self.client.chat_postEphemeral(channel=place["channel"], user=user, text=text)
+        else:
+            self.client.chat_postMessage(channel=user, text=text)
+
+    def open_booked_manually(self, trigger_id: str, order_id: str, item_id: str, channel: str) -> None:
+        snap = reads.snapshot(self.settings, order_id)
+        if snap is None or not any(i.item_id == item_id for i in snap.items):
+            return
+        system = next(i.system for i in snap.items if i.item_id == item_id)
+        meta = forms.modal_metadata(order_id, item_id, system, channel)
+        checking = render.ExistingCheck("checking") if system == "synxis" else None
+        opened = self.client.views_open(trigger_id=trigger_id,
+                                        view=render.booked_manually_modal(snap, item_id, meta, checking))
+        if checking is not None:
+            found = reads.existing_booking(self.settings, order_id, item_id)
+            try:
+                self.client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"],
+                                         view=render.booked_manually_modal(snap, item_id, meta, found))
+            except SlackApiError as exc:  # closed or changed meanwhile: nothing to show it in
+                log.info("could not show the SynXis check for %s/%s: %s", order_id, item_id, exc)
+
+    def open_log(self, trigger_id: str, order_id: str, item_id: str) -> None:
+        snap = reads.snapshot(self.settings, order_id)
+        if snap is not None and any(i.item_id == item_id for i in snap.items):
+            self.client.views_open(trigger_id=trigger_id, view=render.log_modal(snap, item_id))
+
+    def publish_home(self, user: str, status: str | None = None, day: dt.date | None = None) -> None:
+        if not self.gate.check(user).allowed:
+            view = {"type": "home", "blocks": [render.section(REFUSAL)]}
+        else:
+            rows = reads.queue(self.settings, status, day, limit=100)
+            snapshots = reads.open_alerts(self.settings)
+            links = reads.alert_links(self.settings, [r.order_id for r in rows] + [s.order_id for s in snapshots])
+            view = render.home_view(snapshots, rows, links, status, day)
+        self.client.views_publish(user_id=user, view=view)
+
+    def lookup(self, text: str) -> dict[str, Any]:
+        """The ephemeral answer to `/syncdesk order X`, `/syncdesk orders [status] [day]`, `/order X`."""
+        words = text.split()
+        if words and words[0] == "order" and len(words) == 2:
+            snap = reads.snapshot(self.settings, words[1])
+            if snap is None:
+                return {"text": f"Order {render.escape(words[1])} is not known to syncdesk."}
+            return {"text": render.alert_text(snap), "blocks": render.alert_blocks(snap)}
+        if words and words[0] == "orders":
+            status = next((w for w in words[1:] if w in render.QUEUE_STATUSES), None)
+            day = next((_day(w) for w in words[1:] if _day(w)), None)
+            rows = reads.queue(self.settings, status, day)
+            title = "Order queue" + "".join(f" · {x}" for x in (status, day) if x)
+            return {"text": title, "blocks": render.queue_blocks(
+                rows, title, reads.alert_links(self.settings, [r.order_id for r in rows]))}
+        return {"text": USAGE}
+
+
+def _day(word: str) -> dt.date | None:
+    if word == "today":
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(word)
+    except ValueError:
+        return None
+
+
+def _skip_redeliveries(settings: Settings) -> Callable[..., BoltResponse | None]:
+    def skip_redeliveries(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        key = forms.delivery_key(body)
+        try:
+            first = key is None or get_redis(settings.redis_url).set(
+                f"syncdesk:slack:delivery:{key}", 1, nx=True, ex=DELIVERY_MEMORY_SECONDS)
+        except RedisError:
+            first = True  # deterministic job ids still stop a second job
+        if first:
+            next()
+            return None
+        return BoltResponse(status=200, body="")
+    return skip_redeliveries
+
+
+def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
+    """The Bolt `App` with syncdesk's listeners, its Web API client on `SLACK_API_URL`."""
+    client = client or web_client(settings)
+    surface = SlackSurface(settings, client, UsergroupGate(client, settings.slack_allowed_usergroup))
+    secret = settings.secret("slack_signing_secret") if settings.slack_signing_secret else None
+    app = App(client=client, signing_secret=secret,
+              request_verification_enabled=secret is not None, token_verification_enabled=False,
+              process_before_response=True)
+    app.use(_skip_redeliveries(settings))
+    if not settings.slack_allowed_usergroup:
+        log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack user may press syncdesk's buttons")
+
+    @app.action(render.REPROCESS)
+    def reprocess(ack: Any, body: dict[str, Any]) -> None:
+        order_id, item_id = forms.clicked(body)
+        if surface.authorize(body, "reprocess", order_id, item_id):
+            answer = actions.request_reprocess(settings, order_id, item_id or "", forms.actor(body))
+            surface.later(surface.tell, body, render.slack_text(answer.message))
+        ack()
+
+    @app.action(render.MARK_COMPLETE)
+    def mark_complete(ack: Any, body: dict[str, Any]) -> None:
+        order_id, _ = forms.clicked(body)
+        if surface.authorize(body, "mark_complete", order_id):
+            answer = actions.request_complete(settings, order_id, forms.actor(body))
+            surface.later(surface.tell, body, render.slack_text(answer.message))
+        ack()
+
+    @app.action(render.BOOKED_MANUALLY)
+    def booked_manually(ack: Any, body: dict[str, Any]) -> None:
+        order_id, item_id = forms.clicked(body)
+        if surface.authorize(body, "booked_manually", order_id, item_id):
+            surface.later(surface.open_booked_manually, body["trigger_id"], order_id, item_id or "",
+                          forms.where(body)["channel"])
+        ack()
+
+    @app.view(render.BOOKED_MANUALLY_VIEW)
+    def booked_manually_submitted(ack: Any, body: dict[str, Any]) -> None:
+        form = forms.manual_booking(body)
+        errors = forms.manual_booking_errors(form)
+        if errors or not surface.authorize(body, "booked_manually", form.order_id, form.item_id):
+            return ack(response_action="errors", errors=errors or {render.REFERENCE_BLOCK: REFUSAL})
+        answer = actions.request_booked_manually(settings, form.order_id, form.item_id, forms.actor(body),
+                                                 form.reference, form.payment_method, form.notes)
+        if not answer.accepted:
+            return ack(response_action="errors", errors={render.REFERENCE_BLOCK: answer.message[:500]})
+        ack()
+        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
+
+    @app.action(render.VIEW_LOG)
+    def view_log(ack: Any, body: dict[str, Any]) -> None:
+        order_id, item_id = forms.clicked(body)
+        if surface.authorize(body, "view_log", order_id, item_id):
+            surface.later(surface.open_log, body["trigger_id"], order_id, item_id or "")
+        ack()
+
+    @app.action(render.HOME_FILTER_STATUS)
+    @app.action(render.HOME_FILTER_DATE)
+    def home_filter(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        values = body["view"]["state"]["values"].get("home_filters", {})
+        status = ((values.get(render.HOME_FILTER_STATUS) or {}).get("selected_option") or {}).get("value")
+        day = (values.get(render.HOME_FILTER_DATE) or {}).get("selected_date")
+        surface.later(surface.publish_home, forms.user_id(body), None if status in (None, "all") else status,
+                      dt.date.fromisoformat(day) if day else None)
+
+    @app.command("/syncdesk")
+    @app.command("/order")
+    @app.command("/orders")
+    def command(ack: Any, body: dict[str, Any]) -> None:
+        if not surface.gate.check(forms.user_id(body)).allowed:
+            return ack(text=REFUSAL, response_type="ephemeral")
+        text = body.get("text", "").strip()
+        text = {"/order": f"order {text}" if text else "orders", "/orders": f"orders {text}"}.get(body["command"], text)
+        ack(response_type="ephemeral", **surface.lookup(text))
+
+    @app.event("app_home_opened")
+    def home_opened(ack: Any, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab", "home") == "home":
+            surface.later(surface.publish_home, event["user"])
+
+    app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
+    return app
+
+
+def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:
+    """`POST /slack/events` for Starlette: the synchronous Bolt app runs in the threadpool."""
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(bolt_response)
+    return slack_events
+
+
+def socket_mode_handler(settings: Settings, bolt: App | None = None) -> Any:
+    """A Socket Mode connection for `bolt` (no public URL needed); call `.connect()` to start it."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    return SocketModeHandler(bolt or create_bolt_app(settings), app_token=settings.secret("slack_app_token"))
+

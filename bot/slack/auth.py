@@ -1,0 +1,64 @@
+"""Who may press syncdesk's buttons: members of `SLACK_ALLOWED_USERGROUP`.
+
+Membership comes from `usergroups.users.list` (scope `usergroups:read`;
+docs.slack.dev/reference/methods/usergroups.users.list: `usergroup` → `{"ok", "users": [ids]}`),
+cached for a few minutes so a click costs no Slack call. When Slack cannot be asked, the
+answer is "no" (fail closed) with a reason; refusals are audited by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+
+class UsergroupGate:
+    """Allows members of one user group; with no group configured, allows everyone."""
+
+    def __init__(self, client: WebClient, usergroup: str | None, ttl: float = CACHE_SECONDS) -> None:
+        self.client = client
+        self.usergroup = usergroup
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._members: frozenset[str] = frozenset()
+        self._fetched_at = float("-inf")
+
+    def _members_now(self) -> frozenset[str]:
+        with self._lock:
+            if time.monotonic() - self._fetched_at < self.ttl:
+                return self._members
+            response = self.client.usergroups_users_list(usergroup=self.usergroup)
+            self._members = frozenset(response.get("users") or [])
+            self._fetched_at = time.monotonic()
+            return self._members
+
+    def check(self, user_id: str) -> Decision:
+        if not self.usergroup:
+            return Decision(True)
+        try:
+            members = self._members_now()
+        except (SlackApiError, SlackClientError) as exc:
+            log.warning("could not read members of %s: %s", self.usergroup, exc)
+            return Decision(False, f"could not check membership of {self.usergroup}: {exc}")
+        if user_id in members:
+            return Decision(True)
+        return Decision(False, f"not a member of {self.usergroup}")
+
+    def forget(self) -> None:
+        with self._lock:
+            self._fetched_at = float("-inf")

@@ -1,0 +1,98 @@
+"""What Slack's request payloads carry, read into plain values: who clicked, which order and
+item a button is about, what the Booked-manually form holds (and its errors, keyed by
+block_id for `response_action: errors`), and the identity of a delivery for de-duplication.
+
+Payload shapes: block_actions (docs.slack.dev/reference/interaction-payloads/block_actions-payload:
+`user`, `actions[].action_ts`, `container`, `channel`, `response_url`, `trigger_id`),
+view_submission (docs.slack.dev/reference/interaction-payloads/view-interactions-payload:
+`view.state.values[block_id][action_id]`, `view.private_metadata`), slash commands (form
+fields `command`, `text`, `user_id`, `user_name`, `trigger_id`) and Events API envelopes
+(`event_id`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.slack.render import NOTES_BLOCK, PAYMENT_METHOD_BLOCK, REFERENCE_BLOCK, parse_value
+from workflows.actions import validate_manual_booking
+
+
+def actor(body: dict[str, Any]) -> str:
+    """The audit actor for the person behind a payload: `slack:<user id> (<name>)`."""
+    user = body.get("user") or {}
+    user_id = user.get("id") or body.get("user_id") or "unknown"
+    name = user.get("username") or user.get("name") or body.get("user_name") or ""
+    return f"slack:{user_id} ({name[:60]})" if name else f"slack:{user_id}"
+
+
+def user_id(body: dict[str, Any]) -> str:
+    return (body.get("user") or {}).get("id") or body.get("user_id") or ""
+
+
+def clicked(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The (order id, item id) carried by the clicked button."""
+    return parse_value(body["actions"][0]["value"])
+
+
+def where(body: dict[str, Any]) -> dict[str, str]:
+    """Where a click happened, for answering it later: channel, message ts, response_url."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    return {"channel": channel, "ts": container.get("message_ts") or "", "response_url": body.get("response_url") or ""}
+
+
+def delivery_key(body: dict[str, Any]) -> str | None:
+    """What stays the same when Slack delivers one event or click again, or None."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return f"event:{body['event_id']}"
+    if body.get("type") == "block_actions" and body.get("actions"):
+        return f"click:{user_id(body)}:{body['actions'][0].get('action_ts')}"
+    if body.get("command") and body.get("trigger_id"):
+        return f"command:{body['trigger_id']}"
+    return None
+
+
+@dataclass(frozen=True)
+class ManualBooking:
+    order_id: str
+    item_id: str
+    system: str
+    reference: str
+    payment_method: str | None
+    notes: str | None
+    channel: str
+    user: str
+
+
+def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
+    return (values.get(block) or {}).get("value") or {}
+
+
+def manual_booking(body: dict[str, Any]) -> ManualBooking:
+    view = body["view"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = view["state"]["values"]
+    option = _value(values, PAYMENT_METHOD_BLOCK).get("selected_option") or {}
+    return ManualBooking(
+        order_id=meta["order_id"], item_id=meta["item_id"], system=meta.get("system", ""),
+        reference=(_value(values, REFERENCE_BLOCK).get("value") or "").strip(),
+        payment_method=option.get("value"), notes=_value(values, NOTES_BLOCK).get("value"),
+        channel=meta.get("channel", ""), user=user_id(body),
+    )
+
+
+def manual_booking_errors(form: ManualBooking) -> dict[str, str]:
+    """`response_action: errors` for the form, keyed by the block the problem is in; {} when valid."""
+    problem = validate_manual_booking(form.system, form.reference, form.payment_method)
+    if problem is None:
+        return {}
+    reference_problem = validate_manual_booking("", form.reference, None)
+    block = REFERENCE_BLOCK if reference_problem else PAYMENT_METHOD_BLOCK
+    return {block: (problem[0].upper() + problem[1:])[:500]}
+
+
+def modal_metadata(order_id: str, item_id: str, system: str, channel: str) -> str:
+    return json.dumps({"order_id": order_id, "item_id": item_id, "system": system, "channel": channel})

@@ -1,0 +1,176 @@
+"""Which connector handles an item: configuration by system and property, validated at start.
+
+Without `CONNECTORS_FILE` every system uses its built-in default (`DEFAULTS`): SynXis and
+ResDiary their API connectors; EMS Premier, Aspenware RTP|One and Siriusware their manual
+playbooks; the generic PMS nothing until configured. `CONNECTORS_FILE` names a YAML (or
+JSON) file that overrides them per system and per property:
+
+    premier:
+      default: premier                # the playbook
+      properties:
+        MAINSPA:                      # a spa whose Premier has REST middleware
+          connector: pms
+          options: {name: "Premier middleware", base_url: "https://mw.example", ...}
+    pms:
+      properties:
+        HARBOURVIEW:
+          connector: pms
+          options: {profile: mews, base_url: "https://api.mews.com", constants: {service_id: "…"},
+                    maps: {room_type: {SUPD: "…"}, rate_plan: {RO: "…"}}}
+    resdiary:
+      properties:
+        TheGrillRoom: {connector: resdiary, options: {epos_restaurant_id: 4321}}
+        TheBar: none                  # no connector here: book it by hand
+
+An entry is a connector name, `none`, or `{connector, options}`. A property entry wins over
+the system's `default`, which wins over the built-in default. Errors are `RoutingError`,
+whose message names `CONNECTORS_FILE` and the bad entry; `connectors.registry.check`
+runs this at start and also builds every connector the file names, so missing
+credentials show at start too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from connectors.types import BookingRequest
+
+# connector name -> "module:Class"
+CONNECTORS: dict[str, str] = {
+    "synxis": "connectors.synxis:SynxisConnector",
+    "resdiary": "connectors.resdiary:ResDiaryConnector",
+    "pms": "connectors.pms:PmsConnector",
+    "premier": "connectors.premier:PremierPlaybook",
+    "rtp": "connectors.rtp:RtpPlaybook",
+    "siriusware": "connectors.siriusware:SiriuswarePlaybook",
+}
+SYSTEMS = ("synxis", "premier", "resdiary", "rtp", "siriusware", "pms")  # DESIGN §3.1
+DEFAULTS: dict[str, str] = {s: s for s in SYSTEMS if s != "pms"}
+NONE = "none"
+# The item details that name its property, in the order they are looked for.
+PROPERTY_KEYS = ("hotel_id", "property_id", "property_code", "site_code", "site_id", "restaurant_id")
+
+
+class RoutingError(ValueError):
+    """The routing configuration is wrong; the message names the setting and the entry."""
+
+
+@dataclass(frozen=True)
+class Route:
+    system: str
+    property: str | None  # None: the system's default
+    connector: str  # a key of CONNECTORS, or "none"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    configured: bool = True  # named in CONNECTORS_FILE (False: a built-in default)
+
+    @property
+    def key(self) -> str:
+        return f"{self.system}@{self.property or '*'}"
+
+
+@dataclass(frozen=True)
+class Routing:
+    source: str  # the file, or "built-in defaults"
+    defaults: Mapping[str, Route]
+    properties: Mapping[tuple[str, str], Route]
+
+    def resolve(self, item: BookingRequest) -> Route | None:
+        """The route for the item: its property's, else its system's default; None when neither."""
+        prop = property_of(item)
+        route = self.properties.get((item.system, prop)) if prop is not None else None
+        if route is None:
+            route = self.defaults.get(item.system)
+        return None if route is None or route.connector == NONE else route
+
+    def routes(self) -> list[Route]:
+        return [*self.defaults.values(), *self.properties.values()]
+
+
+def property_of(item: BookingRequest) -> str | None:
+    for key in PROPERTY_KEYS:
+        value = item.details.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def builtin() -> Routing:
+    return Routing("built-in defaults", {s: Route(s, None, c, configured=False) for s, c in DEFAULTS.items()}, {})
+
+
+def _route(source: str, where: str, system: str, prop: str | None, entry: Any) -> Route:
+    if isinstance(entry, str):
+        entry = {"connector": entry}
+    if entry is None:
+        entry = {"connector": NONE}
+    if not isinstance(entry, dict):
+        raise RoutingError(f"{source}: {where}: expected a connector name or {{connector, options}}, got {entry!r}")
+    unknown = set(entry) - {"connector", "options"}
+    if unknown:
+        raise RoutingError(f"{source}: {where}: unknown key(s) {', '.join(sorted(unknown))} "
+                           "(an entry has connector and options)")
+    name = entry.get("connector")
+    if name != NONE and name not in CONNECTORS:
+        raise RoutingError(f"{source}: {where}.connector: unknown connector {name!r} "
+                           f"(known: {', '.join([*sorted(CONNECTORS), NONE])})")
+    options = entry.get("options") or {}
+    if not isinstance(options, dict):
+        raise RoutingError(f"{source}: {where}.options: expected a mapping, got {options!r}")
+    if name == "pms":
+        from connectors.pms import load_profile
+
+        try:
+            load_profile(options)
+        except ValueError as exc:
+            raise RoutingError(f"{source}: {where}.options: {exc}") from exc
+    return Route(system, prop, name, options)
+
+
+def parse(data: Any, source: str) -> Routing:
+    """The routing a decoded file describes, over the built-in defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RoutingError(f"{source}: expected a mapping of system -> entry at the top level")
+    defaults = dict(builtin().defaults)
+    properties: dict[tuple[str, str], Route] = {}
+    for system, entry in data.items():
+        if system not in SYSTEMS:
+            raise RoutingError(f"{source}: {system}: unknown system (known: {', '.join(SYSTEMS)})")
+        if not isinstance(entry, dict) or not set(entry) <= {"default", "properties"}:
+            raise RoutingError(f"{source}: {system}: expected 'default' and/or 'properties'")
+        if "default" in entry:
+            defaults[system] = _route(source, f"{system}.default", system, None, entry["default"])
+        props = entry.get("properties") or {}
+        if not isinstance(props, dict):
+            raise RoutingError(f"{source}: {system}.properties: expected a mapping of property -> entry")
+        for prop, prop_entry in props.items():
+            where = f"{system}.properties.{prop}"
+            properties[(system, str(prop))] = _route(source, where, system, str(prop), prop_entry)
+    return Routing(source, {s: r for s, r in defaults.items() if r.connector != NONE}, properties)
+
+
+@lru_cache(maxsize=8)
+def load(path: str) -> Routing:
+    """Read and validate a routing file (YAML, or JSON by its .json suffix)."""
+    source = f"CONNECTORS_FILE {path}"
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RoutingError(f"{source}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise RoutingError(f"{source}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}") from exc
+    return parse(data, source)
+
+
+def routing_for(connectors_file: str | None) -> Routing:
+    return load(connectors_file) if connectors_file else builtin()

@@ -1,0 +1,182 @@
+"""The configurable PMS connector with the Mews profile, against a fake Mews Connector API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterator
+
+import pytest
+
+from connectors.errors import AuthFailure, DataFormat, NoAvailability, NotMapped, UnknownFailure
+from connectors.pms import PmsConnector, load_profile, required_env
+from connectors.types import BookingStatus, ExistingBooking
+from tests.connectors.conftest import make_item, make_settings
+from tests.fakes.pms import FakeMews
+
+ROOM = dict(system="pms", description="Superior Double, Room Only, 2 nights", start=dt.date(2026, 12, 8),
+            end=dt.date(2026, 12, 10), guests=2,
+            details={"property_code": "HARBOURVIEW", "room_type": "SUPD", "rate_plan": "RO"})
+
+
+def mews_options(fake: FakeMews, **overrides: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "profile": "mews", "base_url": fake.url, "constants": {"service_id": "svc-1"},
+        "maps": {"room_type": {"SUPD": "cat-supd"}, "rate_plan": {"RO": "rate-ro"}},
+    }
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture
+def fake(mews_fake: FakeMews) -> FakeMews:
+    return mews_fake
+
+
+@pytest.fixture
+def mews(fake: FakeMews) -> Iterator[PmsConnector]:
+    with PmsConnector(make_settings(), mews_options(fake)) as connector:
+        yield connector  # type: ignore[misc]
+
+
+@pytest.fixture
+def room():
+    return make_item(**ROOM)
+
+
+def test_create_adds_the_guest_then_a_confirmed_reservation_carrying_our_reference(mews, fake, room):
+    result = mews.create(room)
+
+    assert result.action == "created" and result.raw_status == "Confirmed"
+    (add,) = fake.requests_to("POST", r".*/reservations/add")
+    body = add.json
+    assert body["ClientToken"] == "client-tok" and body["AccessToken"] == "access-tok" and body["Client"]
+    assert body["ServiceId"] == "svc-1"
+    (params,) = body["Reservations"]
+    assert params["StartUtc"] == "2026-12-08T14:00:00Z" and params["EndUtc"] == "2026-12-10T10:00:00Z"
+    assert params["RequestedCategoryId"] == "cat-supd" and params["RateId"] == "rate-ro"
+    assert params["AdultCount"] == 2 and params["ChannelNumber"] == "ORD-10042/ITEM-1"
+    assert params["CustomerId"] in fake.customers
+    assert "Authorization" not in add.headers  # Mews: the tokens travel in the body
+
+
+def test_check_first_finds_the_reservation_by_our_reference(mews, fake, room):
+    number = fake.seed(channel_number="ORD-10042/ITEM-1")
+
+    found = mews.find_existing(room)
+
+    assert found is not None and found.confirmation == number and found.status is BookingStatus.BOOKED
+    (search,) = fake.requests_to("POST", r".*/reservations/getAll/2023-06-06")
+    assert search.json["ChannelNumbers"] == ["ORD-10042/ITEM-1"]
+
+
+def test_a_created_reservation_is_found_next_time_so_nothing_is_booked_twice(mews, fake, room):
+    created = mews.create(room)
+
+    assert mews.find_existing(room).confirmation == created.confirmation
+    assert len(fake.reservations()) == 1
+
+
+def test_results_the_pms_did_not_filter_are_verified_here(mews, fake, room):
+    fake.broad_search = True
+    fake.seed(channel_number="ORD-99999/ITEM-1")
+    fake.seed(channel_number=None)
+
+    assert mews.find_existing(room) is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Confirmed", BookingStatus.BOOKED), ("Started", BookingStatus.BOOKED), ("Processed", BookingStatus.BOOKED),
+    ("Optional", BookingStatus.PENDING), ("Canceled", BookingStatus.ABSENT), ("Enquired", BookingStatus.ABSENT),
+])
+def test_each_mews_state_maps_to_ours(mews, fake, room, raw, expected):
+    fake.seed(channel_number="ORD-10042/ITEM-1", state=raw)
+
+    assert mews.find_existing(room).status is expected
+
+
+def test_an_optional_reservation_is_confirmed(mews, fake, room):
+    number = fake.seed(channel_number="ORD-10042/ITEM-1", state="Optional")
+
+    result = mews.confirm(mews.find_existing(room), room)
+
+    assert (result.action, result.confirmation) == ("confirmed", number)
+    (confirm,) = fake.requests_to("POST", r".*/reservations/confirm")
+    assert confirm.json["ReservationIds"] == [fake.reservations()[0]["Id"]]
+    assert fake.reservations()[0]["State"] == "Confirmed"
+
+
+def test_an_unknown_state_is_an_error_not_a_guess(mews, fake, room):
+    fake.seed(channel_number="ORD-10042/ITEM-1", state="Teleported")
+
+    with pytest.raises(UnknownFailure, match="Teleported"):
+        mews.find_existing(room)
+
+
+def test_no_availability_from_a_business_rule_is_its_own_class(mews, fake, room):
+    fake.full = True
+
+    with pytest.raises(NoAvailability, match="no availability"):
+        mews.create(room)
+
+
+def test_other_business_rule_refusals_are_data_problems_not_permissions(mews, fake, room):
+    number = fake.seed(channel_number="ORD-10042/ITEM-1", state="Confirmed")  # Mews refuses to confirm it again
+
+    with pytest.raises(DataFormat, match="not Optional"):
+        mews.confirm(ExistingBooking(number, BookingStatus.PENDING, "Optional"), room)
+
+
+def test_a_reservation_the_pms_creates_optional_is_confirmed_at_once(mews, fake, room):
+    fake.state_on_add = "Optional"
+
+    result = mews.create(room)
+
+    assert result.action == "created" and fake.reservations()[0]["State"] == "Confirmed"
+
+
+def test_invalid_tokens_are_an_auth_failure(fake, room, monkeypatch):
+    monkeypatch.setenv("MEWS_ACCESS_TOKEN", "revoked")
+    with PmsConnector(make_settings(), mews_options(fake)) as connector, pytest.raises(AuthFailure):
+        connector.find_existing(room)
+
+
+def test_a_room_type_the_site_did_not_map_is_not_mapped(mews, fake, item_with):
+    with pytest.raises(NotMapped, match="room_type 'PENT'"):
+        mews.create(item_with(**{**ROOM, "details": {**ROOM["details"], "room_type": "PENT"}}))
+    assert fake.requests_to("POST", r".*/reservations/add") == []
+
+
+def test_the_live_check_calls_configuration_get(mews, fake):
+    mews.check_credentials()
+
+    assert fake.requests_to("POST", r".*/configuration/get")
+
+
+def test_a_profile_names_every_variable_it_reads_credentials_from(fake):
+    profile = load_profile(mews_options(fake, secret_env={"MEWS_ACCESS_TOKEN": "HARBOURVIEW_MEWS_TOKEN"}))
+
+    assert required_env(profile) == ["HARBOURVIEW_MEWS_TOKEN", "MEWS_CLIENT_TOKEN"]
+
+
+def test_an_inline_profile_with_oauth2_renews_its_token(monkeypatch, synxis_fake, item):
+    """Middleware in front of any system: here the fake CRS stands in for a REST endpoint with OAuth2."""
+    monkeypatch.setenv("MW_ID", synxis_fake.client_id)
+    monkeypatch.setenv("MW_SECRET", synxis_fake.client_secret)
+    synxis_fake.seed_reservation(reference=item.reference, status="Confirmed")
+    options = {
+        "name": "Middleware", "base_url": synxis_fake.url,
+        "auth": {"type": "oauth2", "token_url": synxis_fake.token_url, "client_id_env": "MW_ID",
+                 "client_secret_env": "MW_SECRET"},
+        "search": {"method": "GET", "path": "/v1/api/reservation", "result": "reservations",
+                   "params": {"hotel": "{details.hotel_id}", "externalReferenceNumber": "{reference}"}},
+        "create": {"path": "/v1/api/reservation", "body": {}},
+        "fields": {"id": "CrsConfirmationNumber", "confirmation": "CrsConfirmationNumber", "status": "Status",
+                   "reference": "ExternalReferenceNumber"},
+        "statuses": {"Confirmed": "booked", "Cancelled": "absent"},
+    }
+    with PmsConnector(make_settings(), options, system="premier") as connector:
+        assert connector.find_existing(item).status is BookingStatus.BOOKED
+        synxis_fake.expire_tokens()
+        assert connector.find_existing(item).status is BookingStatus.BOOKED
+        assert connector.describe().automatic and connector.describe().system == "premier"
+    assert len(synxis_fake.token_requests) == 2

@@ -1,0 +1,162 @@
+"""ResDiary connector against the fake ResDiary: check the diary first, create, map statuses and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterator
+
+import pytest
+
+from connectors.errors import AuthFailure, MissingField, NoAvailability, NotMapped, UnknownFailure
+from connectors.resdiary import ResDiaryConnector
+from connectors.types import BookingStatus, Guest
+from tests.connectors.conftest import make_item, make_settings
+from tests.fakes.resdiary import FakeResDiary
+
+TABLE = dict(system="resdiary", kind="table", description="Festive Dinner for 4, 19:30", start=dt.date(2026, 12, 24),
+             end=dt.date(2026, 12, 24), guests=4,
+             details={"restaurant_id": "TheGrillRoom", "visit_time": "19:30", "covers": 4, "promotion_id": 5821,
+                      "special_requests": "One guest vegetarian"})
+
+
+@pytest.fixture
+def fake(resdiary_fake: FakeResDiary) -> FakeResDiary:
+    return resdiary_fake
+
+
+def build(fake: FakeResDiary, **overrides: Any) -> ResDiaryConnector:
+    values: dict[str, Any] = dict(resdiary_api_url=fake.url, resdiary_username=fake.username,
+                                  resdiary_password=fake.password)
+    values.update(overrides)
+    return ResDiaryConnector(make_settings(**values), {"epos_restaurant_id": 4321})
+
+
+@pytest.fixture
+def resdiary(fake: FakeResDiary) -> Iterator[ResDiaryConnector]:
+    with build(fake) as connector:
+        yield connector  # type: ignore[misc]
+
+
+@pytest.fixture
+def table():
+    return make_item(**TABLE)
+
+
+def test_create_books_through_the_consumer_api_with_our_reference(resdiary, fake, table):
+    result = resdiary.create(table)
+
+    assert result.action == "created" and result.raw_status == "Booked"
+    (post,) = fake.requests_to("POST", r".*/BookingWithStripeToken")
+    assert post.path == "/api/ConsumerApi/v1/Restaurant/TheGrillRoom/BookingWithStripeToken"
+    assert post.json["VisitDate"] == "2026-12-24" and post.json["VisitTime"] == "19:30:00"
+    assert post.json["PartySize"] == 4 and post.json["ChannelCode"] == "ONLINE" and post.json["PromotionId"] == 5821
+    assert post.json["SpecialRequests"] == "One guest vegetarian [syncdesk ORD-10042/ITEM-1]"
+    assert post.json["Customer"]["Surname"] == "Walker"
+    assert post.header("Authorization").startswith("Bearer ")
+    assert [b["BookingReference"] for b in fake.bookings()] == [result.confirmation]
+
+
+def test_check_first_finds_the_booking_carrying_our_reference(resdiary, fake, table):
+    reference = fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", name="Someone Else", visit="2026-12-24T21:00:00")
+
+    found = resdiary.find_existing(table)
+
+    assert found is not None and found.confirmation == reference and found.status is BookingStatus.BOOKED
+    assert found.reference == "ORD-10042/ITEM-1"
+    (search,) = fake.requests_to("GET", r".*/DiaryData")
+    assert search.path == "/WebServices/Epos/v1/Restaurant/4321/DiaryData" and search.param("date") == "2026-12-24"
+
+
+def test_a_created_booking_is_found_on_the_next_attempt_so_nothing_is_booked_twice(resdiary, fake, table):
+    first = resdiary.create(table)
+
+    found = resdiary.find_existing(table)
+
+    assert found is not None and found.confirmation == first.confirmation
+    assert len(fake.bookings()) == 1
+
+
+def test_a_booking_made_by_hand_counts_only_when_surname_time_and_covers_match(resdiary, fake, table):
+    fake.seed(name="Larry Walker", visit="2026-12-24T20:00:00")  # another time
+    fake.seed(name="Larry Walkerson", visit="2026-12-24T19:30:00")  # another guest
+    assert resdiary.find_existing(table) is None
+
+    by_hand = fake.seed(name="Mr L WALKER", visit="2026-12-24T19:30:00", covers=4)
+    assert resdiary.find_existing(table).confirmation == by_hand
+
+
+def test_nothing_in_the_diary_means_none(resdiary, table):
+    assert resdiary.find_existing(table) is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Booked", BookingStatus.BOOKED), ("Confirmed", BookingStatus.BOOKED), ("Seated", BookingStatus.BOOKED),
+    ("Cancelled", BookingStatus.ABSENT), ("Waitlist", BookingStatus.NO_AVAILABILITY),
+])
+def test_each_resdiary_status_maps_to_ours(resdiary, fake, table, raw, expected):
+    fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status=raw)
+
+    assert resdiary.find_existing(table).status is expected
+
+
+def test_an_unknown_status_is_an_error_not_a_guess(resdiary, fake, table):
+    fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status="Teleported")
+
+    with pytest.raises(UnknownFailure, match="Teleported"):
+        resdiary.find_existing(table)
+
+
+def test_a_booked_one_wins_over_a_cancelled_duplicate(resdiary, fake, table):
+    fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status="Cancelled")
+    booked = fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status="Booked")
+
+    assert resdiary.find_existing(table).confirmation == booked
+
+
+def test_no_availability_is_its_own_class(resdiary, fake, table):
+    fake.full = True
+
+    with pytest.raises(NoAvailability, match="No availability"):
+        resdiary.create(table)
+
+
+def test_a_booking_held_for_a_card_says_to_confirm_it_by_hand(resdiary, fake, table):
+    fake.card_required = True
+
+    with pytest.raises(NotMapped, match="CreditCardRequired"):
+        resdiary.create(table)
+
+
+def test_wrong_credentials_are_an_auth_failure_naming_the_settings(fake, table):
+    with build(fake, resdiary_password="wrong") as connector, pytest.raises(AuthFailure, match="RESDIARY_PASSWORD"):
+        connector.create(table)
+    assert fake.requests_to("POST", r".*/BookingWithStripeToken") == []
+
+
+def test_a_revoked_token_is_renewed_once_and_the_request_replayed(resdiary, fake, table):
+    resdiary.find_existing(table)
+    fake.expire_tokens()
+
+    resdiary.create(table)
+
+    assert len(fake.requests_to("POST", r"/api/Jwt/v2/Authenticate")) == 2
+    assert len(fake.bookings()) == 1
+
+
+def test_an_unknown_restaurant_is_not_mapped(resdiary, table, item_with):
+    with pytest.raises(NotMapped):
+        resdiary.create(item_with(**{**TABLE, "details": {**TABLE["details"], "restaurant_id": "Nowhere"}}))
+
+
+def test_without_the_diary_id_it_refuses_to_create_rather_than_skip_the_check(fake, table):
+    connector = ResDiaryConnector(make_settings(resdiary_api_url=fake.url, resdiary_username=fake.username,
+                                                resdiary_password=fake.password))
+    with connector, pytest.raises(NotMapped, match="epos_restaurant_id"):
+        connector.find_existing(table)
+
+
+def test_missing_visit_time_or_surname_is_a_missing_field(resdiary, item_with):
+    with pytest.raises(MissingField, match="visit_time"):
+        resdiary.create(item_with(**{**TABLE, "details": {"restaurant_id": "TheGrillRoom"}}))
+    with pytest.raises(MissingField, match="surname"):
+        resdiary.create(item_with(**TABLE, guest=Guest("Larry", "")))

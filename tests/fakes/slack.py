@@ -1,0 +1,177 @@
+"""A fake Slack Web API speaking Slack's wire format (docs.slack.dev/apis/web-api).
+
+- `POST|GET /api/<method>` with the token as `Authorization: Bearer`, arguments as a
+  form body, a JSON body or the query string; answers `{"ok": true, ...}` like Slack, and
+  `{"ok": false, "error": "..."}` (HTTP 200) for Slack's own errors (`invalid_auth`,
+  `channel_not_found`, `message_not_found`, `no_such_subteam`).
+- Methods: `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`,
+  `views.open`, `views.update`, `views.publish`, `usergroups.users.list`.
+- `POST /hooks/<anything>`: a `response_url` (what Bolt's `respond()` posts to).
+- `rate_limit(method, retry_after, times)`: HTTP 429 with `Retry-After`, Slack's
+  `{"ok": false, "error": "ratelimited"}` body; `fail(method, error, times)`: ok:false.
+
+    with FakeSlack(token="xoxb-test", usergroups={"S0RESV": ["U0ANA"]}) as slack:
+        slack.calls("chat.postMessage")  # the arguments of every call, in order
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.fakes.http import FakeServer, RecordedRequest, Reply
+
+TEAM = "T0SYNCDESK"
+BOT_USER = "U0SYNCBOT"
+
+
+class FakeSlack(FakeServer):
+    def __init__(self, *, token: str = "xoxb-test", usergroups: dict[str, list[str]] | None = None,
+                 channels: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.token = token
+        self.usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
+        self.channels = dict(channels) if channels is not None else {"#reservations-alerts": "C0ALERTS"}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel id, ts) -> message
+        self.views: dict[str, dict[str, Any]] = {}
+        self.home: dict[str, dict[str, Any]] = {}  # user -> published view
+        self.hooks: list[dict[str, Any]] = []  # what arrived at response_urls
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+        self._errors: list[list[Any]] = []  # [method, status, error, retry_after, times]
+        self._ts = itertools.count(1)
+        self.route("POST", r"/api/(?P<method>[\w.]+)", self._api)
+        self.route("GET", r"/api/(?P<method>[\w.]+)", self._api)
+        self.route("POST", r"/hooks/.*", self._hook)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}/hooks/{name}"
+
+    # -- test API --------------------------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(args, _method=m) for m, args in self._calls if method is None or m == method]
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        with self.lock:
+            self._errors.append([method, 429, "ratelimited", retry_after, times])
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        with self.lock:
+            self._errors.append([method, 200, error, None, times])
+
+    # -- wire format -----------------------------------------------------------------------
+    @staticmethod
+    def _args(req: RecordedRequest) -> dict[str, Any]:
+        args: dict[str, Any] = {k: v[0] for k, v in req.query.items()}
+        content_type = req.header("Content-Type") or ""
+        if req.body and "json" in content_type:
+            args.update(json.loads(req.body))
+        elif req.body:
+            args.update({k: v[0] for k, v in parse_qs(req.body.decode()).items()})
+        for key in ("blocks", "view"):  # form-encoded calls carry these as JSON strings
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    def _take_error(self, method: str) -> list[Any] | None:
+        for err in self._errors:
+            if err[0] == method:
+                err[4] -= 1
+                if err[4] <= 0:
+                    self._errors.remove(err)
+                return err
+        return None
+
+    def _api(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
+        method = match.group("method")
+        args = self._args(req)
+        token = (req.header("Authorization") or "").removeprefix("Bearer ") or args.pop("token", "")
+        self._calls.append((method, args))
+        err = self._take_error(method)
+        if err is not None:
+            headers = {"Retry-After": str(err[3])} if err[3] is not None else {}
+            return Reply(err[1], {"ok": False, "error": err[2]}, headers=headers)
+        if token != self.token:
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return Reply(200, {"ok": False, "error": "unknown_method"})
+        return Reply(200, handler(args))
+
+    def _hook(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
+        self.hooks.append(dict(json.loads(req.body or b"{}"), _path=req.path))
+        return Reply(200, body=b"ok", headers={"Content-Type": "text/plain"})
+
+    def _channel(self, name: str) -> str | None:
+        if name in self.channels.values() or name.startswith(("D", "U")):
+            return name
+        return self.channels.get(name if name.startswith("#") else f"#{name}")
+
+    def _new_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    # -- methods ---------------------------------------------------------------------------
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://syncdesk-test.slack.com/", "team": "syncdesk test", "user": "syncdesk",
+                "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0SYNCBOT", "is_enterprise_install": False}
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(args.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = self._new_ts()
+        message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks", []),
+                   "thread_ts": args.get("thread_ts"), "bot_id": "B0SYNCBOT", "user": BOT_USER}
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks", []))
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": args.get("text", ""),
+                "message": self.messages[key]}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._channel(str(args.get("channel", ""))) is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "message_ts": self._new_ts()}
+
+    def _view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        view_id = view_id or f"V{next(self._ts):08d}"
+        stored = dict(view, id=view_id, hash=f"{time.time():.6f}", team_id=TEAM)
+        self.views[view_id] = stored
+        return stored
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        return {"ok": True, "view": self._view(args["view"])}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id not in self.views:
+            return {"ok": False, "error": "not_found"}
+        if args.get("hash") and args["hash"] != self.views[view_id]["hash"]:
+            return {"ok": False, "error": "hash_conflict"}
+        return {"ok": True, "view": self._view(args["view"], view_id)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = self._view(args["view"])
+        self.home[str(args.get("user_id"))] = view
+        return {"ok": True, "view": view}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = args.get("usergroup")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
