@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from workflows import queue, service, states
 from workflows.db import transaction
-from workflows.jobs import lock_is_stale
-from workflows.models import AuditEvent, Order, OrderItem, SyncAttempt
+from workflows.jobs import lock_holder, lock_is_stale
+from workflows.models import AuditEvent, Order, OrderItem
 from workflows.settings import Settings
 
 REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$")
@@ -69,10 +69,8 @@ def _reprocessing(session: Session, item: OrderItem) -> str | None:
     (a job that died unnoticed: the next Reprocess takes it over)."""
     if item.sync_status != states.Q_PROCESSING:
         return None
-    holder = session.scalar(select(SyncAttempt).where(
-        SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
-    ).order_by(SyncAttempt.number.desc()))
-    return None if lock_is_stale(holder) else holder.triggered_by  # type: ignore[union-attr]
+    holder = lock_holder(session, item)
+    return None if holder is None or lock_is_stale(holder) else holder.triggered_by
 
 
 def _queued_by(settings: Settings, job_id: str) -> str | None:

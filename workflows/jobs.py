@@ -14,6 +14,7 @@ import logging
 
 from rq import get_current_job
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError, ErrorClass, NoAvailability, UnknownFailure
 from connectors.types import BookingRequest, BookingResult, BookingStatus, Guest, PaymentCheck, PaymentState
@@ -112,7 +113,7 @@ def _refresh_all(settings: Settings, order_id: str, cause: str) -> None:
 
 # -- Reprocess ---------------------------------------------------------------------------
 
-def _holder(session, item: OrderItem) -> SyncAttempt | None:  # type: ignore[no-untyped-def]
+def lock_holder(session: Session, item: OrderItem) -> SyncAttempt | None:
     """The attempt holding the item's `processing` lock, if any."""
     return session.scalar(select(SyncAttempt).where(
         SyncAttempt.item_pk == item.pk, SyncAttempt.status == states.Q_PROCESSING
@@ -124,7 +125,7 @@ def lock_is_stale(holder: SyncAttempt | None) -> bool:
     return holder is None or utcnow() - holder.started_at > STALE_LOCK
 
 
-def _skip(session, actor: str, order_id: str, item_id: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _skip(session: Session, actor: str, order_id: str, item_id: str, reason: str) -> None:
     states.audit(session, actor=actor, action="reprocess.skipped", order_id=order_id, item_id=item_id,
                  result="skipped", reason=reason)
 
@@ -143,7 +144,7 @@ def _lock(settings: Settings, order_id: str, item_id: str, actor: str, job_id: s
         if item.status != states.IN_PROGRESS:
             _skip(session, actor, order_id, item_id, f"{item_id} is already {item.status}")
             return None
-        holder = _holder(session, item) if item.sync_status == states.Q_PROCESSING else None
+        holder = lock_holder(session, item) if item.sync_status == states.Q_PROCESSING else None
         mine = holder is not None and job_id is not None and holder.job_id == job_id
         if item.sync_status == states.Q_PROCESSING and not (mine or lock_is_stale(holder)):
             assert holder is not None
@@ -177,7 +178,7 @@ def _lock(settings: Settings, order_id: str, item_id: str, actor: str, job_id: s
         return row.id
 
 
-def _item(session, order_id: str, item_id: str, *, lock: bool = False) -> OrderItem:  # type: ignore[no-untyped-def]
+def _item(session: Session, order_id: str, item_id: str, *, lock: bool = False) -> OrderItem:
     query = select(OrderItem).where(OrderItem.order_id == order_id, OrderItem.item_id == item_id)
     if lock:
         query = query.with_for_update()
@@ -304,7 +305,7 @@ def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = Non
 
 # -- Booked manually ---------------------------------------------------------------------
 
-def _manual_refusal(session, item: OrderItem, reference: str, payment_method: str | None) -> str | None:  # type: ignore[no-untyped-def]
+def _manual_refusal(session: Session, item: OrderItem, reference: str, payment_method: str | None) -> str | None:
     """Why this manual booking cannot be recorded now, or None."""
     from workflows.actions import validate_manual_booking
 
@@ -315,7 +316,7 @@ def _manual_refusal(session, item: OrderItem, reference: str, payment_method: st
         return f"{item.item_id} is already {item.status}" + (
             f" ({item.external_reference})" if item.external_reference else "")
     if item.sync_status == states.Q_PROCESSING:
-        holder = _holder(session, item)
+        holder = lock_holder(session, item)
         if not lock_is_stale(holder):
             assert holder is not None
             return f"{holder.triggered_by} is reprocessing {item.item_id} right now; wait for its outcome"
@@ -330,17 +331,15 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
     reference = (reference or "").strip()
     with transaction(settings.database_url) as session:
         item = _item(session, order_id, item_id)
-        if item.status == states.CONFIRMED and item.external_reference == reference:
-            outcome = f"already confirmed: {reference}"  # a re-run of a job that got this far
-            problem = None
-        else:
-            outcome, problem = "", _manual_refusal(session, item, reference, payment_method)
+        # A re-run of a job that got this far (at-least-once delivery) has nothing left to do.
+        already = item.status == states.CONFIRMED and item.external_reference == reference
+        problem = None if already else _manual_refusal(session, item, reference, payment_method)
         if problem:
             states.audit(session, actor=actor, action="booked_manually.refused", order_id=order_id,
                          item_id=item_id, result="refused", reason=problem)
-    if outcome or problem:
+    if already or problem:
         _refresh_all(settings, order_id, f"manual-{'refused' if problem else 'again'}:{job_id}")
-        return outcome or f"refused: {problem}"
+        return f"refused: {problem}" if problem else f"already confirmed: {reference}"
     try:
         _platform_confirm(settings, order_id, item_id, reference)
     except ConnectorError as exc:
@@ -384,7 +383,7 @@ def mark_complete(order_id: str, actor: str) -> str:
                          reason="; ".join(blockers))
     if already or blockers:
         _refresh_all(settings, order_id, f"complete-{'refused' if blockers else 'again'}:{job_id}")
-        return "refused: " + "; ".join(blockers) if blockers else "already complete"
+        return f"refused: {'; '.join(blockers)}" if blockers else "already complete"
     try:
         _platform_complete(settings, order_id)
     except ConnectorError as exc:

@@ -1,5 +1,10 @@
 """An order as the chat surfaces and the CLI show it: a frozen, I/O-free picture of the
 database state, built in one place so every message is a pure function of it.
+
+Besides the rows, `load` records what rendering cannot look up itself: how each item's
+system is booked (`connectors.registry.description_for`: automatic, or a manual playbook
+with the fields "Booked manually" needs) and the outage the order's alert is grouped under
+(`incident_thread`: where its parent message is, so the alert is posted as a reply).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.models import Alert, AuditEvent, Order, SyncAttempt
+from connectors.types import SystemDescription
+from workflows.models import Alert, AuditEvent, Incident, Order, OrderItem, SyncAttempt
+from workflows.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class ItemView:
     confirmed_by: str | None
     payment_method: str | None
     attempts: tuple[AttemptView, ...]
+    # How the item's system is booked; None when not known (retail, or not looked up).
+    system_description: SystemDescription | None = None
 
     @property
     def last_attempt(self) -> AttemptView | None:
@@ -88,6 +97,10 @@ class OrderSnapshot:
     items: tuple[ItemView, ...]
     alerts: tuple[AlertView, ...]
     audit: tuple[AuditView, ...]
+    # The outage incident the order's alerts are grouped under, and its parent message
+    # (channel, message id) once posted: the alert is shown as a reply in that thread.
+    incident_id: int | None = None
+    incident_thread: tuple[str, str] | None = None
 
     @property
     def arrival(self) -> dt.date | None:
@@ -115,7 +128,23 @@ def _attempt(a: SyncAttempt, item_id: str) -> AttemptView:
                        a.started_at, a.finished_at, a.confirmation)
 
 
-def load(session: Session, order_id: str, *, audit_limit: int = 200) -> OrderSnapshot | None:
+def _described(order: Order, item: OrderItem, settings: Settings) -> SystemDescription | None:
+    """How the item's system is booked (no I/O: the connector is built, not called)."""
+    if item.kind == "retail":
+        return None
+    from connectors.registry import description_for
+    from workflows.jobs import booking_request
+
+    try:
+        return description_for(booking_request(order, item), settings)
+    except ValueError:  # a route whose options cannot build a connector: `syncdesk connectors` says why
+        return None
+
+
+def load(session: Session, order_id: str, *, audit_limit: int = 200,
+         settings: Settings | None = None) -> OrderSnapshot | None:
+    """The order as the database says it is; `settings` (default: the environment's) route its systems."""
+    settings = settings or get_settings()
     order = session.get(Order, order_id)
     if order is None:
         return None
@@ -133,10 +162,14 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200) -> OrderSna
         ItemView(
             i.item_id, i.kind, i.system, i.description, i.status, i.sync_status, i.start, i.end, i.quantity,
             i.guests, dict(i.details or {}), i.external_reference, i.confirmed_by, i.payment_method,
-            tuple(_attempt(a, i.item_id) for a in by_item.get(i.pk, [])),
+            tuple(_attempt(a, i.item_id) for a in by_item.get(i.pk, [])), _described(order, i, settings),
         )
         for i in order.items
     )
+    incident_id = next((a.incident_id for a in alerts if a.incident_id is not None), None)
+    incident = session.get(Incident, incident_id) if incident_id is not None else None
+    thread = (incident.channel, incident.message_id) if incident and incident.channel and incident.message_id \
+        else None
     return OrderSnapshot(
         order_id=order.id, status=order.platform_status, placed_at=order.placed_at, currency=order.currency,
         total_minor=order.total_minor, guest_name=order.guest_name, guest_email=order.guest_email,
@@ -147,4 +180,5 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200) -> OrderSna
         alerts=tuple(AlertView(a.surface, a.state, a.channel, a.message_id, a.acknowledged_by) for a in alerts),
         audit=tuple(AuditView(e.created_at, e.actor, e.action, e.item_id, e.result, dict(e.detail or {}))
                     for e in reversed(audit)),
+        incident_id=incident_id, incident_thread=thread,
     )
