@@ -114,7 +114,8 @@ def settings(clean_db: str, redis_url: str) -> Settings:
 
 def settings_env(s: Settings) -> dict[str, str]:
     """The environment that makes a child process (worker, server) read the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SYNXIS_", "PLATFORM_", "STRIPE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(
+        ("SLACK_", "SYNXIS_", "PLATFORM_", "STRIPE_", "RESDIARY_", "MEWS_", "TEAMS_", "PAGERDUTY_"))}
     for name, value in s.model_dump().items():
         if value is None:
             continue

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from connectors.routing import RoutingError
 from workflows.settings import MissingSetting, Settings, get_settings
 
 
@@ -67,9 +68,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from rq import Worker
 
     from bot.setup import register_notifiers
+    from connectors import registry
     from workflows.queue import get_queue, get_redis
     from workflows.schedules import start_clock
 
+    registry.check(settings)
     register_notifiers(settings)
     stop = start_clock(settings, args.tick)
     worker = Worker([get_queue(settings)], connection=get_redis(settings.redis_url))
@@ -220,6 +223,17 @@ def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors import registry
+
+    rows = registry.statuses(settings)
+    print(f"{'SYSTEM':<11} {'PROPERTY':<12} {'CONNECTOR':<11} {'MODE':<9} {'OK':<4} MESSAGE")
+    for r in rows:
+        print(f"{r.system:<11} {r.property or '(all)':<12} {r.connector:<11} "
+              f"{'automatic' if r.automatic else 'manual':<9} {'yes' if r.ok else 'NO':<4} {r.message}")
+    return 0 if all(r.ok for r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syncdesk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--payment-method", help="EMS Premier: where the deposit was assigned")
             p.add_argument("--notes")
         p.set_defaults(func=func)
+    sub.add_parser("connectors", help="which connector books each system and property, and whether its "
+                   "credentials work").set_defaults(func=cmd_connectors)
     p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
     p.add_argument("--order", action="append", help="only this order (repeatable)")
     p.set_defaults(func=cmd_reconcile)
@@ -281,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, get_settings())
-    except MissingSetting as exc:
+    except (MissingSetting, RoutingError) as exc:
         print(f"syncdesk: {exc}", file=sys.stderr)
         return 2
 

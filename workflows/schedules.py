@@ -1,8 +1,9 @@
 """The worker's clock: periodic work without a separate scheduler process.
 
-Every tick drains the outbox (jobs written while Redis was away) and enqueues the poller
-under a job id fixed for its time slot, so any number of workers enqueue it once per slot;
-likewise the escalation and outage checks, the daily digest and the daily reconciliation.
+Every tick drains the outbox (jobs written while Redis was away), re-enqueues what Redis
+lost (`workflows.recovery`) and enqueues the poller under a job id fixed for its time slot,
+so any number of workers enqueue it once per slot; likewise the hourly retail reminder, the
+escalation and outage checks, the daily digest and the daily reconciliation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
-from workflows import queue
+from workflows import queue, recovery
 from workflows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ def tick(settings: Settings, now: float | None = None) -> None:
         queue.dispatch(settings)
         slot = int(current // settings.poll_interval_seconds)
         queue.enqueue(settings, "workflows.jobs.poll_stuck_orders", queue.job_id("poll", slot))
+        hour = int(current // 3600)
+        queue.enqueue(settings, "workflows.retail.send_retail_reminder", queue.job_id("retail-remind", hour))
+        recovery.sweep(settings)
         enqueue_oncall_work(settings, current)
     except RedisError as exc:
         log.warning("clock tick skipped, Redis unavailable: %s", exc)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors import registry
 from workflows import intake
 from workflows.db import DatabaseUnavailable, ping
 from workflows.queue import get_redis
@@ -39,6 +40,7 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.require("ingest_secret")
+    registry.check(settings)  # a bad CONNECTORS_FILE stops the start, naming the entry
 
     # A few database transactions at a time: more threads only fight over the GIL and the pool.
     intake_slots: list[anyio.CapacityLimiter] = []

@@ -63,3 +63,21 @@ def test_secrets_never_appear_in_settings_repr():
     s = Settings(_env_file=None, ingest_secret="s3cr3t-ingest", slack_bot_token="xoxb-s3cr3t",
                  stripe_api_key="sk_test_s3cr3t")
     assert "s3cr3t" not in repr(s) and "s3cr3t" not in str(s.model_dump())
+
+
+def test_bad_connectors_file_stops_the_start_naming_the_entry(settings, tmp_path):
+    routing = tmp_path / "connectors.yml"
+    routing.write_text("premier:\n  properties:\n    MAINSPA: pmss\n")
+    env = settings_env(settings) | {"CONNECTORS_FILE": str(routing)}
+    result = subprocess.run([sys.executable, "-m", "workflows.cli", "worker", "--burst"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "premier.properties.MAINSPA" in result.stderr and "pmss" in result.stderr
+
+
+def test_connectors_lists_the_routing(settings, tmp_path):
+    routing = tmp_path / "connectors.yml"
+    routing.write_text("premier:\n  default: premier\n")
+    env = settings_env(settings) | {"CONNECTORS_FILE": str(routing)}
+    result = syncdesk(env, "connectors")
+    assert "premier" in result.stdout and "manual" in result.stdout
