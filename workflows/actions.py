@@ -15,7 +15,8 @@ from rq.job import Job
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflows import queue, service, states
+from connectors.premier import payment_methods
+from workflows import escalation, queue, service, states
 from workflows.db import transaction
 from workflows.jobs import lock_holder, lock_is_stale
 from workflows.models import AuditEvent, Order, OrderItem
@@ -96,6 +97,10 @@ def _enqueue(settings: Settings, action: str, function: str, job_id: str, job_kw
         states.audit(session, actor=actor, action=f"click.{action}", order_id=order_id, item_id=item_id,
                      result="queued" if accepted else "duplicate", job_id=job_id,
                      holder=holder)
+        if accepted:
+            escalation.acknowledge(session, order_id, actor)  # a person is on it: stop escalating
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
     if not accepted:
         by = f" (asked by {holder})" if holder and holder != actor else ""
         return Ack(False, f"That {what} is already queued{by}.", job_id)
@@ -130,7 +135,7 @@ def request_booked_manually(settings: Settings, order_id: str, item_id: str, act
         item = session.scalar(select(OrderItem).where(OrderItem.order_id == order_id, OrderItem.item_id == item_id))
         if item is None:
             return Ack(False, f"Order {order_id} has no item {item_id}.")
-        problem = validate_manual_booking(item.system, reference, payment_method)
+        problem = validate_manual_booking(item.system, reference, payment_method, payment_methods(settings))
         if problem:
             return Ack(False, problem[0].upper() + problem[1:] + ".")
         if item.status != states.IN_PROGRESS:

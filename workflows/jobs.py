@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError, ErrorClass, NoAvailability, UnknownFailure
 from connectors.types import BookingRequest, BookingResult, BookingStatus, Guest, PaymentCheck, PaymentState
-from workflows import queue, service, states
+from workflows import escalation, queue, service, states
 from workflows.db import transaction
 from workflows.models import Alert, Order, OrderItem, SyncAttempt, utcnow
 from workflows.notify import notifier_for
@@ -108,7 +108,8 @@ def _refresh_all(settings: Settings, order_id: str, cause: str) -> None:
         order = session.get(Order, order_id)
         if order is not None:
             service.refresh_alerts(session, order, cause)
-    queue.dispatch(settings)
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
 
 
 # -- Reprocess ---------------------------------------------------------------------------
@@ -305,11 +306,12 @@ def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = Non
 
 # -- Booked manually ---------------------------------------------------------------------
 
-def _manual_refusal(session: Session, item: OrderItem, reference: str, payment_method: str | None) -> str | None:
+def _manual_refusal(session: Session, item: OrderItem, reference: str, payment_method: str | None,
+                    methods: tuple[str, ...]) -> str | None:
     """Why this manual booking cannot be recorded now, or None."""
     from workflows.actions import validate_manual_booking
 
-    problem = validate_manual_booking(item.system, reference, payment_method)
+    problem = validate_manual_booking(item.system, reference, payment_method, methods)
     if problem:
         return problem
     if item.status != states.IN_PROGRESS:
@@ -326,6 +328,8 @@ def _manual_refusal(session: Session, item: OrderItem, reference: str, payment_m
 def booked_manually(order_id: str, item_id: str, actor: str, reference: str, payment_method: str | None = None,
                     notes: str | None = None) -> str:
     """Record a booking a person made by hand and confirm the item on the platform."""
+    from connectors.premier import payment_methods
+
     settings = get_settings()
     job_id = _job_id()
     reference = (reference or "").strip()
@@ -333,7 +337,8 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
         item = _item(session, order_id, item_id)
         # A re-run of a job that got this far (at-least-once delivery) has nothing left to do.
         already = item.status == states.CONFIRMED and item.external_reference == reference
-        problem = None if already else _manual_refusal(session, item, reference, payment_method)
+        problem = None if already else _manual_refusal(session, item, reference, payment_method,
+                                                       payment_methods(settings))
         if problem:
             states.audit(session, actor=actor, action="booked_manually.refused", order_id=order_id,
                          item_id=item_id, result="refused", reason=problem)
@@ -399,6 +404,9 @@ def mark_complete(order_id: str, actor: str) -> str:
         if order.platform_status != states.COMPLETE:
             states.move_order(session, order, states.COMPLETE, actor=actor)
         service.resolve_alerts(session, order, actor=actor, reason="order complete")
+        escalation.request_resolve(session, order_id)  # resolve the PagerDuty page, if it was paged
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
     _refresh_all(settings, order_id, f"complete:{job_id}")
     return "complete"
 

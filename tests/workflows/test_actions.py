@@ -190,3 +190,30 @@ def test_mark_complete_is_queued_once_per_try(settings, recorded):
                      message="The platform refused: unpaid balance")
     retry = actions.request_complete(settings, ORDER, "ana")
     assert retry.accepted and retry.job_id != first.job_id
+
+
+def test_an_accepted_click_acknowledges_the_alert_and_stops_escalation(settings, recorded):
+    from workflows.models import Alert
+
+    ack = actions.request_reprocess(settings, ORDER, "ITEM-1", "slack:U1 (ana)")
+    assert ack.accepted
+    with transaction(settings.database_url) as session:
+        alert = session.scalars(select(Alert).where(Alert.order_id == ORDER)).one()
+        assert (alert.state, alert.acknowledged_by) == ("acknowledged", "slack:U1 (ana)")
+        assert alert.last_human_action_at is not None
+
+
+def test_a_refused_click_does_not_acknowledge(settings, recorded):
+    from workflows.models import Alert
+
+    ack = actions.request_booked_manually(settings, ORDER, "ITEM-1", "slack:U1 (ana)", "")
+    assert not ack.accepted
+    with transaction(settings.database_url) as session:
+        assert session.scalars(select(Alert).where(Alert.order_id == ORDER)).one().state == "open"
+
+
+def test_premier_payment_methods_come_from_settings(settings, recorded):
+    custom = settings.model_copy(update={"premier_payment_methods": "spa-online"})
+    refused = actions.request_booked_manually(custom, ORDER, "ITEM-2", "U1", "PRM-12345", "ecommerce")
+    assert not refused.accepted and "spa-online" in refused.message
+    assert actions.request_booked_manually(custom, ORDER, "ITEM-2", "U1", "PRM-12345", "spa-online").accepted
