@@ -2,7 +2,11 @@
 against a baseline measured in the same run: the same uvicorn server answering 202 with
 no work (no signature check, no parsing, no database, no Redis).
 
-    .venv/bin/python bench/intake_throughput.py [--requests 3000] [--concurrency 32] [--preload 0]
+    .venv/bin/python bench/intake_throughput.py [--requests 3000] [--concurrency 32] [--preload 0 ...]
+
+`--preload 1000 10000 100000` repeats the run with that many finished orders already in
+the database, with their items, attempts, audit events, intake events, alerts and outbox
+rows (`harness.preload_history`), to show the cost per request does not grow with it.
 
 Both servers run with the same number of uvicorn worker processes (`--workers`, default 2
 for this 2-core machine, as `WEB_CONCURRENCY=2 syncdesk serve` would); the
@@ -31,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import (  # noqa: E402
     fresh_postgres,
     free_port,
+    load_average,
+    preload_history,
     print_table,
     redis_db,
     server_env,
@@ -130,23 +136,6 @@ def run_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Po
     return proc
 
 
-def preload_orders(database_url: str, count: int) -> None:
-    """Orders already in the database, to show the cost does not grow with it."""
-    if count <= 0:
-        return
-    from sqlalchemy import insert
-
-    from workflows.db import get_engine
-    from workflows.models import Order
-
-    rows = [{"id": f"PRE-{i:08d}", "platform_status": "Complete", "currency": "GBP", "total_minor": 100,
-             "guest_first_name": "", "guest_last_name": "", "guest_email": "", "guest_phone": "",
-             "payment_provider": "", "payment_reference": ""} for i in range(count)]
-    with get_engine(database_url).begin() as conn:
-        for start in range(0, count, 5000):
-            conn.execute(insert(Order), rows[start:start + 5000])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
@@ -155,7 +144,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="web processes for both servers")
     args = parser.parse_args()
 
-    results: dict[str, object] = {"requests": args.requests, "concurrency": args.concurrency, "runs": []}
+    load_before = load_average()
+    print(f"load average before: {load_before} ({os.cpu_count()} cores)")
+    results: dict[str, object] = {"requests": args.requests, "concurrency": args.concurrency,
+                                  "load_average_before": load_before, "runs": []}
     rows = []
     for preload in args.preload:
         with fresh_postgres() as database_url, redis_db() as redis_url:
@@ -163,7 +155,7 @@ def main() -> None:
             from workflows.settings import Settings
 
             _migrate(Settings(_env_file=None, database_url=database_url))
-            preload_orders(database_url, preload)
+            rows_preloaded = preload_history(database_url, preload)
             run = uuid.uuid4().hex[:6]
             bodies = [failure_body(n, run) for n in range(args.requests)]
 
@@ -190,7 +182,7 @@ def main() -> None:
                 server.terminate()
                 server.wait()
             ratio = base["per_second"] / real["per_second"]
-            results["runs"].append({"preloaded_orders": preload, "baseline": base, "syncdesk": real,  # type: ignore[union-attr]
+            results["runs"].append({"preloaded_orders": preload, "rows_preloaded": rows_preloaded, "baseline": base, "syncdesk": real,  # type: ignore[union-attr]
                                     "baseline_over_syncdesk": ratio})
             rows.append([f"{preload:,}", "bare 202 (baseline)", f"{base['per_second']:.0f}", f"{base['p50_ms']:.1f}",
                          f"{base['p99_ms']:.1f}", f"{base['cpu_ms_per_request']:.2f}", str(base["statuses"])])

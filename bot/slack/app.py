@@ -1,4 +1,13 @@
-"""The Bolt app: Slack's buttons, the Booked-manually form, `/syncdesk` and the Home tab.
+"""The Bolt app: Slack's buttons, the Booked-manually and Dispatched forms, `/syncdesk` and
+the Home tab.
+
+- The alert's Reprocess, Booked manually, Mark complete (`workflows.actions`) and "I'm on
+  it" (`workflows.oncall_actions.im_on_it`, stops the escalation); the outage message's
+  "Reprocess all N" (`workflows.outage.reprocess_all`); the retail reminder's Dispatched
+  (`workflows.retail_actions.request_dispatched`).
+- `/syncdesk order X`, `orders …`, `oncall`, `oncall take [until]`, `oncall release`, and
+  `reconcile` — which calls the platform and Stripe, so it runs after the ack and answers
+  through the command's `response_url`.
 
 Every listener is parse → authorize → call `workflows.actions` → `ack()`; anything that
 talks to Slack afterwards (the ephemeral answer, `views.open`, `views.publish`) is handed
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,10 +47,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.slack import forms, reads, render
+from bot.slack import announce_render, envelope, forms, reads, render, retail_render
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
-from workflows import actions, states
+from connectors.premier import payment_methods
+from workflows import actions, oncall_actions, outage, retail_actions, states
 from workflows.db import transaction
 from workflows.queue import get_redis
 from workflows.settings import Settings
@@ -49,7 +60,12 @@ log = logging.getLogger(__name__)
 
 REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
 DELIVERY_MEMORY_SECONDS = 3600
-USAGE = "Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] [today|YYYY-MM-DD]`"
+USAGE = ("Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] "
+         "[today|YYYY-MM-DD]` · `/syncdesk oncall` · `/syncdesk oncall take [18:00|2h]` · `/syncdesk oncall release` "
+         "· `/syncdesk reconcile`")
+RECONCILING = "🔎 Reconciling syncdesk, the platform and Stripe… the result follows here in a moment."
+# A bare Slack user id in on-call text ("On call now: U0ANA") shown as a mention; ids carry a digit, words don't.
+_BARE_USER = re.compile(r"(?<![@\w:])([UW](?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b")
 
 
 class SlackSurface:
@@ -143,6 +159,39 @@ class SlackSurface:
         return {"text": USAGE}
 
 
+    def oncall(self, words: list[str], body: dict[str, Any]) -> str:
+        """The answer to `/syncdesk oncall [take [until] | release]` for the person asking."""
+        if not words:
+            text = oncall_actions.who_is_on_call(self.settings)
+        elif words[0] == "take":
+            text = oncall_actions.take(self.settings, forms.user_id(body), " ".join(words[1:]) or None,
+                                       forms.actor(body)).message
+        elif words[0] == "release" and len(words) == 1:
+            text = oncall_actions.release(self.settings, forms.user_id(body), forms.actor(body)).message
+        else:
+            return USAGE
+        return _BARE_USER.sub(r"<@\1>", render.slack_text(text))
+
+    def reconcile(self, body: dict[str, Any]) -> None:
+        """`/syncdesk reconcile`, after the ack: compare, then answer the person privately."""
+        from workflows.reconcile import reconcile
+
+        with transaction(self.settings.database_url) as session:
+            states.audit(session, actor=forms.actor(body), action="reconcile.requested", via="slack")
+        report = reconcile(self.settings)
+        text = f"Reconciliation: {len(report.mismatches)} mismatches"
+        self.respond(body, text, announce_render.reconcile_blocks(report))
+
+    def respond(self, body: dict[str, Any], text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An ephemeral answer to a slash command, through its response_url when it has one."""
+        if body.get("response_url"):
+            WebhookClient(body["response_url"]).send(text=text, blocks=blocks, response_type="ephemeral",
+                                                     replace_original=False)
+        else:
+            self.client.chat_postEphemeral(channel=body.get("channel_id") or "", user=forms.user_id(body),
+                                           text=text, blocks=blocks)
+
+
 def _day(word: str) -> dt.date | None:
     if word == "today":
         return dt.datetime.now(dt.timezone.utc).date()
@@ -176,6 +225,14 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
               request_verification_enabled=secret is not None, token_verification_enabled=False,
               process_before_response=True)
     app.use(_skip_redeliveries(settings))
+
+    @app.error
+    def malformed(error: Exception) -> BoltResponse | None:
+        # A signed payload we cannot read is the sender's mistake: 400, logged, nothing done.
+        if isinstance(error, forms.BadPayload):
+            log.warning("refused a malformed Slack payload: %s", error)
+            return BoltResponse(status=400, body="malformed payload")
+        return None
     if not settings.slack_allowed_usergroup:
         log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack user may press syncdesk's buttons")
 
@@ -195,6 +252,43 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             surface.later(surface.tell, body, render.slack_text(answer.message))
         ack()
 
+    @app.action(render.IM_ON_IT)
+    def im_on_it(ack: Any, body: dict[str, Any]) -> None:
+        order_id, _ = forms.clicked(body)
+        if surface.authorize(body, "im_on_it", order_id):
+            answer = oncall_actions.im_on_it(settings, order_id, forms.actor(body))
+            surface.later(surface.tell, body, render.slack_text(answer.message))
+        ack()
+
+    @app.action(announce_render.REPROCESS_ALL)
+    def reprocess_all(ack: Any, body: dict[str, Any]) -> None:
+        value = str(body["actions"][0].get("value") or "")
+        if value.isdigit() and surface.authorize(body, "reprocess_all"):
+            result = outage.reprocess_all(settings, int(value), forms.actor(body))
+            surface.later(surface.tell, body, render.slack_text(result.message))
+        ack()
+
+    @app.action(retail_render.DISPATCHED)
+    def dispatched(ack: Any, body: dict[str, Any]) -> None:
+        order_id, item_id = retail_render.clicked_item(body["actions"][0]["value"])
+        if surface.authorize(body, "dispatched", order_id, item_id):
+            surface.later(surface.client.views_open, trigger_id=body["trigger_id"],
+                          view=retail_render.dispatched_modal(order_id, item_id, forms.where(body)["channel"]))
+        ack()
+
+    @app.view(retail_render.DISPATCHED_VIEW)
+    def dispatched_submitted(ack: Any, body: dict[str, Any]) -> None:
+        form = forms.dispatch(body)
+        errors = forms.dispatch_errors(form)
+        if errors or not surface.authorize(body, "dispatched", form.order_id, form.item_id):
+            return ack(response_action="errors", errors=errors or {retail_render.TRACKING_BLOCK: REFUSAL})
+        answer = retail_actions.request_dispatched(settings, form.order_id, form.item_id, forms.actor(body),
+                                                   form.courier, form.tracking)
+        if not answer.accepted:
+            return ack(response_action="errors", errors={retail_render.TRACKING_BLOCK: answer.message[:500]})
+        ack()
+        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
+
     @app.action(render.BOOKED_MANUALLY)
     def booked_manually(ack: Any, body: dict[str, Any]) -> None:
         order_id, item_id = forms.clicked(body)
@@ -206,7 +300,7 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     @app.view(render.BOOKED_MANUALLY_VIEW)
     def booked_manually_submitted(ack: Any, body: dict[str, Any]) -> None:
         form = forms.manual_booking(body)
-        errors = forms.manual_booking_errors(form)
+        errors = forms.manual_booking_errors(form, payment_methods(settings))
         if errors or not surface.authorize(body, "booked_manually", form.order_id, form.item_id):
             return ack(response_action="errors", errors=errors or {render.REFERENCE_BLOCK: REFUSAL})
         answer = actions.request_booked_manually(settings, form.order_id, form.item_id, forms.actor(body),
@@ -241,6 +335,12 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             return ack(text=REFUSAL, response_type="ephemeral")
         text = body.get("text", "").strip()
         text = {"/order": f"order {text}" if text else "orders", "/orders": f"orders {text}"}.get(body["command"], text)
+        words = text.split()
+        if words[:1] == ["oncall"]:
+            return ack(response_type="ephemeral", text=surface.oncall(words[1:], body))
+        if words == ["reconcile"]:
+            ack(response_type="ephemeral", text=RECONCILING)
+            return surface.later(surface.reconcile, body)
         ack(response_type="ephemeral", **surface.lookup(text))
 
     @app.event("app_home_opened")
@@ -257,7 +357,13 @@ def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:
     """`POST /slack/events` for Starlette: the synchronous Bolt app runs in the threadpool."""
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        try:
+            bolt_request = to_bolt_request(request, body)  # Bolt parses `payload` here, before verifying
+        except (ValueError, UnicodeDecodeError, AttributeError, TypeError):  # `payload` not a JSON object
+            return Response("malformed request body", status_code=400)
+        if wrong := envelope.problem(bolt_request.body):  # an interaction's `payload`, already parsed
+            return Response(wrong, status_code=400)
+        bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
     return slack_events
 

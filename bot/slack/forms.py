@@ -12,14 +12,39 @@ fields `command`, `text`, `user_id`, `user_name`, `trigger_id`) and Events API e
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.slack.render import NOTES_BLOCK, PAYMENT_METHOD_BLOCK, REFERENCE_BLOCK, parse_value
-from workflows.actions import validate_manual_booking
+from bot.slack.retail_render import COURIER_BLOCK, TRACKING_BLOCK
+from workflows.actions import PREMIER_PAYMENT_METHODS, validate_manual_booking
+from workflows.retail_actions import dispatch_problem
 
 
+class BadPayload(ValueError):
+    """A signed Slack payload that lacks what our reader needs (answered 400, never 500)."""
+
+
+_R = TypeVar("_R")
+
+
+def _reader(read: Callable[..., _R]) -> Callable[..., _R]:
+    """Turn a reader's KeyError/TypeError/ValueError on a malformed payload into BadPayload."""
+    @functools.wraps(read)
+    def wrapped(*args: Any, **kwargs: Any) -> _R:
+        try:
+            return read(*args, **kwargs)
+        except BadPayload:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise BadPayload(f"{read.__name__}: {exc.__class__.__name__}: {exc}") from exc
+    return wrapped
+
+
+@_reader
 def actor(body: dict[str, Any]) -> str:
     """The audit actor for the person behind a payload: `slack:<user id> (<name>)`."""
     user = body.get("user") or {}
@@ -28,15 +53,18 @@ def actor(body: dict[str, Any]) -> str:
     return f"slack:{user_id} ({name[:60]})" if name else f"slack:{user_id}"
 
 
+@_reader
 def user_id(body: dict[str, Any]) -> str:
     return (body.get("user") or {}).get("id") or body.get("user_id") or ""
 
 
+@_reader
 def clicked(body: dict[str, Any]) -> tuple[str, str | None]:
     """The (order id, item id) carried by the clicked button."""
     return parse_value(body["actions"][0]["value"])
 
 
+@_reader
 def where(body: dict[str, Any]) -> dict[str, str]:
     """Where a click happened, for answering it later: channel, message ts, response_url."""
     container = body.get("container") or {}
@@ -71,6 +99,7 @@ def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
     return (values.get(block) or {}).get("value") or {}
 
 
+@_reader
 def manual_booking(body: dict[str, Any]) -> ManualBooking:
     view = body["view"]
     meta = json.loads(view.get("private_metadata") or "{}")
@@ -84,9 +113,9 @@ def manual_booking(body: dict[str, Any]) -> ManualBooking:
     )
 
 
-def manual_booking_errors(form: ManualBooking) -> dict[str, str]:
+def manual_booking_errors(form: ManualBooking, methods: tuple[str, ...] = PREMIER_PAYMENT_METHODS) -> dict[str, str]:
     """`response_action: errors` for the form, keyed by the block the problem is in; {} when valid."""
-    problem = validate_manual_booking(form.system, form.reference, form.payment_method)
+    problem = validate_manual_booking(form.system, form.reference, form.payment_method, methods)
     if problem is None:
         return {}
     reference_problem = validate_manual_booking("", form.reference, None)
@@ -96,3 +125,30 @@ def manual_booking_errors(form: ManualBooking) -> dict[str, str]:
 
 def modal_metadata(order_id: str, item_id: str, system: str, channel: str) -> str:
     return json.dumps({"order_id": order_id, "item_id": item_id, "system": system, "channel": channel})
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    order_id: str
+    item_id: str
+    courier: str
+    tracking: str
+    channel: str
+
+
+@_reader
+def dispatch(body: dict[str, Any]) -> Dispatch:
+    """The Dispatched form (`bot.slack.retail_render.dispatched_modal`)."""
+    view = body["view"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = view["state"]["values"]
+    return Dispatch(meta["order_id"], meta["item_id"], (_value(values, COURIER_BLOCK).get("value") or "").strip(),
+                    (_value(values, TRACKING_BLOCK).get("value") or "").strip(), meta.get("channel", ""))
+
+
+def dispatch_errors(form: Dispatch) -> dict[str, str]:
+    """`response_action: errors` for the Dispatched form, keyed by block; {} when valid."""
+    problem = dispatch_problem(form.courier, form.tracking)
+    if problem is None:
+        return {}
+    return {COURIER_BLOCK if problem[0] == "courier" else TRACKING_BLOCK: problem[1]}

@@ -25,7 +25,7 @@ from workflows.snapshot import OrderSnapshot, load
 
 def snapshot(settings: Settings, order_id: str) -> OrderSnapshot | None:
     with transaction(settings.database_url) as session:
-        return load(session, order_id)
+        return load(session, order_id, settings=settings)
 
 
 def alert_links(settings: Settings, order_ids: list[str]) -> dict[str, str]:
@@ -55,7 +55,7 @@ def open_alerts(settings: Settings, limit: int = 100) -> list[OrderSnapshot]:
     with transaction(settings.database_url) as session:
         ids = session.scalars(select(Alert.order_id).where(
             Alert.surface == "slack", Alert.state != "resolved").limit(limit)).all()
-        snapshots = [load(session, order_id, audit_limit=20) for order_id in ids]
+        snapshots = [load(session, order_id, audit_limit=20, settings=settings) for order_id in ids]
     return [s for s in snapshots if s is not None]
 
 

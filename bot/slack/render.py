@@ -18,12 +18,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ErrorClass
 from workflows.actions import PREMIER_PAYMENT_METHODS
 from workflows.lookup import QueueRow, money
 from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+
+if TYPE_CHECKING:
+    from connectors.types import SystemDescription
 
 # Slack's limits (Block Kit reference)
 MAX_MESSAGE_BLOCKS = 50
@@ -39,6 +42,7 @@ REPROCESS = "reprocess"
 BOOKED_MANUALLY = "booked_manually"
 MARK_COMPLETE = "mark_complete"
 VIEW_LOG = "view_log"
+IM_ON_IT = "im_on_it"
 HOME_FILTER_STATUS = "home_filter_status"
 HOME_FILTER_DATE = "home_filter_date"
 BOOKED_MANUALLY_VIEW = "booked_manually_submit"
@@ -281,10 +285,23 @@ def _attempts(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
     return context(f"*Attempts ({count}):*\n" + "\n".join(lines) if lines else "*Attempts:* none yet")
 
 
+def is_manual(item: ItemView) -> bool:
+    """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
+    return item.system_description is not None and not item.system_description.automatic
+
+
+def playbook_block(item: ItemView) -> dict[str, Any]:
+    """The manual steps of a system without a booking API, in place of the Reprocess button."""
+    desc = item.system_description
+    assert desc is not None
+    steps = "\n".join(f"{n}. {escape(step)}" for n, step in enumerate(desc.playbook, 1))
+    return section(f"*Book it by hand in {escape(desc.name)}:*\n{steps}", block_id=f"playbook:{item.item_id}"[:255])
+
+
 def _item_buttons(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
     value = _value(s.order_id, item.item_id)
     elements = []
-    if item.sync_status != "processing":
+    if item.sync_status != "processing" and not is_manual(item):
         elements.append(button("Reprocess", REPROCESS, value, "primary"))
     elements.append(button("Booked manually", BOOKED_MANUALLY, value))
     return {"type": "actions", "block_id": f"actions:{item.item_id}"[:255], "elements": elements}
@@ -313,20 +330,28 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     if _resolved(s):
         return resolved_blocks(s)
     arrival = s.arrival
+    on_it = {"accessory": button("I'm on it", IM_ON_IT, _value(s.order_id))} if _unhandled(s) else {}
     blocks = [
         header(f"{_urgency_mark(arrival, today)}{_headline(s)} · {urgency(arrival, today)}"),
         section(f"{_guest(s)}\n*Order:* {escape(s.order_id)} · {escape(s.status)} · "
                 f"{money(s.total_minor, s.currency)}"
-                + (f" · placed {_time(s.placed_at)}" if s.placed_at else "")),
+                + (f" · placed {_time(s.placed_at)}" if s.placed_at else ""), **on_it),
         section(payment_line(s), block_id="payment"),
     ]
     failing = s.failing_items
+    shown = 0
     for item in failing[:MAX_ITEMS_SHOWN]:
         status = " · ⏳ *reprocessing now*" if item.sync_status == "processing" else ""
-        blocks += [divider(), section(_item_line(item) + status, block_id=f"item:{item.item_id}"[:255]),
-                   _why(item, s.order_id), _attempts(s, item), _item_buttons(s, item)]
-    if len(failing) > MAX_ITEMS_SHOWN:
-        blocks.append(section(f"…and {len(failing) - MAX_ITEMS_SHOWN} more failing items: "
+        item_blocks = [divider(), section(_item_line(item) + status, block_id=f"item:{item.item_id}"[:255]),
+                       _why(item, s.order_id), _attempts(s, item)]
+        item_blocks += [playbook_block(item)] if is_manual(item) else []
+        item_blocks.append(_item_buttons(s, item))
+        if len(blocks) + len(item_blocks) > MAX_MESSAGE_BLOCKS - 8:  # room for the rest of the message
+            break
+        blocks += item_blocks
+        shown += 1
+    if len(failing) > shown:
+        blocks.append(section(f"…and {len(failing) - shown} more failing items: "
                               f"`/syncdesk order {escape(s.order_id)}`"))
     done = [i for i in s.items if i.status in ("Confirmed", "Dispatched")]
     if done:
@@ -339,10 +364,17 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
                               "which emails the guest their confirmation."))
         blocks.append({"type": "actions", "block_id": "complete",
                        "elements": [button("Mark complete", MARK_COMPLETE, _value(s.order_id), "primary")]})
+    taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
     blocks.append(context(f"syncdesk · {escape(s.order_id)} · "
                           + (f"payment checked {_time(s.payment_checked_at)}" if s.payment_checked_at
-                             else "payment not checked yet")))
+                             else "payment not checked yet")
+                          + (f" · 👤 {who(taken)} is on it" if taken else "")))
     return blocks[:MAX_MESSAGE_BLOCKS]
+
+
+def _unhandled(s: OrderSnapshot) -> bool:
+    """An alert nobody has taken yet: "I'm on it" stops its escalation."""
+    return any(a.state == "open" for a in s.alerts)
 
 
 def _story(s: OrderSnapshot) -> list[str]:
@@ -454,6 +486,17 @@ def _existing_text(system: str, check: ExistingCheck) -> str:
     return f"❓ Could not check {name}: {escape(check.detail)}. Look for the reservation by hand before booking."
 
 
+def payment_methods(item: ItemView) -> tuple[str, ...]:
+    """The payment methods "Booked manually" asks for: the playbook's (configured), or EMS
+    Premier's defaults when the system was not described; () when none is asked for."""
+    desc: SystemDescription | None = item.system_description
+    if desc is not None and "payment_method" in desc.manual_fields:
+        return desc.payment_methods or PREMIER_PAYMENT_METHODS
+    if desc is None and item.system == "premier":
+        return PREMIER_PAYMENT_METHODS
+    return ()
+
+
 def booked_manually_modal(s: OrderSnapshot, item_id: str, metadata: str,
                           existing: ExistingCheck | None = None) -> dict[str, Any]:
     """The Booked-manually form: confirmation number, notes, and for EMS Premier the payment method."""
@@ -463,6 +506,8 @@ def booked_manually_modal(s: OrderSnapshot, item_id: str, metadata: str,
         f"*Guest:* {escape(s.guest_name)}")]
     if existing is not None:
         blocks.append(section(_existing_text(item.system, existing), block_id=EXISTING_BLOCK))
+    if is_manual(item):
+        blocks.append(playbook_block(item))
     initial = {"initial_value": existing.confirmation} if existing and existing.state == "found" else {}
     blocks.append({
         "type": "input", "block_id": REFERENCE_BLOCK,
@@ -471,17 +516,17 @@ def booked_manually_modal(s: OrderSnapshot, item_id: str, metadata: str,
                     "placeholder": _plain("e.g. 13098CU000379", 150), **initial},
         "hint": _plain("The number the booking system gave the reservation.", 2000),
     })
-    if item.system == "premier":
+    methods = payment_methods(item)
+    if methods:
         blocks.append({
             "type": "input", "block_id": PAYMENT_METHOD_BLOCK,
             "label": _plain("Deposit payment method", 2000),
             "element": {"type": "static_select", "action_id": "value",
                         "placeholder": _plain("Where the deposit was assigned", 150),
-                        "options": [{"text": _plain(m, MAX_OPTION_TEXT), "value": m}
-                                    for m in PREMIER_PAYMENT_METHODS]},
+                        "options": [{"text": _plain(m, MAX_OPTION_TEXT), "value": m[:150]} for m in methods[:100]]},
         })
-        blocks.append(context("An offline EMS Premier booking's deposit must be assigned to the e-commerce "
-                              "payment method, or the end-of-day accounts will not balance."))
+        blocks.append(context(f"An offline {system_name(item.system)} booking's deposit must be assigned to the "
+                              "e-commerce payment method, or the end-of-day accounts will not balance."))
     blocks.append({
         "type": "input", "block_id": NOTES_BLOCK, "optional": True, "label": _plain("Notes", 2000),
         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000},

@@ -31,11 +31,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.teams import cards
+from bot.teams import announce_cards, cards
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
-from workflows import actions, states
+from workflows import actions, oncall_actions, outage, states
 from workflows.actions import Ack
 from workflows.db import transaction
 from workflows.queue import get_redis
@@ -157,6 +157,8 @@ class TeamsSurface:
         if turn.kind == "invoke" and turn.name == INVOKE_ACTION:
             action_value = turn.value.get("action") if isinstance(turn.value, dict) else None
             action_value = action_value if isinstance(action_value, dict) else {}
+            if action_value.get("verb") == announce_cards.REPROCESS_ALL:
+                return Answer(200, invoke_message(cards.plain(self.reprocess_all(turn, action_value.get("data")))))
             action = cards.parse_action(action_value.get("verb"), action_value.get("data"))
             if action is None:
                 return Answer(200, invoke_message("syncdesk does not know that action."))
@@ -178,10 +180,23 @@ class TeamsSurface:
             return Ack(False, REFUSAL)
         if action.verb == cards.REPROCESS:
             return actions.request_reprocess(self.settings, action.order_id, action.item_id or "", turn.actor)
+        if action.verb == cards.IM_ON_IT:
+            return oncall_actions.im_on_it(self.settings, action.order_id, turn.actor)
         if action.verb == cards.BOOKED_MANUALLY:
             return actions.request_booked_manually(self.settings, action.order_id, action.item_id or "", turn.actor,
                                                    action.reference, action.payment_method, action.notes)
         return actions.request_complete(self.settings, action.order_id, turn.actor)
+
+    def reprocess_all(self, turn: Turn, data: Any) -> str:
+        """The outage card's "Reprocess all N": authorize, then `workflows.outage.reprocess_all`."""
+        incident_id = data.get("incident_id") if isinstance(data, dict) else None
+        if not isinstance(incident_id, int):
+            return "syncdesk does not know that action."
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.reprocess_all", None, None, decision.reason)
+            return REFUSAL
+        return outage.reprocess_all(self.settings, incident_id, turn.actor).message
 
     def _audit_refusal(self, turn: Turn, what: str, order_id: str | None, item_id: str | None, reason: str) -> None:
         with transaction(self.settings.database_url) as session:
@@ -215,7 +230,7 @@ class TeamsSurface:
         if len(words) != 2:
             return self.reply(turn, USAGE)
         with transaction(self.settings.database_url) as session:
-            snapshot = load(session, words[1])
+            snapshot = load(session, words[1], settings=self.settings)
         if snapshot is None:
             return self.reply(turn, f"Order {words[1]} is not known to syncdesk.")
         self.reply(turn, cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))

@@ -34,7 +34,8 @@ VERSION = "1.5"
 REPROCESS = "reprocess"
 BOOKED_MANUALLY = "booked_manually"
 MARK_COMPLETE = "mark_complete"
-VERBS = (REPROCESS, BOOKED_MANUALLY, MARK_COMPLETE)
+IM_ON_IT = "im_on_it"
+VERBS = (REPROCESS, BOOKED_MANUALLY, MARK_COMPLETE, IM_ON_IT)
 
 MAX_TEXT = 500
 # Teams refuses messages over about 28 KB: a big order is shown with shorter logs and fewer
@@ -231,6 +232,30 @@ def _why(item: ItemView) -> list[dict[str, Any]]:
     return blocks
 
 
+def is_manual(item: ItemView) -> bool:
+    """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
+    return item.system_description is not None and not item.system_description.automatic
+
+
+def payment_methods(item: ItemView) -> tuple[str, ...]:
+    """The payment methods "Booked manually" asks for: the playbook's (configured), or EMS
+    Premier's defaults when the system was not described; () when none is asked for."""
+    desc = item.system_description
+    if desc is not None and "payment_method" in desc.manual_fields:
+        return desc.payment_methods or PREMIER_PAYMENT_METHODS
+    if desc is None and item.system == "premier":
+        return PREMIER_PAYMENT_METHODS
+    return ()
+
+
+def _playbook(item: ItemView) -> list[dict[str, Any]]:
+    desc = item.system_description
+    if desc is None or desc.automatic:
+        return []
+    steps = [text(f"{n}. {cut(step, MAX_TEXT)}", spacing="None") for n, step in enumerate(desc.playbook, 1)]
+    return [text(f"**Book it by hand in {desc.name}:**", spacing="Small"), *steps]
+
+
 def _booked_manually_card(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
     """The inline Booked-manually form: the confirmation number and, for EMS Premier, the
     payment method the deposit was assigned to."""
@@ -242,14 +267,15 @@ def _booked_manually_card(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
          "regex": r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$",
          "errorMessage": "3-64 letters, digits, '.', '-', '_' or '/', starting with a letter or digit"},
     ]
-    if item.system == "premier":
+    methods = payment_methods(item)
+    if methods:
         body.append({
             "type": "Input.ChoiceSet", "id": input_id("payment_method", item.item_id),
             "label": "Deposit payment method", "style": "expanded", "isRequired": True,
             "errorMessage": "Choose where the deposit was assigned",
-            "choices": [{"title": m, "value": m} for m in PREMIER_PAYMENT_METHODS],
+            "choices": [{"title": m, "value": m} for m in methods],
         })
-        body.append(text("An offline EMS Premier booking's deposit must be assigned to the e-commerce payment "
+        body.append(text(f"An offline {name} booking's deposit must be assigned to the e-commerce payment "
                          "method, or the end-of-day accounts will not balance.", isSubtle=True, size="Small"))
     body.append({"type": "Input.Text", "id": input_id("notes", item.item_id), "label": "Notes",
                  "isMultiline": True, "maxLength": 2000})
@@ -272,7 +298,7 @@ def _log_card(item: ItemView, limit: int) -> dict[str, Any] | None:
 
 def _item_actions(s: OrderSnapshot, item: ItemView, log_limit: int) -> dict[str, Any]:
     actions: list[dict[str, Any]] = []
-    if item.sync_status != "processing":
+    if item.sync_status != "processing" and not is_manual(item):
         actions.append(execute("Reprocess", REPROCESS, s.order_id, item.item_id, "positive"))
     actions.append({"type": "Action.ShowCard", "title": "Booked manually", "card": _booked_manually_card(s, item)})
     log = _log_card(item, log_limit)
@@ -290,6 +316,7 @@ def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int) -> dict[st
         text(f"{_dates(item)} · {party} · {system_name(item.system)} · {_property(item)}", spacing="None"),
         *_why(item),
         *_attempts(s, item),
+        *_playbook(item),
         _item_actions(s, item, log_limit),
     ]
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
@@ -347,6 +374,11 @@ def _alert_card(s: OrderSnapshot, today: dt.date, max_items: int, log_limit: int
     if done:
         body.append({"type": "Container", "separator": True, "items": [
             text(_confirmed_line(i), spacing="None") for i in done[:20]]})
+    taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
+    if taken:
+        body.append(text(f"👤 {who(taken)} is on it", size="Small", separator=True))
+    elif any(a.state == "open" for a in s.alerts):
+        body.append({"type": "ActionSet", "actions": [execute("I'm on it", IM_ON_IT, s.order_id)]})
     if can_complete(s):
         body.append(text("Every item is booked. **Mark complete** sets the order Complete on the platform, which "
                          "emails the guest their confirmation.", separator=True))

@@ -9,7 +9,9 @@
   send `POST /v3/conversations/{id}/activities`, update `PUT
   /v3/conversations/{id}/activities/{activityId}`, reply (`replyToId`), through the Teams
   SDK's `ConversationActivityClient` (microsoft-teams-api) on `TEAMS_SERVICE_URL` or the
-  activity's validated `serviceUrl`.
+  activity's validated `serviceUrl`. A direct message first creates the 1:1 conversation,
+  `POST /v3/conversations` with the bot, the user and the tenant
+  (learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/send-proactive-messages).
 - A 429 is retried after its `Retry-After` (learn.microsoft.com/microsoftteams/platform/bots/how-to/rate-limit);
   anything else that fails raises `TeamsApiError`, so the calling job fails and RQ retries it.
 """
@@ -196,6 +198,20 @@ class BotConnector:
         sent = self._run(service_url, lambda c: c.update(conversation_id, activity_id, activity),
                          "updating the message")
         return sent.id
+
+    def create_conversation(self, member_id: str, tenant_id: str | None, bot_id: str,
+                            service_url: str | None = None) -> str:
+        """The id of the 1:1 conversation between the bot and `member_id` (Teams returns the
+        existing one when there is one)."""
+        body: dict[str, Any] = {"bot": {"id": bot_id}, "members": [{"id": member_id}], "isGroup": False}
+        if tenant_id:
+            body |= {"tenantId": tenant_id, "channelData": {"tenant": {"id": tenant_id}}}
+
+        async def create(client: ConversationActivityClient) -> str:
+            response = await client.http.post(f"{client.service_url.rstrip('/')}/v3/conversations", json=body)
+            return str(response.json()["id"])
+
+        return self._run(service_url, create, "opening a direct conversation")
 
     def reply(self, conversation_id: str, activity_id: str, activity: MessageActivityInput,
               service_url: str | None = None) -> str:

@@ -34,7 +34,9 @@ def test_one_url_serves_events_commands_and_interactivity():
 
 
 def test_scopes_are_only_what_is_used():
-    assert MANIFEST["oauth_config"]["scopes"]["bot"] == ["chat:write", "commands", "usergroups:read"]
+    assert MANIFEST["oauth_config"]["scopes"]["bot"] == ["chat:write", "commands", "usergroups:read", "im:write"]
+    source = "".join(p.read_text() for p in Path(slack_app.__file__).parent.glob("*.py"))
+    assert "conversations_open" in source  # im:write: the on-call direct messages (bot.slack.announcer)
 
 
 def test_every_slash_command_has_a_listener():

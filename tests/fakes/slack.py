@@ -5,7 +5,8 @@
   `{"ok": false, "error": "..."}` (HTTP 200) for Slack's own errors (`invalid_auth`,
   `channel_not_found`, `message_not_found`, `no_such_subteam`).
 - Methods: `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`,
-  `views.open`, `views.update`, `views.publish`, `usergroups.users.list`.
+  `conversations.open` (a DM channel `D…` per user), `views.open`, `views.update`,
+  `views.publish`, `usergroups.users.list`.
 - `POST /hooks/<anything>`: a `response_url` (what Bolt's `respond()` posts to).
 - `rate_limit(method, retry_after, times)`: HTTP 429 with `Retry-After`, Slack's
   `{"ok": false, "error": "ratelimited"}` body; `fail(method, error, times)`: ok:false.
@@ -132,6 +133,14 @@ class FakeSlack(FakeServer):
                    "thread_ts": args.get("thread_ts"), "bot_id": "B0SYNCBOT", "user": BOT_USER}
         self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if any(not u.startswith(("U", "W")) for u in users):
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "channel": {"id": "D" + users[0][1:] if len(users) == 1 else "G" + "".join(users)}}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         key = (str(args.get("channel")), str(args.get("ts")))

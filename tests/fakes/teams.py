@@ -129,7 +129,8 @@ class FakeTokenEndpoint(FakeServer):
 
 
 class FakeBotConnector(FakeServer):
-    """`smba.trafficmanager.net/...`: create, update and reply to activities; and Graph's group members."""
+    """`smba.trafficmanager.net/...`: create conversations (1:1, for direct messages), create,
+    update and reply to activities; and Graph's group members."""
 
     def __init__(self, tokens: FakeTokenEndpoint, groups: dict[str, list[str]] | None = None) -> None:
         super().__init__()
@@ -137,13 +138,27 @@ class FakeBotConnector(FakeServer):
         self.groups = groups or {}
         self.activities: dict[str, dict[str, Any]] = {}  # id -> current activity
         self.deleted: set[str] = set()
+        self.conversations: dict[str, dict[str, Any]] = {}  # id -> the create request's body
         self._next = 0
+        self.route("POST", r"/v3/conversations", self._create_conversation)
         self.route("POST", r"/v3/conversations/(?P<conv>[^/]+)/activities", self._create)
         self.route("PUT", r"/v3/conversations/(?P<conv>[^/]+)/activities/(?P<aid>[^/]+)", self._update)
         self.route("GET", r"/v1\.0/groups/(?P<gid>[^/]+)/members", self._members)
 
     def _authorized(self, req: RecordedRequest, scope: str) -> bool:
         return self.tokens.valid(req.header("Authorization"), scope)
+
+    def _create_conversation(self, req: RecordedRequest, m: Any) -> Reply:
+        """`POST /v3/conversations`: a 1:1 with one member; the same member gets the same conversation."""
+        if not self._authorized(req, BOT_SCOPE):
+            return Reply(401, {"error": {"code": "Unauthorized"}})
+        body = req.json or {}
+        members = body.get("members") or []
+        if len(members) != 1 or not (members[0] or {}).get("id") or not (body.get("bot") or {}).get("id"):
+            return Reply(400, {"error": {"code": "BadArgument", "message": "bot and one member are required"}})
+        conversation_id = f"a:1on1-{members[0]['id'].replace(':', '-')}"
+        self.conversations[conversation_id] = body
+        return Reply(201, {"id": conversation_id})
 
     def _create(self, req: RecordedRequest, m: Any) -> Reply:
         if not self._authorized(req, BOT_SCOPE):
