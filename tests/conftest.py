@@ -213,7 +213,7 @@ def worker_factory(settings: Settings) -> Iterator[object]:
             print(output)
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 45.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     """Poll until `predicate()` is truthy; return its value or fail the test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

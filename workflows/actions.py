@@ -89,7 +89,7 @@ def _enqueue(settings: Settings, action: str, function: str, job_id: str, job_kw
     what = action.replace("_", " ")
     order_id, item_id, actor = job_kwargs["order_id"], job_kwargs.get("item_id"), job_kwargs["actor"]
     try:
-        accepted = queue.enqueue(settings, function, job_id, **job_kwargs)
+        accepted = queue.enqueue(settings, function, job_id, actions=True, **job_kwargs)
         holder = None if accepted else _queued_by(settings, job_id)
     except RedisError:
         return Ack(False, "The job queue is unavailable right now; nothing was started. Try again in a minute.")

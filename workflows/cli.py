@@ -64,20 +64,37 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _preload() -> None:
+    """Import what jobs use and build the shared TLS context before RQ forks a process per
+    job, so each job inherits them instead of paying for them again (bench/RESULTS.md)."""
+    import stripe  # noqa: F401
+
+    import connectors.platform  # noqa: F401
+    import connectors.stripe_payments  # noqa: F401
+    import connectors.synxis  # noqa: F401
+    import workflows.escalation  # noqa: F401
+    import workflows.jobs  # noqa: F401
+    import workflows.outage  # noqa: F401
+    from connectors.base import tls_context
+
+    tls_context()
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from rq import Worker
 
     from bot.setup import register_notifiers
     from connectors import registry
-    from workflows.queue import get_queue, get_redis
+    from workflows.queue import get_queues, get_redis
     from workflows.schedules import start_clock
 
     registry.check(settings)
     register_notifiers(settings)
+    _preload()
     stop = start_clock(settings, args.tick)
     # Registry maintenance every minute (RQ's default is ten): a job whose worker was killed
     # is found abandoned and retried within about two minutes instead of ten.
-    worker = Worker([get_queue(settings)], connection=get_redis(settings.redis_url), maintenance_interval=60)
+    worker = Worker(get_queues(settings), connection=get_redis(settings.redis_url), maintenance_interval=60)
     try:
         worker.work(with_scheduler=True, burst=args.burst)
     finally:

@@ -82,7 +82,10 @@ class Order(Base):
     )
     alerts: Mapped[list[Alert]] = relationship(back_populates="order", cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_orders_platform_status", "platform_status"),)
+    __table_args__ = (
+        Index("ix_orders_platform_status", "platform_status"),
+        Index("ix_orders_placed_at", "placed_at"),
+    )
 
     @property
     def guest_name(self) -> str:
@@ -178,6 +181,7 @@ class Alert(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "surface", name="uq_alerts_order_surface"),
         Index("ix_alerts_state", "state"),
+        Index("ix_alerts_message_id", "message_id"),  # the recovery sweep's "never shown" lookup
     )
 
 

@@ -438,9 +438,12 @@ def reprocess_all(settings: Settings, incident_id: int, actor: str, *, now: dt.d
         states.audit(session, actor=actor, action="outage.reprocess_all", incident_id=incident_id, items=len(items))
         queue.add(session, "workflows.outage.refresh_incident", queue.job_id("incident", incident_id, "reprocess-all"),
                   incident_id=incident_id)
-        entry_ids = queue.added(session)
+        entries = queue.added(session)
     try:
-        queue.dispatch(settings, entry_ids)
+        # Only what is due now (the first Reprocess and the parent's refresh): this runs in a
+        # chat request. The rest are paced anyway; the worker's clock hands them to RQ, with
+        # their delay still counted from now.
+        queue.dispatch(settings, [entries[0], entries[-1]] if len(entries) > 1 else entries)
     except Exception:  # outermost boundary: the outbox keeps the jobs for the clock's next drain
         log.exception("dispatch after Reprocess all failed; the outbox keeps the jobs")
     return ReprocessAll(True, f"Reprocessing {len(items)} item{'s' if len(items) != 1 else ''}, "

@@ -41,8 +41,16 @@ def get_redis(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
-def get_queue(settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=get_redis(settings.redis_url), default_timeout=JOB_TIMEOUT_SECONDS)
+def get_queue(settings: Settings, *, actions: bool = False) -> Queue:
+    """The default queue, or the one for what people asked for (`actions`): workers take it
+    first, so a click is not stuck behind a storm of alert refreshes."""
+    name = f"{settings.queue_name}-actions" if actions else settings.queue_name
+    return Queue(name, connection=get_redis(settings.redis_url), default_timeout=JOB_TIMEOUT_SECONDS)
+
+
+def get_queues(settings: Settings) -> list[Queue]:
+    """What a worker listens to, in priority order."""
+    return [get_queue(settings, actions=True), get_queue(settings)]
 
 
 def job_id(action: str, *parts: object) -> str:
@@ -70,9 +78,10 @@ def added(session: Session) -> list[OutboxEntry]:
     return list(session.info.get(_ADDED, []))
 
 
-def enqueue(settings: Settings, function: str, job_id: str, *, delay_seconds: float = 0, **kwargs: Any) -> bool:
+def enqueue(settings: Settings, function: str, job_id: str, *, delay_seconds: float = 0, actions: bool = False,
+            **kwargs: Any) -> bool:
     """Put a job on the queue now. False when a job with that id is already there."""
-    queue = get_queue(settings)
+    queue = get_queue(settings, actions=actions)
     options: dict[str, Any] = {
         "job_id": job_id,
         "unique": True,

@@ -24,6 +24,20 @@ from connectors.errors import ErrorClass
 from workflows.actions import PREMIER_PAYMENT_METHODS
 from workflows.lookup import QueueRow, money
 from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+from bot.wording import (  # the words both surfaces share
+    ERROR_CLASSES as _CLASSES,
+    SYSTEM_NAMES,
+    cut,
+    dates as _dates,
+    day as _day,
+    headline as _headline,
+    is_manual,
+    property_label as _property,
+    story,
+    system_name,
+    time_utc as _time,
+    urgency,
+)
 
 if TYPE_CHECKING:
     from connectors.types import SystemDescription
@@ -53,10 +67,6 @@ PAYMENT_METHOD_BLOCK = "payment_method"
 NOTES_BLOCK = "notes"
 EXISTING_BLOCK = "existing"
 
-SYSTEM_NAMES = {
-    "synxis": "SynXis", "premier": "EMS Premier", "resdiary": "ResDiary", "rtp": "RTP|One",
-    "siriusware": "Siriusware", "pms": "PMS",
-}
 QUEUE_STATUSES = ("failed", "ready", "processing", "success", "created")
 OPEN_ORDER_STATUSES = ("Complete", "Cancelled", "Closed")
 
@@ -70,10 +80,6 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def who(actor: str) -> str:
     """An actor as Slack shows it: `slack:U123 (ana)` becomes a mention, others stay words."""
     match = _ACTOR.fullmatch(actor)
@@ -85,51 +91,11 @@ def slack_text(message: str) -> str:
     return _ACTOR.sub(lambda m: f"<@{m.group(1)}>", escape(message))
 
 
-def system_name(system: str) -> str:
-    return SYSTEM_NAMES.get(system, system or "unknown system")
-
-
-def _day(d: dt.date) -> str:
-    return f"{d:%a} {d.day} {d:%b %Y}"
-
-
-def _time(t: dt.datetime) -> str:
-    return f"{t:%d %b %H:%M} UTC"
-
-
-def urgency(arrival: dt.date | None, today: dt.date) -> str:
-    if arrival is None:
-        return "no arrival date"
-    days = (arrival - today).days
-    if days < 0:
-        return f"arrived {-days} day{'s' if days < -1 else ''} ago"
-    return {0: "arrives today", 1: "arrives tomorrow"}.get(days, f"arrives in {days} days")
-
-
 def _urgency_mark(arrival: dt.date | None, today: dt.date) -> str:
     if arrival is None:
         return ""
     days = (arrival - today).days
     return "🔴 " if days <= 1 else "🟠 " if days <= 7 else ""
-
-
-def _property(item: ItemView) -> str:
-    d = item.details
-    if d.get("hotel_id"):
-        return f"hotel {d['hotel_id']}"
-    for key in ("property_id", "venue_id", "site_id", "resort_id"):
-        if d.get(key):
-            return f"{key.split('_')[0]} {d[key]}"
-    return "property not given"
-
-
-def _dates(item: ItemView) -> str:
-    if item.start is None:
-        return "no dates"
-    if item.end is None or item.end == item.start:
-        return _day(item.start)
-    nights = (item.end - item.start).days
-    return f"{_day(item.start)} → {_day(item.end)} ({nights} night{'s' if nights != 1 else ''})"
 
 
 def _value(order_id: str, item_id: str | None = None) -> str:
@@ -208,14 +174,6 @@ def _payment_word(s: OrderSnapshot) -> str:
     return f"{marks.get(state, '🚨' if s.payment_state else '⏳')} {state.replace('_', ' ')}"
 
 
-def _headline(s: OrderSnapshot) -> str:
-    systems = sorted({system_name(i.system) for i in s.failing_items})
-    if not systems:
-        return f"Booking sync · {s.order_id}"
-    what = " + ".join(systems) + (" booking failed" if len(s.failing_items) == 1 else " bookings failed")
-    return f"{what} · {s.order_id}"
-
-
 def alert_text(s: OrderSnapshot, today: dt.date | None = None) -> str:
     """The notification text (and accessibility fallback) of the alert message."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -250,9 +208,6 @@ def _attempt_line(a: AttemptView) -> str:
     return f"#{a.number} {what} {when} by {who(a.triggered_by)}{cls}{ref}"
 
 
-_CLASSES = {c.value for c in ErrorClass}
-
-
 def _why(item: ItemView, order_id: str) -> dict[str, Any]:
     last = next((a for a in reversed(item.attempts) if a.error_class), None)
     if last is None:
@@ -283,11 +238,6 @@ def _attempts(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
         lines.append("🔁 automatic retry done")
     count = len(item.attempts)
     return context(f"*Attempts ({count}):*\n" + "\n".join(lines) if lines else "*Attempts:* none yet")
-
-
-def is_manual(item: ItemView) -> bool:
-    """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
-    return item.system_description is not None and not item.system_description.automatic
 
 
 def playbook_block(item: ItemView) -> dict[str, Any]:
@@ -379,17 +329,7 @@ def _unhandled(s: OrderSnapshot) -> bool:
 
 def _story(s: OrderSnapshot) -> list[str]:
     """Who did what, from the audit trail: the lines of a resolved summary."""
-    lines = []
-    for e in s.audit:
-        if e.action == "item.confirmed":
-            how = e.detail.get("how")
-            verb = "booked manually" if how == "manual" else f"reprocessed ({how})" if how else "confirmed"
-            ref = e.detail.get("confirmation")
-            lines.append(f"{escape(e.item_id or '')} {verb} by {who(e.actor)}" + (f" · `{escape(ref)}`" if ref else "")
-                         + f" · {_time(e.at)}")
-        elif e.action in ("order.complete", "order.cancelled"):
-            lines.append(f"order {e.action.split('.')[1]} by {who(e.actor)} · {_time(e.at)}")
-    return lines
+    return story(s, who, escape, lambda ref: f"`{escape(ref)}`")
 
 
 def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:

@@ -25,6 +25,20 @@ from connectors.errors import ErrorClass
 from workflows.actions import PREMIER_PAYMENT_METHODS
 from workflows.lookup import money
 from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+from bot.wording import (  # the words both surfaces share
+    ERROR_CLASSES as _CLASSES,
+    SYSTEM_NAMES,
+    cut,
+    dates as _dates,
+    day as _day,
+    headline as _headline,
+    is_manual,
+    property_label as _property,
+    story,
+    system_name,
+    time_utc as _time,
+    urgency,
+)
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -43,20 +57,11 @@ MAX_TEXT = 500
 MAX_CARD_BYTES = 26 * 1024
 FIT_LEVELS = ((8, 1500), (8, 400), (5, 200), (3, 0))  # (items shown, log characters)
 
-SYSTEM_NAMES = {
-    "synxis": "SynXis", "premier": "EMS Premier", "resdiary": "ResDiary", "rtp": "RTP|One",
-    "siriusware": "Siriusware", "pms": "PMS",
-}
 RESOLVED_STATUSES = ("Complete", "Cancelled", "Closed")
-_CLASSES = {c.value for c in ErrorClass}
 _ACTOR = re.compile(r"(?:teams|slack):[^ ()]+ \((?P<name>[^)]*)\)")
 
 
 # -- text ---------------------------------------------------------------------------------
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
 
 def who(actor: str) -> str:
     """An actor as people read it: `teams:<aad id> (Ana Lopez)` is Ana Lopez."""
@@ -69,59 +74,11 @@ def plain(message: str) -> str:
     return _ACTOR.sub(lambda m: m.group("name"), message)
 
 
-def system_name(system: str) -> str:
-    return SYSTEM_NAMES.get(system, system or "unknown system")
-
-
-def _day(d: dt.date) -> str:
-    return f"{d:%a} {d.day} {d:%b %Y}"
-
-
-def _time(t: dt.datetime) -> str:
-    return f"{t:%d %b %H:%M} UTC"
-
-
-def urgency(arrival: dt.date | None, today: dt.date) -> str:
-    if arrival is None:
-        return "no arrival date"
-    days = (arrival - today).days
-    if days < 0:
-        return f"arrived {-days} day{'s' if days < -1 else ''} ago"
-    return {0: "arrives today", 1: "arrives tomorrow"}.get(days, f"arrives in {days} days")
-
-
 def _urgency_color(arrival: dt.date | None, today: dt.date) -> str:
     if arrival is None:
         return "Default"
     days = (arrival - today).days
     return "Attention" if days <= 1 else "Warning" if days <= 7 else "Default"
-
-
-def _dates(item: ItemView) -> str:
-    if item.start is None:
-        return "no dates"
-    if item.end is None or item.end == item.start:
-        return _day(item.start)
-    nights = (item.end - item.start).days
-    return f"{_day(item.start)} → {_day(item.end)} ({nights} night{'s' if nights != 1 else ''})"
-
-
-def _property(item: ItemView) -> str:
-    d = item.details
-    if d.get("hotel_id"):
-        return f"hotel {d['hotel_id']}"
-    for key in ("property_id", "venue_id", "site_id", "resort_id"):
-        if d.get(key):
-            return f"{key.split('_')[0]} {d[key]}"
-    return "property not given"
-
-
-def _headline(s: OrderSnapshot) -> str:
-    systems = sorted({system_name(i.system) for i in s.failing_items})
-    if not systems:
-        return f"Booking sync · {s.order_id}"
-    what = " + ".join(systems) + (" booking failed" if len(s.failing_items) == 1 else " bookings failed")
-    return f"{what} · {s.order_id}"
 
 
 def resolved(s: OrderSnapshot) -> bool:
@@ -230,11 +187,6 @@ def _why(item: ItemView) -> list[dict[str, Any]]:
         blocks.append(text(cut(last.message, MAX_TEXT), isSubtle=True, spacing="Small"))
     blocks.append(text(f"**Next step:** {cls.next_step}", spacing="Small"))
     return blocks
-
-
-def is_manual(item: ItemView) -> bool:
-    """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
-    return item.system_description is not None and not item.system_description.automatic
 
 
 def payment_methods(item: ItemView) -> tuple[str, ...]:
@@ -391,17 +343,7 @@ def _alert_card(s: OrderSnapshot, today: dt.date, max_items: int, log_limit: int
 
 
 def _story(s: OrderSnapshot) -> list[str]:
-    lines = []
-    for e in s.audit:
-        if e.action == "item.confirmed":
-            how = e.detail.get("how")
-            verb = "booked manually" if how == "manual" else f"reprocessed ({how})" if how else "confirmed"
-            ref = e.detail.get("confirmation")
-            lines.append(f"{e.item_id or ''} {verb} by {who(e.actor)}" + (f" · {ref}" if ref else "")
-                         + f" · {_time(e.at)}")
-        elif e.action in ("order.complete", "order.cancelled"):
-            lines.append(f"order {e.action.split('.')[1]} by {who(e.actor)} · {_time(e.at)}")
-    return lines
+    return story(s, who)
 
 
 def resolved_card(s: OrderSnapshot) -> dict[str, Any]:

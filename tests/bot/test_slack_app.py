@@ -15,13 +15,14 @@ from tests.bot.conftest import (
 from tests.conftest import post_failure, wait_for
 from workflows.db import transaction
 from workflows.models import AuditEvent, OrderItem, SyncAttempt
-from workflows.queue import get_redis
+from workflows.queue import get_queues, get_redis
 
 
 def queued(settings, prefix: str) -> list[str]:
     """Ids of the jobs waiting (now or scheduled) whose id starts with `prefix`."""
-    queue = Queue(settings.queue_name, connection=get_redis(settings.redis_url))
-    ids = queue.get_job_ids() + queue.scheduled_job_registry.get_job_ids()
+    ids = []
+    for queue in get_queues(settings):
+        ids += queue.get_job_ids() + queue.scheduled_job_registry.get_job_ids()
     return [i for i in ids if i.startswith(prefix)]
 
 

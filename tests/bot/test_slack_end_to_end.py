@@ -14,7 +14,7 @@ def test_intake_posts_the_alert_and_a_click_updates_it_with_a_thread_reply(slack
     worker_factory(slack_settings)
     assert post_failure(slack_app.url, failure()).status_code == 202
 
-    [post] = wait_for(lambda: fake_slack.calls("chat.postMessage"), timeout=30)
+    [post] = wait_for(lambda: fake_slack.calls("chat.postMessage"), timeout=60)
     assert post["channel"] == "#reservations-alerts"
     blocks = post["blocks"]
     text = json.dumps(blocks, ensure_ascii=False)
@@ -32,9 +32,9 @@ def test_intake_posts_the_alert_and_a_click_updates_it_with_a_thread_reply(slack
 
     def replied():
         return [c for c in fake_slack.calls("chat.postMessage") if c.get("thread_ts") == ts]
-    [reply] = wait_for(replied, timeout=30)
+    [reply] = wait_for(replied, timeout=60)
     assert reply["text"].startswith("Reprocessed by <@U0ANA>: ITEM-1 failed again · No connector configured")
-    update = wait_for(lambda: fake_slack.calls("chat.update"), timeout=30)[-1]
+    update = wait_for(lambda: fake_slack.calls("chat.update"), timeout=60)[-1]
     assert (update["channel"], update["ts"]) == (channel, ts)
     assert "#2 failed" in json.dumps(update["blocks"]) and "<@U0ANA>" in json.dumps(update["blocks"])
     # one alert, updated in place (the worker's clock may also post the daily digest and reconciliation)

@@ -32,10 +32,10 @@ def test_alerts_of_an_outage_are_threaded_under_one_outage_message(slack_app, sl
     worker_factory(slack_settings)
     for n in range(1, 5):
         fail(slack_app, n)
-    wait_for(lambda: len(alerts(fake_slack)) == 4, timeout=40)  # below the threshold: four ordinary alerts
+    wait_for(lambda: len(alerts(fake_slack)) == 4, timeout=60)  # below the threshold: four ordinary alerts
     for n in range(5, 8):  # the fifth failure in the window opens the outage; 6 and 7 join it
         fail(slack_app, n)
-    wait_for(lambda: len(alerts(fake_slack)) == 7, timeout=40)
+    wait_for(lambda: len(alerts(fake_slack)) == 7, timeout=60)
 
     [parent] = [c for c in fake_slack.calls("chat.postMessage")
                 if c["text"].startswith("Possible outage: SynXis — ")]
@@ -59,9 +59,9 @@ def test_alerts_of_an_outage_are_threaded_under_one_outage_message(slack_app, sl
                        if m.get("thread_ts") == parent_ts and "ORD-006" in json.dumps(m["blocks"]))
     interaction(slack_app, click("reprocess", "ORD-006", "ITEM-1"))
     wait_for(lambda: any(c["ts"] == threaded_ts and "#2 failed" in json.dumps(c["blocks"])
-                         for c in fake_slack.calls("chat.update")), timeout=40)
+                         for c in fake_slack.calls("chat.update")), timeout=60)
     reply = wait_for(lambda: [c for c in fake_slack.calls("chat.postMessage")
                               if c.get("thread_ts") == parent_ts and c["text"].startswith("ORD-006: Reprocessed by")],
-                     timeout=40)[0]
+                     timeout=60)[0]
     assert "<@U0ANA>" in reply["text"]
     assert len(alerts(fake_slack)) == 7  # every alert posted once, none again

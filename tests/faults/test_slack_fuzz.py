@@ -19,7 +19,7 @@ from tests.bot.conftest import (  # noqa: F401 - the Slack fixtures
 )
 from workflows.db import transaction
 from workflows.models import Alert, AuditEvent, OrderItem, SyncAttempt
-from workflows.queue import get_redis
+from workflows.queue import get_queues, get_redis
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=60)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) |
@@ -33,8 +33,7 @@ def state(settings) -> tuple:  # type: ignore[no-untyped-def]
         items = tuple(session.execute(select(OrderItem.item_id, OrderItem.status, OrderItem.sync_status)).all())
         attempts = session.scalar(select(func.count()).select_from(SyncAttempt))
         alerts = tuple(session.execute(select(Alert.state)).scalars())
-    queue = Queue(settings.queue_name, connection=get_redis(settings.redis_url))
-    jobs = tuple(j for j in queue.get_job_ids() if not j.startswith("refresh"))
+    jobs = tuple(j for q in get_queues(settings) for j in q.get_job_ids() if not j.startswith("refresh"))
     return items, attempts, alerts, jobs
 
 

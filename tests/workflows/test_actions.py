@@ -51,8 +51,10 @@ def recorded(settings):
 
 
 def jobs(settings, prefix: str) -> list[str]:
-    q = Queue(settings.queue_name, connection=queue.get_redis(settings.redis_url))
-    return [i for i in q.get_job_ids() + q.scheduled_job_registry.get_job_ids() if i.startswith(prefix)]
+    ids = []
+    for q in queue.get_queues(settings):
+        ids += q.get_job_ids() + q.scheduled_job_registry.get_job_ids()
+    return [i for i in ids if i.startswith(prefix)]
 
 
 def clicks(settings, action: str) -> list[AuditEvent]:
@@ -86,7 +88,7 @@ def test_a_click_runs_now_even_with_the_automatic_retry_scheduled(settings, reco
     assert jobs(settings, "reprocess") == [automatic]  # intake scheduled it, in 120 s
     ack = actions.request_reprocess(settings, ORDER, "ITEM-1", "ana")
     assert ack.accepted and ack.job_id != automatic
-    q = Queue(settings.queue_name, connection=queue.get_redis(settings.redis_url))
+    q = queue.get_queue(settings, actions=True)
     assert ack.job_id in q.get_job_ids()  # queued to run now, not behind the retry
     assert q.fetch_job(ack.job_id).kwargs["attempt"] == 2  # the retry will find attempt 2 made and stand down
 
@@ -161,7 +163,7 @@ def test_premier_needs_the_payment_method_the_deposit_went_to(settings, recorded
     assert not actions.request_booked_manually(settings, ORDER, "ITEM-2", "ana", "PRM-1", "cash").accepted
     ok = actions.request_booked_manually(settings, ORDER, "ITEM-2", "ana", " PRM-1 ", "revspa")
     assert ok.accepted
-    job = Queue(settings.queue_name, connection=queue.get_redis(settings.redis_url)).fetch_job(ok.job_id)
+    job = queue.get_queue(settings, actions=True).fetch_job(ok.job_id)
     assert (job.kwargs["reference"], job.kwargs["payment_method"]) == ("PRM-1", "revspa")
 
 

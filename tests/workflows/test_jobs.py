@@ -137,7 +137,7 @@ def seed(w: World, *items: dict, code: str = "timeout", refunded: int = 0, inten
 
 # -- reading the outcome ------------------------------------------------------------------
 
-def outcome(w: World, job_id: str | None, timeout: float = 20) -> str:
+def outcome(w: World, job_id: str | None, timeout: float = 45) -> str:
     """The job's return value once the worker finished it."""
     assert job_id is not None
     job = Job.fetch(job_id, connection=queue.get_redis(w.settings.redis_url))
@@ -186,7 +186,7 @@ def rerendered(w: World) -> Iterator[None]:
     with transaction(w.settings.database_url) as session:
         session.get(Alert, alert(w).id).message_id = None
     yield
-    wait_for(lambda: alert(w).message_id == f"log:{ORDER}", timeout=15)
+    wait_for(lambda: alert(w).message_id == f"log:{ORDER}", timeout=60)
 
 
 # -- Reprocess ----------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def test_waitlisted_reservation_fails_as_no_availability_and_is_not_retried(worl
     [failed] = audit(world, "reprocess.failed")
     assert failed.detail["next_step"] == ErrorClass.NO_AVAILABILITY.next_step
     # The intake's automatic retry finds attempt 2 already made (by ana, just now) and stands down.
-    wait_for(lambda: audit(world, "reprocess.skipped"), timeout=10)
+    wait_for(lambda: audit(world, "reprocess.skipped"), timeout=45)
     assert "attempt 2 was already made by ana" in audit(world, "reprocess.skipped")[0].detail["reason"]
     assert len(attempts(world)) == 2 and world.posts == []
 
@@ -268,7 +268,7 @@ def test_timeout_then_success_makes_exactly_one_reservation_after_the_automatic_
     assert outcome(world, ack.job_id) == "failed: timeout"
     world.synxis.mode = None
     assert audit(world, "retry.scheduled")
-    wait_for(lambda: item(world).status == "Confirmed", timeout=15)
+    wait_for(lambda: item(world).status == "Confirmed", timeout=60)
     assert len(world.posts) == 2 and len(world.synxis.reservations()) == 1
     timed_out, retried = attempts(world)[-2:]
     assert (timed_out.status, timed_out.error_class, timed_out.triggered_by) == ("failed", "timeout", "ana")
@@ -283,7 +283,7 @@ def test_timeout_after_the_crs_created_it_still_makes_exactly_one_reservation(wo
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
     assert outcome(world, ack.job_id) == "failed: timeout"
     assert len(world.synxis.reservations()) == 1  # it was made, though we never heard back
-    wait_for(lambda: item(world).status == "Confirmed", timeout=15)
+    wait_for(lambda: item(world).status == "Confirmed", timeout=60)
     [number] = world.synxis.reservations()
     assert len(world.posts) == 1  # the retry found it by our reference; nothing was re-created
     assert attempts(world)[-1].confirmation == number and attempts(world)[-1].status == "success"
@@ -371,16 +371,17 @@ def test_worker_killed_mid_create_is_recovered_with_exactly_one_booking(world):
     first.proc.wait(timeout=5)
     assert (item(world).sync_status, attempts(world)[-1].status) == ("processing", "processing")
     redis = queue.get_redis(world.settings.redis_url)
-    rq_queue = Queue(world.settings.queue_name, connection=redis)
+    rq_queue = queue.get_queue(world.settings, actions=True)  # a click's job
     started = StartedJobRegistry(queue=rq_queue)
     assert Job.fetch(ack.job_id, connection=redis).get_status() == JobStatus.STARTED
     # RQ calls an execution abandoned once its heartbeat lapses (at least 60 s after the last
     # one) and the dead worker's scheduler lock expires after 61 s; let that time pass.
     for member in redis.zrange(started.key, 0, -1):
         redis.zadd(started.key, {member: 1})
-    redis.delete(f"rq:scheduler-lock:{world.settings.queue_name}")
+    for q in queue.get_queues(world.settings):
+        redis.delete(f"rq:scheduler-lock:{q.name}")
     world.start_worker(slow)  # its start-up maintenance finds the abandoned job and retries it
-    assert outcome(world, ack.job_id, timeout=30).startswith("success: found ")
+    assert outcome(world, ack.job_id, timeout=60).startswith("success: found ")
     assert len(world.posts) == 1 and len(world.synxis.reservations()) == 1
     [number] = world.synxis.reservations()
     abandoned, recovered = attempts(world)[-2:]

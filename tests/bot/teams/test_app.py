@@ -17,7 +17,7 @@ from tests.conftest import LiveServer, post_failure, wait_for
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
 from workflows.db import transaction
 from workflows.models import AuditEvent
-from workflows.queue import get_queue
+from workflows.queue import get_queues
 from workflows.settings import Settings
 
 REPROCESS = {"syncdesk": "reprocess", "order_id": "ORD-10042", "item_id": "ITEM-1"}
@@ -34,7 +34,7 @@ def url(connector: FakeBotConnector) -> str:
 
 
 def queued(settings: Settings, function: str) -> list[Job]:
-    return [j for j in get_queue(settings).get_jobs() if j.func_name == function]
+    return [j for q in get_queues(settings) for j in q.get_jobs() if j.func_name == function]
 
 
 def audit(settings: Settings, action: str) -> list[AuditEvent]:

@@ -16,7 +16,7 @@ from tests.conftest import post_failure
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
 from workflows.db import transaction
 from workflows.models import AuditEvent
-from workflows.queue import get_queue
+from workflows.queue import get_queues
 from workflows.settings import Settings
 
 
@@ -91,12 +91,12 @@ def test_a_forged_click_is_401_and_nothing_is_enqueued(case: str, teams_app, tea
                                                        identity: FakeBotIdentity,
                                                        bot_connector: FakeBotConnector) -> None:
     assert post_failure(teams_app.url, FAILURE).status_code == 202
-    queued_before = set(get_queue(teams_settings).job_ids)
+    queued_before = {j for q in get_queues(teams_settings) for j in q.job_ids}
     click = execute("reprocess", {"syncdesk": "reprocess", "order_id": "ORD-10042", "item_id": "ITEM-1"}, ANA,
                     service_url(bot_connector))
     response = send(teams_app.url, click, forged(identity, service_url(bot_connector))[case])
     assert response.status_code == 401
-    assert set(get_queue(teams_settings).job_ids) == queued_before
+    assert {j for q in get_queues(teams_settings) for j in q.job_ids} == queued_before
     with transaction(teams_settings.database_url) as session:
         assert session.scalars(select(AuditEvent).where(AuditEvent.action.like("click.%"))).all() == []
     assert bot_connector.posted() == []

@@ -23,7 +23,7 @@ def test_intake_posts_one_card_and_each_action_updates_it_with_a_reply(
     service_url = bot_connector.url + "/"
     assert post_failure(teams_app.url, FAILURE).status_code == 202
 
-    (posted,) = wait_for(lambda: bot_connector.cards(CONVERSATION), timeout=30)
+    (posted,) = wait_for(lambda: bot_connector.cards(CONVERSATION), timeout=60)
     card = posted["attachments"][0]["content"]
     jsonschema.validate(card, SCHEMA)
     said = json.dumps(card, ensure_ascii=False)
@@ -40,24 +40,24 @@ def test_intake_posts_one_card_and_each_action_updates_it_with_a_reply(
 
     # Reprocess: the worker's job fails (no SynXis connector here), the card shows attempt #2
     assert clicked("reprocess", {"order_id": "ORD-10042", "item_id": "ITEM-1"}) == "Reprocess queued."
-    (reply,) = wait_for(lambda: bot_connector.replies(activity_id), timeout=30)
+    (reply,) = wait_for(lambda: bot_connector.replies(activity_id), timeout=60)
     assert reply["text"].startswith("Reprocessed by Ana Lopez: ITEM-1 failed again · No connector configured")
-    assert "#2 failed" in json.dumps(wait_for(lambda: bot_connector.updates(activity_id), timeout=30)[-1])
+    assert "#2 failed" in json.dumps(wait_for(lambda: bot_connector.updates(activity_id), timeout=60)[-1])
 
     # Booked manually: the item is confirmed and the card offers Mark complete
     assert clicked("booked_manually", {"order_id": "ORD-10042", "item_id": "ITEM-1",
                                        "reference__ITEM-1": "13098CU000379"}, BEN) == "Booked manually queued."
-    wait_for(lambda: len(bot_connector.replies(activity_id)) == 2, timeout=30)
+    wait_for(lambda: len(bot_connector.replies(activity_id)) == 2, timeout=60)
     assert bot_connector.replies(activity_id)[1]["text"] == "Booked manually by Ben Okafor: ITEM-1 confirmed, 13098CU000379"
 
     def offers_mark_complete() -> bool:
         updates = bot_connector.updates(activity_id)
         return bool(updates) and '"verb": "mark_complete"' in json.dumps(updates[-1])
-    wait_for(offers_mark_complete, timeout=30)
+    wait_for(offers_mark_complete, timeout=60)
 
     # Mark complete: the job refuses (the payment cannot be verified without Stripe) and says so
     assert clicked("mark_complete", {"order_id": "ORD-10042"}) == "Mark complete queued."
-    wait_for(lambda: len(bot_connector.replies(activity_id)) == 3, timeout=30)
+    wait_for(lambda: len(bot_connector.replies(activity_id)) == 3, timeout=60)
     assert bot_connector.replies(activity_id)[2]["text"].startswith("Mark complete by Ana Lopez refused: payment")
 
     assert len(bot_connector.cards(CONVERSATION)) == 1  # one card, updated in place, never re-posted
