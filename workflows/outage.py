@@ -398,8 +398,9 @@ def reprocess_all(settings: Settings, incident_id: int, actor: str, *, now: dt.d
                   ) -> ReprocessAll:
     """The "Reprocess all N" button: one check-first Reprocess per still-failed item, paced.
 
-    Job ids are the ones a person's Reprocess would get (`reprocess`, order, item, attempt
-    number), so an item already queued is not queued twice; a second press is refused.
+    Job ids are per (order, item, attempt number, incident), so a second press never queues an
+    item twice (it is refused anyway); a pending automatic retry stands down once the paced
+    Reprocess made its attempt.
     """
     from workflows import escalation, service
 
@@ -424,7 +425,10 @@ def reprocess_all(settings: Settings, incident_id: int, actor: str, *, now: dt.d
         job_ids = []
         for n, item in enumerate(items):
             number = service.next_attempt_number(session, item)
-            jid = queue.job_id("reprocess", item.order_id, item.item_id, number)
+            # Its own id, not the automatic retry's (reprocess, order, item, number): a pending
+            # automatic retry may be scheduled minutes away; finding attempt `number` made, it
+            # stands down.
+            jid = queue.job_id("reprocess", item.order_id, item.item_id, number, "outage", incident_id)
             queue.add(session, "workflows.jobs.reprocess", jid, delay_seconds=n * pace, order_id=item.order_id,
                       item_id=item.item_id, actor=actor, attempt=number)
             states.audit(session, actor=actor, action="click.reprocess", order_id=item.order_id,
