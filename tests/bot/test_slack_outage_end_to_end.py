@@ -65,3 +65,30 @@ def test_alerts_of_an_outage_are_threaded_under_one_outage_message(slack_app, sl
                      timeout=60)[0]
     assert "<@U0ANA>" in reply["text"]
     assert len(alerts(fake_slack)) == 7  # every alert posted once, none again
+
+
+def test_thirty_failures_are_one_outage_thirty_tracked_alerts_and_paced_posts(slack_app, slack_settings, fake_slack,
+                                                                            worker_factory):
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from workflows.db import transaction
+    from workflows.models import Alert, Incident
+
+    worker_factory(slack_settings)
+    for n in range(1, 31):
+        fail(slack_app, n)
+    wait_for(lambda: len(alerts(fake_slack)) == 30, timeout=120)
+
+    posts = fake_slack.calls("chat.postMessage")
+    assert len([c for c in posts if c["text"].startswith("Possible outage: SynXis")]) == 1
+    assert len([c for c in posts if "Nobody is on call" in c["text"]]) == 1  # paged once
+    with transaction(slack_settings.database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Incident)) == 1
+        assert session.scalar(select(func.count()).select_from(Alert)) == 30  # each tracked on its own
+        # all belong to the outage (the first four, posted before it opened, are attached too)
+        assert session.scalar(select(func.count()).select_from(Alert).where(Alert.incident_id.is_not(None))) == 30
+    # Slack's pacing: about one message per second per channel, never a burst.
+    per_second = Counter((channel, ts.split(".")[0]) for (channel, ts) in fake_slack.messages)
+    assert max(per_second.values()) <= 2, per_second.most_common(3)
