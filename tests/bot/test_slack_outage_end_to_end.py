@@ -39,9 +39,12 @@ def test_alerts_of_an_outage_are_threaded_under_one_outage_message(slack_app, sl
 
     [parent] = [c for c in fake_slack.calls("chat.postMessage")
                 if c["text"].startswith("Possible outage: SynXis — ")]
-    channel, parent_ts = next((ch, ts) for (ch, ts), m in fake_slack.messages.items() if m["text"] == parent["text"])
+    # the parent is updated in place as failures join it, so find it by what it is, not its first text
+    channel, parent_ts = next((ch, ts) for (ch, ts), m in fake_slack.messages.items()
+                              if m["text"].startswith("Possible outage: SynXis") and not m.get("thread_ts"))
     assert parent["text"].endswith("mostly unmapped properties")
-    assert fake_slack.messages[(channel, parent_ts)]["text"].startswith("Possible outage: SynXis — 7 failures")
+    wait_for(lambda: fake_slack.messages[(channel, parent_ts)]["text"].startswith(
+        "Possible outage: SynXis — 7 failures"), timeout=60)
     posted = alerts(fake_slack)
     for n in range(1, 5):
         assert not posted[f"ORD-{n:03d}"].get("thread_ts")
