@@ -18,7 +18,6 @@ bench/results/intake_throughput.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource
@@ -33,11 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
+    closed_loop,
     fresh_postgres,
     free_port,
     load_average,
     preload_history,
     print_table,
+    raw_post,
     redis_db,
     server_env,
     wait_http,
@@ -65,47 +66,12 @@ def failure_body(n: int, run: str) -> bytes:
 
 
 def raw_request(port: int, body: bytes) -> bytes:
-    head = (f"POST /webhooks/sync-failures HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"{HEADER}: {sign(SECRET, body)}\r\n\r\n")
-    return head.encode() + body
-
-
-async def _client(port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while requests:
-            req = requests.pop()
-            started = time.perf_counter()
-            writer.write(req)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            code = int(status_line.split()[1])
-            statuses[code] = statuses.get(code, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _load(port: int, requests: list[bytes], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    started = time.perf_counter()
-    await asyncio.gather(*(_client(port, requests, latencies, statuses) for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies, statuses
+    headers = {"Content-Type": "application/json", HEADER: sign(SECRET, body)}
+    return raw_post(port, "/webhooks/sync-failures", body, headers)
 
 
 def measure(port: int, bodies: list[bytes], concurrency: int) -> dict[str, float]:
-    requests = [raw_request(port, b) for b in reversed(bodies)]
-    elapsed, latencies, statuses = asyncio.run(_load(port, requests, concurrency))
+    elapsed, latencies, statuses = closed_loop(port, [raw_request(port, b) for b in bodies], concurrency)
     latencies.sort()
     return {
         "requests": len(latencies),
