@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import LiveServer, post_failure
 from tests.fakes.slack import FakeSlack
+from tests.workflows.test_intake import payload
 from workflows.settings import Settings
 
 BOT_TOKEN = "xoxb-test-token"
@@ -27,26 +28,13 @@ ANA = {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0SYNCDESK"}
 BEN = {"id": "U0BEN", "username": "ben", "name": "ben", "team_id": "T0SYNCDESK"}
 MALLORY = {"id": "U0MALLORY", "username": "mallory", "name": "mallory", "team_id": "T0SYNCDESK"}
 
-FAILURE = {
-    "event_id": "evt_slack_01",
-    "occurred_at": "2026-11-22T09:58:00Z",
-    "order": {
-        "id": "ORD-10042", "status": "In Progress", "placed_at": "2026-11-22T09:57:10Z",
-        "currency": "GBP", "total_minor": 24000,
-        "guest": {"first_name": "Larry", "last_name": "Walker", "email": "larry.walker@example.com",
-                  "phone": "+44 5551234567"},
-        "payment": {"provider": "stripe", "reference": "pi_3Qtest", "amount_minor": 24000},
-        "items": [{
-            "id": "ITEM-1", "kind": "room", "system": "synxis", "status": "In Progress",
-            "description": "Luxury Twin, BAR, 1 night", "start": "2026-12-01", "end": "2026-12-02",
-            "quantity": 1, "guests": 2,
-            "details": {"hotel_id": 13098, "chain_id": 12723, "room_code": "LUXT", "rate_code": "BAR"},
-        }],
-    },
-    # not transient: no automatic retry is scheduled, so a click's job is the only reprocess job
-    "failure": {"item_id": "ITEM-1", "system": "synxis", "message": "Room type LUXT not mapped for hotel 13098",
-                "code": "not_mapped", "log": "POST /v1/api/reservation -> 400 {\"errors\": [\"RoomType\"]}"},
-}
+# The intake tests' order, with a failure that is not transient: no automatic retry is
+# scheduled, so a click's job is the only reprocess job.
+FAILURE = payload(
+    event_id="evt_slack_01",
+    failure__message="Room type LUXT not mapped for hotel 13098", failure__code="not_mapped",
+    failure__log="POST /v1/api/reservation -> 400 {\"errors\": [\"RoomType\"]}",
+)
 
 
 def failure(**changes: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import trustme
 
 from tests.conftest import LiveServer
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity, FakeTokenEndpoint
+from tests.workflows.test_intake import payload
 from workflows.settings import Settings
 
 APP_ID = "00000000-0000-4000-8000-00000000a11e"
@@ -27,26 +28,13 @@ ANA = {"id": "29:ana", "aadObjectId": "aaaaaaaa-0000-4000-8000-000000000a4a", "n
 BEN = {"id": "29:ben", "aadObjectId": "bbbbbbbb-0000-4000-8000-000000000be4", "name": "Ben Okafor"}
 MALLORY = {"id": "29:mallory", "aadObjectId": "cccccccc-0000-4000-8000-0000000000cc", "name": "Mallory"}
 
-FAILURE: dict[str, Any] = {
-    "event_id": "evt_teams_01",
-    "occurred_at": "2026-11-22T09:58:00Z",
-    "order": {
-        "id": "ORD-10042", "status": "In Progress", "placed_at": "2026-11-22T09:57:10Z",
-        "currency": "GBP", "total_minor": 24000,
-        "guest": {"first_name": "Larry", "last_name": "Walker", "email": "larry.walker@example.com",
-                  "phone": "+44 5551234567"},
-        "payment": {"provider": "stripe", "reference": "pi_3Qtest", "amount_minor": 24000},
-        "items": [{
-            "id": "ITEM-1", "kind": "room", "system": "synxis", "status": "In Progress",
-            "description": "Luxury Twin, BAR, 1 night", "start": "2026-12-01", "end": "2026-12-02",
-            "quantity": 1, "guests": 2,
-            "details": {"hotel_id": 13098, "chain_id": 12723, "room_code": "LUXT", "rate_code": "BAR"},
-        }],
-    },
-    # not transient: no automatic retry is scheduled, so a click's job is the only reprocess job
-    "failure": {"item_id": "ITEM-1", "system": "synxis", "message": "Room type LUXT not mapped for hotel 13098",
-                "code": "not_mapped", "log": "POST /v1/api/reservation -> 400 {\"errors\": [\"RoomType\"]}"},
-}
+# The intake tests' order, with a failure that is not transient: no automatic retry is
+# scheduled, so a click's job is the only reprocess job.
+FAILURE = payload(
+    event_id="evt_teams_01",
+    failure__message="Room type LUXT not mapped for hotel 13098", failure__code="not_mapped",
+    failure__log="POST /v1/api/reservation -> 400 {\"errors\": [\"RoomType\"]}",
+)
 
 
 def failure(**order_changes: Any) -> dict[str, Any]:
