@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from workflows.models import Order, OrderItem, SyncAttempt
 from workflows.snapshot import OrderSnapshot
@@ -29,7 +29,8 @@ class QueueRow:
 def order_queue(session: Session, *, status: str | None = None, since: dt.datetime | None = None,
                 limit: int = 200) -> list[QueueRow]:
     """Orders newest first with their worst queue status, attempt count and last error."""
-    query = select(Order).order_by(Order.placed_at.desc().nulls_last(), Order.id).limit(limit)
+    query = (select(Order).options(selectinload(Order.items))
+             .order_by(Order.placed_at.desc().nulls_last(), Order.id).limit(limit))
     if since is not None:
         query = query.where(Order.placed_at >= since)
     if status:
@@ -39,17 +40,23 @@ def order_queue(session: Session, *, status: str | None = None, since: dt.dateti
         ))
     orders = session.scalars(query).all()
     ids = [o.id for o in orders]
-    counts = dict(session.execute(
-        select(SyncAttempt.order_id, func.count()).where(SyncAttempt.order_id.in_(ids)).group_by(SyncAttempt.order_id)
-    ).all()) if ids else {}
+    counts: dict[str, int] = {}
+    last_error: dict[str, str] = {}
+    if ids:  # three queries for the whole page, not one per order
+        counts = dict(session.execute(
+            select(SyncAttempt.order_id, func.count()).where(SyncAttempt.order_id.in_(ids))
+            .group_by(SyncAttempt.order_id)).all())
+        latest = (select(func.max(SyncAttempt.id)).where(SyncAttempt.order_id.in_(ids),
+                                                        SyncAttempt.error_class.is_not(None))
+                  .group_by(SyncAttempt.order_id))
+        last_error = dict(session.execute(
+            select(SyncAttempt.order_id, SyncAttempt.error_class).where(SyncAttempt.id.in_(latest))).all())
     rows = []
     for order in orders:
         queue_states = [i.sync_status for i in order.items if i.sync_status]
         worst = max(queue_states, key=lambda s: QUEUE_RANK.get(s, 0)) if queue_states else "-"
-        last = session.scalar(select(SyncAttempt.error_class).where(
-            SyncAttempt.order_id == order.id, SyncAttempt.error_class.is_not(None)
-        ).order_by(SyncAttempt.id.desc()).limit(1))
-        rows.append(QueueRow(order.id, order.placed_at, order.platform_status, worst, counts.get(order.id, 0), last))
+        rows.append(QueueRow(order.id, order.placed_at, order.platform_status, worst, counts.get(order.id, 0),
+                             last_error.get(order.id)))
     return rows
 
 
