@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 
 from rq import get_current_job
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError, ErrorClass, NoAvailability, UnknownFailure
@@ -180,8 +180,14 @@ def _lock(settings: Settings, order_id: str, item_id: str, actor: str, job_id: s
 
 
 def _item(session: Session, order_id: str, item_id: str, *, lock: bool = False) -> OrderItem:
-    query = select(OrderItem).where(OrderItem.order_id == order_id, OrderItem.item_id == item_id)
+    where = (OrderItem.order_id == order_id, OrderItem.item_id == item_id)
+    query = select(OrderItem).where(*where)
     if lock:
+        # FOR UPDATE locks the row on PostgreSQL; SQLite ignores it, so a no-op write takes
+        # SQLite's write lock first. Either way the reads that follow in this transaction see
+        # one state, never a holder's commit landing between two of them.
+        session.execute(update(OrderItem).where(*where).values(item_id=OrderItem.item_id)
+                        .execution_options(synchronize_session=False))
         query = query.with_for_update()
     item = session.scalar(query)
     if item is None:
