@@ -38,8 +38,8 @@ from rq import Queue  # noqa: E402
 from bench.harness import (  # noqa: E402
     closed_loop,
     cpu_seconds,
-    fresh_postgres,
     free_port,
+    fresh_postgres,
     load_average,
     percentiles,
     print_table,
@@ -50,10 +50,18 @@ from bench.harness import (  # noqa: E402
     stop_process,
     write_results,
 )
-from tests.bot.conftest import ANA, BOT_TOKEN, RESERVATIONS, SIGNING_SECRET, click, failure, signature  # noqa: E402
+from tests.bot.conftest import (  # noqa: E402
+    ANA,
+    BOT_TOKEN,
+    RESERVATIONS,
+    SIGNING_SECRET,
+    click,
+    failure,
+    signature,
+)
 from tests.fakes.slack import FakeSlack  # noqa: E402
-from workflows.queue import get_redis  # noqa: E402
-from workflows.signature import HEADER, sign  # noqa: E402
+from workflows.core.queue import get_redis  # noqa: E402
+from workflows.core.signature import HEADER, sign  # noqa: E402
 
 INGEST = "bench-ingest-secret"
 BARE = "bare Bolt app (verify + ack)"
@@ -117,15 +125,15 @@ def main() -> int:
             stack.callback(lambda: [p.unlink(missing_ok=True) for p in (ROOT / "bench").glob(f".ack-{run}.db*")])
         redis_url = stack.enter_context(redis_db())
         slack = stack.enter_context(FakeSlack(token=BOT_TOKEN, usergroups={RESERVATIONS: [ANA["id"]]}))
-        from workflows.cli import _migrate
-        from workflows.settings import Settings
+        from syncdesk.cli import _migrate
+        from workflows.core.settings import Settings
 
         _migrate(Settings(_env_file=None, database_url=database_url))
         queue_name = f"bench-ack-{run}"
         slack_env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                      "SLACK_API_URL": slack.api_url, "SLACK_ALLOWED_USERGROUP": RESERVATIONS}
         port, bare_port = free_port(), free_port()
-        ours = start_process([sys.executable, "-m", "workflows.cli", "serve", "--port", str(port),
+        ours = start_process([sys.executable, "-m", "syncdesk.cli", "serve", "--port", str(port),
                               "--workers", str(args.workers)],
                              server_env(database_url, redis_url, INGEST_SECRET=INGEST, QUEUE_NAME=queue_name,
                                         **slack_env), f"http://127.0.0.1:{port}/healthz")

@@ -21,15 +21,15 @@ from starlette.routing import Route
 
 from bot.slack.app import starlette_endpoint
 from bot.slack.notifier import web_client
-from workflows.settings import Settings
+from workflows.core.settings import Settings
 
 
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app() -> Starlette:
-    settings = Settings()
+def bare_bolt(settings: Settings) -> App:
+    """The baseline itself: verify the signature, ack a `reprocess` click, nothing else."""
     bolt = App(client=web_client(settings), signing_secret=settings.secret("slack_signing_secret"),
                token_verification_enabled=False, process_before_response=True)
 
@@ -37,6 +37,11 @@ def create_app() -> Starlette:
     def only_ack(ack: Any) -> None:
         ack()
 
+    return bolt
+
+
+def create_app() -> Starlette:
+    bolt = bare_bolt(Settings())
     return Starlette(routes=[Route("/slack/events", starlette_endpoint(bolt), methods=["POST"]),
                              Route("/healthz", healthz)])
 

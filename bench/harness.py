@@ -38,7 +38,7 @@ def fresh_postgres() -> Iterator[str]:
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from workflows.db import get_engine
+        from workflows.core.db import get_engine
 
         get_engine.cache_clear()
         with admin.connect() as conn:
@@ -332,7 +332,7 @@ def preload_history(database_url: str, orders: int) -> dict[str, int]:
             FROM orders WHERE id LIKE 'PRE-%'""",
         """INSERT INTO outbox (function, kwargs, job_id, delay_seconds, created_at, dispatched_at)
             SELECT f, json_build_object('order_id', id, 'surface', 'slack'), f || '__' || id, 0, created_at, created_at
-            FROM orders, unnest(ARRAY['workflows.jobs.refresh_alert', 'workflows.jobs.reprocess']) AS f
+            FROM orders, unnest(ARRAY['workflows.actions.jobs.refresh_alert', 'workflows.actions.jobs.reprocess']) AS f
             WHERE id LIKE 'PRE-%'""",
     ]
     engine = create_engine(database_url)

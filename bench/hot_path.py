@@ -9,7 +9,7 @@ The statements are built with the same SQLAlchemy expressions the code uses, com
 PostgreSQL with the parameters of one real order in the middle of the preloaded history.
 A "Seq Scan" on a table that grows with the history is flagged; per-request flatness end
 to end is shown by `intake_throughput.py --preload` and `job_overhead.py --preload`.
-The order-queue lookup (`workflows.lookup.order_queue`, the Home tab and `/syncdesk
+The order-queue lookup (`workflows.orders.lookup.order_queue`, the Home tab and `/syncdesk
 orders`) is also timed as a whole, since it issues several queries per row.
 
 Results: bench/results/hot_path.json.
@@ -33,11 +33,16 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, or_, select, text, update  # noqa: E402
 from sqlalchemy.dialects import postgresql  # noqa: E402
 
-from bench.harness import fresh_postgres, load_average, preload_history, print_table, write_results  # noqa: E402
-from workflows import states  # noqa: E402
-from workflows.db import get_engine, transaction  # noqa: E402
-from workflows.lookup import order_queue  # noqa: E402
-from workflows.models import (  # noqa: E402
+from bench.harness import (  # noqa: E402
+    fresh_postgres,
+    load_average,
+    preload_history,
+    print_table,
+    write_results,
+)
+from workflows.core import states  # noqa: E402
+from workflows.core.db import get_engine, transaction  # noqa: E402
+from workflows.core.models import (  # noqa: E402
     Alert,
     AuditEvent,
     Incident,
@@ -48,7 +53,8 @@ from workflows.models import (  # noqa: E402
     SyncAttempt,
     utcnow,
 )
-from workflows.outage import INTAKE_ACTORS  # noqa: E402
+from workflows.orders.lookup import order_queue  # noqa: E402
+from workflows.orders.service import INTAKE_ACTORS  # noqa: E402
 
 GROWING = {"orders", "order_items", "sync_attempts", "audit_events", "intake_events", "alerts", "outbox"}
 
@@ -152,8 +158,8 @@ def main() -> int:
     levels: list[dict[str, Any]] = []
     for preload in args.preload:
         with fresh_postgres() as database_url:
-            from workflows.cli import _migrate
-            from workflows.settings import Settings
+            from syncdesk.cli import _migrate
+            from workflows.core.settings import Settings
 
             _migrate(Settings(_env_file=None, database_url=database_url))
             started = time.perf_counter()

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
     closed_loop,
-    fresh_postgres,
     free_port,
+    fresh_postgres,
     load_average,
     preload_history,
     print_table,
@@ -44,7 +44,7 @@ from bench.harness import (  # noqa: E402
     wait_http,
     write_results,
 )
-from workflows.signature import HEADER, sign  # noqa: E402
+from workflows.core.signature import HEADER, sign  # noqa: E402
 
 SECRET = "bench-ingest-secret"
 
@@ -117,8 +117,8 @@ def main() -> None:
     rows = []
     for preload in args.preload:
         with fresh_postgres() as database_url, redis_db() as redis_url:
-            from workflows.cli import _migrate
-            from workflows.settings import Settings
+            from syncdesk.cli import _migrate
+            from workflows.core.settings import Settings
 
             _migrate(Settings(_env_file=None, database_url=database_url))
             rows_preloaded = preload_history(database_url, preload)
@@ -138,7 +138,7 @@ def main() -> None:
 
             port = free_port()
             env = server_env(database_url, redis_url, INGEST_SECRET=SECRET, PORT=str(port))
-            server = run_server([sys.executable, "-m", "workflows.cli", "serve", "--port", str(port),
+            server = run_server([sys.executable, "-m", "syncdesk.cli", "serve", "--port", str(port),
                                  "--workers", str(args.workers)], env, port)
             try:
                 cpu0 = cpu_seconds(server.pid)

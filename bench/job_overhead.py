@@ -3,13 +3,16 @@ servers (FakeSynxis, FakePlatform, FakeStripe on loopback), against bare RQ no-o
 through the same worker class on the same Redis, in the same run; peak RSS of the web
 and worker processes.
 
-    .venv/bin/python bench/job_overhead.py [--jobs 100] [--classes worker simple] [--preload 0 ...]
+    .venv/bin/python bench/job_overhead.py [--jobs 100] [--classes syncdesk fork] [--preload 0 ...]
 
 - The orders are recorded through the real web app's intake (`syncdesk serve`, one
   process), whose peak RSS is read while it works.
-- **worker**: the real `python -m workflows.cli worker --burst` (rq.Worker: one forked
-  work horse per job). **simple**: `bench/worker_runner.py`, the same setup with
-  rq.SimpleWorker (each job runs in the worker process itself), as a second row.
+- **syncdesk**: the real `python -m syncdesk.cli worker --burst` (`SyncdeskWorker`, an
+  rq.SimpleWorker: each job in the worker process, connections and clients kept).
+  **fork**: `bench/worker_runner.py fork`, the same setup with rq.Worker (one forked work
+  horse per job, what `syncdesk worker` ran before issue 15), for reference.
+- SynXis' pace is set far above what the zero-latency fake needs (SYSTEM_PACE), so the
+  number is the job's own cost, not the pace.
 - Each class runs `--jobs` no-op jobs (`bench/noop_job.py`) and then `--jobs` Reprocess
   jobs, each on a fresh queue, enqueued before the worker starts. Jobs per second is
   jobs / (last job ended − first job started), from RQ's own timestamps; a Reprocess
@@ -47,8 +50,8 @@ from sqlalchemy import func, select, update  # noqa: E402
 from bench.harness import (  # noqa: E402
     PeakRss,
     closed_loop,
-    fresh_postgres,
     free_port,
+    fresh_postgres,
     load_average,
     preload_history,
     print_table,
@@ -61,18 +64,18 @@ from bench.harness import (  # noqa: E402
 )
 from tests.bot.conftest import failure  # noqa: E402
 from tests.fakes import FakePlatform, FakeStripe, FakeSynxis  # noqa: E402
-from workflows import queue  # noqa: E402
-from workflows.db import transaction  # noqa: E402
-from workflows.models import Alert, OrderItem  # noqa: E402
-from workflows.settings import Settings  # noqa: E402
-from workflows.signature import HEADER, sign  # noqa: E402
+from workflows.core import queue  # noqa: E402
+from workflows.core.db import transaction  # noqa: E402
+from workflows.core.models import Alert, OrderItem  # noqa: E402
+from workflows.core.settings import Settings  # noqa: E402
+from workflows.core.signature import HEADER, sign  # noqa: E402
 
 INGEST = "bench-ingest-secret"
 PLATFORM_KEY = "platform-key"
 STRIPE_KEY = "sk_test_fake"
-CLOCK_JOBS = ("workflows.jobs.poll_stuck_orders", "workflows.escalation.check_due", "workflows.outage.check_quiet",
-              "workflows.digest.post_daily", "workflows.reconcile.run_daily")
-LABELS = {"worker": "rq.Worker (fork per job): `syncdesk worker`", "simple": "rq.SimpleWorker (no fork)"}
+CLOCK_JOBS = ("workflows.intake.poller.poll_stuck_orders", "workflows.oncall.escalation.check_due", "workflows.outage.jobs.check_quiet",
+              "workflows.reports.digest.post_daily", "workflows.reports.reconcile.run_daily")
+LABELS = {"syncdesk": "SyncdeskWorker (no fork): `syncdesk worker`", "fork": "rq.Worker (fork per job)"}
 
 
 def record_orders(port: int, orders: list[str], run: str, synxis: FakeSynxis, platform: FakePlatform,
@@ -105,9 +108,10 @@ def timings(settings: Settings) -> dict[str, Any]:
             "failed": FailedJobRegistry(queue=q).count, "clock_jobs": len(jobs) - len(work)}
 
 
-def run_worker(kind: str, env: dict[str, str], settings: Settings, log: Path, timeout: float) -> dict[str, Any]:
-    args = [sys.executable, "-m", "workflows.cli", "worker", "--burst"] if kind == "worker" \
-        else [sys.executable, "-m", "bench.worker_runner", kind]
+def run_worker(kind: str, env: dict[str, str], settings: Settings, log: Path, timeout: float,
+               processes: int = 1) -> dict[str, Any]:
+    args = [sys.executable, "-m", "syncdesk.cli", "worker", "--burst", "--processes", str(processes)] \
+        if kind == "syncdesk" else [sys.executable, "-m", "bench.worker_runner", kind]
     started = time.perf_counter()
     proc = start_process(args, env | {"QUEUE_NAME": settings.queue_name}, log=log)
     with PeakRss(proc.pid) as rss:
@@ -125,9 +129,10 @@ def run_worker(kind: str, env: dict[str, str], settings: Settings, log: Path, ti
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100, help="jobs per run (no-op and Reprocess)")
-    parser.add_argument("--classes", nargs="+", choices=["worker", "simple"], default=["worker", "simple"])
+    parser.add_argument("--classes", nargs="+", choices=["syncdesk", "fork"], default=["syncdesk", "fork"])
     parser.add_argument("--preload", type=int, nargs="+", default=[0], help="finished orders already in the DB")
     parser.add_argument("--timeout", type=float, default=240, help="seconds one worker run may take")
+    parser.add_argument("--processes", type=int, default=1, help="`syncdesk worker --processes` (syncdesk class)")
     args = parser.parse_args()
     load_before = load_average()
     print(f"load average before: {load_before} ({os.cpu_count()} cores)")
@@ -140,7 +145,7 @@ def main() -> int:
             synxis = stack.enter_context(FakeSynxis(stall_seconds=30))
             platform = stack.enter_context(FakePlatform(api_key=PLATFORM_KEY))
             stripe = stack.enter_context(FakeStripe(api_key=STRIPE_KEY))
-            from workflows.cli import _migrate
+            from syncdesk.cli import _migrate
 
             _migrate(Settings(_env_file=None, database_url=database_url))
             counts = preload_history(database_url, preload)
@@ -151,12 +156,12 @@ def main() -> int:
                 SYNXIS_API_URL=synxis.url, SYNXIS_TOKEN_URL=synxis.token_url,
                 SYNXIS_CLIENT_ID=synxis.client_id, SYNXIS_CLIENT_SECRET=synxis.client_secret,
                 PLATFORM_API_URL=platform.url, PLATFORM_API_KEY=PLATFORM_KEY, STRIPE_API_KEY=STRIPE_KEY,
-                STRIPE_API_BASE=stripe.url)
+                STRIPE_API_BASE=stripe.url, SYSTEM_PACE="synxis=10000/64")
             settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url)
 
             port = free_port()
             seed_queue = f"bench-seed-{run}"
-            web = start_process([sys.executable, "-m", "workflows.cli", "serve", "--port", str(port), "--workers", "1"],
+            web = start_process([sys.executable, "-m", "syncdesk.cli", "serve", "--port", str(port), "--workers", "1"],
                                 env | {"QUEUE_NAME": seed_queue}, f"http://127.0.0.1:{port}/healthz")
             stack.callback(stop_process, web)
             orders = {kind: [f"ORD-J{run}-{kind[0]}{n:05d}" for n in range(args.jobs)] for kind in args.classes}
@@ -176,14 +181,14 @@ def main() -> int:
                 noop = settings.model_copy(update={"queue_name": f"bench-noop-{kind}-{run}"})
                 for n in range(args.jobs):
                     queue.enqueue(noop, "bench.noop_job.noop", f"noop-{kind}-{run}-{n}")
-                base = run_worker(kind, env, noop, logs / f"noop-{kind}-{run}.log", args.timeout)
+                base = run_worker(kind, env, noop, logs / f"noop-{kind}-{run}.log", args.timeout, args.processes)
 
                 real = settings.model_copy(update={"queue_name": f"bench-reprocess-{kind}-{run}"})
                 for order_id in orders[kind]:
-                    queue.enqueue(real, "workflows.jobs.reprocess", queue.job_id("reprocess", order_id, "ITEM-1"),
+                    queue.enqueue(real, "workflows.actions.jobs.reprocess", queue.job_id("reprocess", order_id, "ITEM-1"),
                                   order_id=order_id, item_id="ITEM-1", actor="bench")
                 posts_before = len(synxis.requests_to("POST", "/v1/api/reservation"))
-                ours = run_worker(kind, env, real, logs / f"reprocess-{kind}-{run}.log", args.timeout)
+                ours = run_worker(kind, env, real, logs / f"reprocess-{kind}-{run}.log", args.timeout, args.processes)
                 with transaction(database_url) as session:
                     confirmed = session.scalar(select(func.count()).select_from(OrderItem).where(
                         OrderItem.order_id.in_(orders[kind]), OrderItem.status == "Confirmed"))
@@ -194,8 +199,8 @@ def main() -> int:
                 ratio = round(base["per_second"] / ours["per_second"], 1)
                 result["classes"][kind] = {"noop": base, "reprocess": ours, "noop_over_reprocess": ratio}
                 for name, r in (("no-op job (baseline)", base), ("Reprocess (+ its alert refresh)", ours)):
-                    mean = r["mean_run_ms"].get("workflows.jobs.reprocess", r["mean_run_ms"].get("bench.noop_job.noop"))
-                    refresh = r["mean_run_ms"].get("workflows.jobs.refresh_alert")
+                    mean = r["mean_run_ms"].get("workflows.actions.jobs.reprocess", r["mean_run_ms"].get("bench.noop_job.noop"))
+                    refresh = r["mean_run_ms"].get("workflows.orders.jobs.refresh_alert")
                     rows.append([f"{preload:,}", LABELS[kind], name, f"{r['per_second']:.1f}", f"{mean:.1f}",
                                  f"{refresh:.1f}" if refresh else "-", f"{r['parent_peak_mb']:.0f}",
                                  f"{r['child_peak_mb']:.0f}" if r["children_seen"] else "-",
@@ -207,8 +212,9 @@ def main() -> int:
                  "worker peak MB", "children peak MB", "confirmed", "failed", "slowdown"], rows)
     print("\njobs/s = jobs / (last ended - first started), RQ's timestamps; 'mean run ms' is one job's own "
           "run time (a forked horse's imports included); slowdown = no-op jobs/s over Reprocess jobs/s")
-    path = write_results("job_overhead", {"jobs": args.jobs, "load_average_before": load_before, "runs": runs,
-                                          "worker_logs": str(logs)})
+    name = "job_overhead" if args.processes == 1 else f"job_overhead_{args.processes}_processes"
+    path = write_results(name, {"jobs": args.jobs, "processes": args.processes, "load_average_before": load_before,
+                                "runs": runs, "worker_logs": str(logs)})
     print(f"results: {path.relative_to(ROOT)}; worker logs in {logs}")
     ok = all(c["reprocess"]["items_confirmed"] == args.jobs and c["reprocess"]["failed"] == 0
              for r in runs for c in r["classes"].values())

@@ -1,10 +1,10 @@
-"""`syncdesk worker --burst` with a chosen RQ worker class, for the job-overhead benchmark.
+"""`syncdesk worker --burst` with another RQ worker class, for the job-overhead benchmark.
 
-The same steps as `workflows.cli.cmd_worker` (notifiers registered, the clock started, one
-queue, scheduler on), with `rq.SimpleWorker` (runs each job in the worker process itself)
-instead of `rq.Worker` (forks a work horse per job).
+The same steps as `syncdesk.worker.run_worker` (notifiers registered, jobs preloaded, one
+clock tick, one queue), with `rq.Worker` (forks a work horse per job: what `syncdesk worker`
+ran before issue 15) or the bare `rq.SimpleWorker`.
 
-    python -m bench.worker_runner simple|worker
+    python -m bench.worker_runner fork|simple
 """
 
 from __future__ import annotations
@@ -15,24 +15,23 @@ import sys
 
 from rq import SimpleWorker, Worker
 
-from bot.setup import register_notifiers
-from workflows.queue import get_queue, get_redis
-from workflows.schedules import start_clock
-from workflows.settings import get_settings
+from syncdesk.surfaces import register_surfaces
+from syncdesk.worker import preload
+from workflows.clock.schedules import Clock
+from workflows.core.queue import get_queue, get_redis
+from workflows.core.settings import get_settings
 
-CLASSES = {"simple": SimpleWorker, "worker": Worker}
+CLASSES = {"simple": SimpleWorker, "fork": Worker}
 
 
 def main() -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
     settings = get_settings()
-    register_notifiers(settings)
-    stop = start_clock(settings, 5.0)
+    register_surfaces(settings)
+    preload()
+    Clock(settings, 5.0).run_due()
     worker = CLASSES[sys.argv[1]]([get_queue(settings)], connection=get_redis(settings.redis_url))
-    try:
-        worker.work(with_scheduler=True, burst=True)
-    finally:
-        stop.set()
+    worker.work(burst=True)
     return 0
 
 

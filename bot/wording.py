@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from connectors.errors import ErrorClass
-from workflows.snapshot import ItemView, OrderSnapshot
+from workflows.actions.rules import PREMIER_PAYMENT_METHODS
+from workflows.core.lifecycle import OnStatus, rule_for
+from workflows.orders.lookup import QueueRow, money
+from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+from workflows.systems.names import system_name
 
-SYSTEM_NAMES = {
-    "synxis": "SynXis", "premier": "EMS Premier", "resdiary": "ResDiary", "rtp": "RTP|One",
-    "siriusware": "Siriusware", "pms": "PMS",
-}
 ERROR_CLASSES = {c.value for c in ErrorClass}
 
 
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def system_name(system: str) -> str:
-    return SYSTEM_NAMES.get(system, system or "unknown system")
 
 
 def day(d: dt.date) -> str:
@@ -70,9 +68,62 @@ def headline(s: OrderSnapshot) -> str:
     return f"{what} · {s.order_id}"
 
 
+def next_step(cls: ErrorClass, item: ItemView) -> str:
+    """The error class's next step, naming who to contact about the item's system (its configured
+    support contact, carried by the snapshot's system description)."""
+    desc = item.system_description
+    return cls.next_step_for(desc.support if desc is not None else "")
+
+
 def is_manual(item: ItemView) -> bool:
     """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
     return item.system_description is not None and not item.system_description.automatic
+
+
+def resolved(s: OrderSnapshot) -> bool:
+    """Nothing is left to book: the platform says the order is done (or was never placed/paid)."""
+    return rule_for(s.status).on.done
+
+
+def status_note(s: OrderSnapshot) -> str | None:
+    """A status syncdesk does not know is alerted, and says so."""
+    rule = rule_for(s.status)
+    if rule.known or rule.on is not OnStatus.ALERT:
+        return None
+    return (f"The platform says the order is “{s.status}”, a status syncdesk does not know: "
+            "alerted because the money may have been taken.")
+
+
+def still_charged(s: OrderSnapshot) -> str | None:
+    """Cancelled but the payment is captured and not (fully) refunded: what to do about it."""
+    if s.status == "Cancelled" and s.payment_state in ("captured", "partially_refunded"):
+        return "Cancelled but still charged: refund with Cancel Deliveries on the platform."
+    return None
+
+
+def resumed(s: OrderSnapshot) -> str | None:
+    """"acknowledged by Ana 60 min ago, still not resolved" while an expired acknowledgement
+    has re-opened the alert and nobody has acted since."""
+    if not any(a.state == "open" for a in s.alerts):
+        return None
+    for e in reversed(s.audit):
+        if e.action == "alert.acknowledged":
+            return None
+        if e.action == "alert.open" and e.detail.get("reason") == "acknowledgement expired":
+            return (f"acknowledged by {e.detail.get('acknowledged_by')} {e.detail.get('acknowledged_minutes')} min "
+                    "ago, still not resolved")
+    return None
+
+
+def can_complete_unchecked(s: OrderSnapshot) -> bool:
+    """"Complete without payment check" is offered when every item is booked but syncdesk cannot
+    check this payment at all (not Stripe, or no STRIPE_API_KEY); never for a known refund."""
+    return (not resolved(s) and bool(s.items) and s.payment_state == "unknown"
+            and s.payment_detail.get("checkable") is False
+            and all(i.status == "Confirmed" or (i.kind == "retail" and i.status == "Dispatched") for i in s.items))
+
+
+_DONE_VERBS = {"Complete": "completed", "Closed": "closed", "Cancelled": "cancelled"}
 
 
 def story(s: OrderSnapshot, who: Callable[[str], str], text: Callable[[str], str] = str,
@@ -83,10 +134,371 @@ def story(s: OrderSnapshot, who: Callable[[str], str], text: Callable[[str], str
     for e in s.audit:
         if e.action == "item.confirmed":
             how = e.detail.get("how")
-            verb = "booked manually" if how == "manual" else f"reprocessed ({how})" if how else "confirmed"
+            verb = {"manual": "booked manually", "platform": "confirmed on the platform"}.get(how or "") or (
+                f"reprocessed ({how})" if how else "confirmed")
+            if how == "platform":
+                ref = e.detail.get("confirmation")
+                lines.append(f"{text(e.item_id or '')} {verb}" + (f" · {code(ref)}" if ref else "")
+                             + f" · {time_utc(e.at)}")
+                continue
             ref = e.detail.get("confirmation")
             lines.append(f"{text(e.item_id or '')} {verb} by {who(e.actor)}" + (f" · {code(ref)}" if ref else "")
                          + f" · {time_utc(e.at)}")
+        elif e.action == "item.cancelled" and e.detail.get("how") == "cancel_delivery":
+            amount = money(int(e.detail.get("refund_minor") or 0), str(e.detail.get("currency") or ""))
+            lines.append(f"{text(e.item_id or '')} cancelled and refunded by {who(e.actor)}: {amount} "
+                         f"({code(str(e.detail.get('refund_reference') or 'no reference'))}) · {time_utc(e.at)}")
+        elif e.action == "item.in_progress" and e.detail.get("how") == "undo":
+            lines.append(f"{text(e.item_id or '')} booked manually as {code(str(e.detail.get('undone_reference')))}, "
+                         f"undone by {who(e.actor)}: {text(str(e.detail.get('reason') or ''))} · {time_utc(e.at)}")
         elif e.action in ("order.complete", "order.cancelled"):
-            lines.append(f"order {e.action.split('.')[1]} by {who(e.actor)} · {time_utc(e.at)}")
+            unchecked = e.detail.get("payment_unchecked")
+            lines.append(f"order {e.action.split('.')[1]} by {who(e.actor)}"
+                         + (f" without a payment check ({text(str(unchecked))})" if unchecked else "")
+                         + f" · {time_utc(e.at)}")
+        elif e.action == "order.platform_status":
+            to = str(e.detail.get("to") or "")
+            verb = _DONE_VERBS.get(to)
+            lines.append(f"order {verb} on the platform · {time_utc(e.at)}" if verb
+                         else f"order now {text(to)} on the platform · {time_utc(e.at)}")
+    return lines
+
+
+# -- rows of the order queue and of `find` ---------------------------------------------------
+
+ALERT_WORDS = {"open": "🔔 alert open", "acknowledged": "👤 alert taken", "resolved": "✅ alert resolved"}
+
+
+def error_label(error_class: str | None) -> str:
+    if not error_class:
+        return "-"
+    return ErrorClass(error_class).label if error_class in ERROR_CLASSES else error_class
+
+
+def row_facts(row: QueueRow) -> list[str]:
+    """What a queue or find row says after the order id, in the order both surfaces show it."""
+    facts = [time_utc(row.placed_at) if row.placed_at else "-"]
+    if row.guest_name:
+        facts.append(cut(row.guest_name, 80))
+    facts += [row.status, f"queue {row.queue_status}", f"{row.attempts} att.", error_label(row.error_class)]
+    facts.append(ALERT_WORDS.get(row.alert_state or "", "never alerted"))
+    return facts
+
+
+# -- the moves on an alert (issue 14) --------------------------------------------------------
+# Which moves an alert offers and which of them are buttons: at most five visible, the rest in
+# the overflow menu ("too many buttons", grafana/oncall#4165). Each surface draws them its way.
+
+REPROCESS = "reprocess"
+BOOKED_MANUALLY = "booked_manually"
+VIEW_LOG = "view_log"
+CANCEL_REFUND = "cancel_refund"
+UNDO_MANUAL = "undo_manual"
+IM_ON_IT = "im_on_it"
+MARK_COMPLETE = "mark_complete"
+COMPLETE_UNCHECKED = "complete_unchecked"
+SNOOZE = "snooze"
+HAND_OVER = "hand_over"
+MAX_VISIBLE = 5
+MAX_ITEMS = 8  # failing items an alert shows in full (the rest: `order ORD-…`)
+
+LABELS = {
+    REPROCESS: "Reprocess", BOOKED_MANUALLY: "Booked manually", VIEW_LOG: "View log",
+    CANCEL_REFUND: "Cancel and refund", UNDO_MANUAL: "Undo Booked manually", IM_ON_IT: "I'm on it",
+    MARK_COMPLETE: "Mark complete", COMPLETE_UNCHECKED: "Complete without payment check", SNOOZE: "Snooze",
+    HAND_OVER: "Hand over",
+}
+
+
+@dataclass(frozen=True)
+class Move:
+    key: str
+    item_id: str | None = None
+    visible: bool = False  # a button; otherwise an entry of the overflow menu
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.key]
+
+
+def unhandled(s: OrderSnapshot) -> bool:
+    """An alert nobody has taken yet: "I'm on it" stops its escalation."""
+    return any(a.state == "open" for a in s.alerts)
+
+
+def can_complete(s: OrderSnapshot) -> bool:
+    """Mark complete is offered when nothing would refuse it: every item booked, dispatched or
+    cancelled and refunded (not all of them cancelled), and a payment syncdesk can check
+    (otherwise "Complete without payment check" is)."""
+    if resolved(s) or not s.items or can_complete_unchecked(s):
+        return False
+    return _all_done(s)
+
+
+def _all_done(s: OrderSnapshot) -> bool:
+    return (all(i.status in ("Confirmed", "Cancelled") or (i.kind == "retail" and i.status == "Dispatched")
+                for i in s.items) and not all(i.status == "Cancelled" for i in s.items))
+
+
+def reprocessable(item: ItemView) -> bool:
+    return item.sync_status != "processing" and not is_manual(item)
+
+
+def manual_bookings(s: OrderSnapshot) -> dict[str, AuditView]:
+    """The confirmation events of items a person booked by hand, by item: what Undo may revert."""
+    last: dict[str, AuditView] = {}
+    for e in s.audit:
+        if e.action == "item.confirmed" and e.item_id:
+            last[e.item_id] = e
+    return {i: e for i, e in last.items() if e.detail.get("how") == "manual"}
+
+
+def undoable(s: OrderSnapshot) -> list[ItemView]:
+    """Items whose manual booking may be undone: Confirmed by hand, until Mark complete."""
+    if resolved(s):
+        return []
+    manual = manual_bookings(s)
+    return [i for i in s.items if i.status == "Confirmed" and i.item_id in manual]
+
+
+def moves(s: OrderSnapshot) -> list[Move]:
+    """Every move the alert offers, in the order they are drawn, the first five that matter
+    most visible: "I'm on it", completing, each item's main move, then Booked manually."""
+    if resolved(s):
+        return []
+    out: list[Move] = []
+    budget = [MAX_VISIBLE]
+
+    def add(key: str, item_id: str | None = None, button: bool = True) -> None:
+        visible = button and budget[0] > 0
+        budget[0] -= visible
+        out.append(Move(key, item_id, visible))
+
+    if unhandled(s):
+        add(IM_ON_IT)
+    if can_complete(s):
+        add(MARK_COMPLETE)
+    elif can_complete_unchecked(s):
+        add(COMPLETE_UNCHECKED)
+    failing = s.failing_items[:MAX_ITEMS]
+    for item in failing:
+        add(REPROCESS if reprocessable(item) else BOOKED_MANUALLY, item.item_id)
+    for item in failing:
+        if reprocessable(item):
+            add(BOOKED_MANUALLY, item.item_id)
+    for item in failing:
+        if any(a.raw_log or a.message for a in item.attempts):
+            add(VIEW_LOG, item.item_id, button=False)
+        if item.sync_status != "processing":
+            add(CANCEL_REFUND, item.item_id, button=False)
+    add(SNOOZE, button=False)
+    add(HAND_OVER, button=False)
+    for item in undoable(s):
+        add(UNDO_MANUAL, item.item_id, button=False)
+    return out
+
+
+def item_moves(all_moves: list[Move], item_id: str) -> list[Move]:
+    return [m for m in all_moves if m.item_id == item_id and m.key != UNDO_MANUAL]
+
+
+def order_moves(all_moves: list[Move]) -> list[Move]:
+    """The moves about the whole order (Undo is about a booked item, shown with the order's)."""
+    return [m for m in all_moves if m.item_id is None or m.key == UNDO_MANUAL]
+
+
+# -- what the moves leave on the alert ----------------------------------------------------------
+
+def snooze_note(s: OrderSnapshot, who: Callable[[str], str]) -> str | None:
+    """"💤 Snoozed until Tue 01 Dec 09:00 UTC by Ana": escalation paused, and by whom."""
+    snoozed = next((a for a in s.alerts if a.snoozed_until is not None), None)
+    if snoozed is None or snoozed.snoozed_until is None:
+        return None
+    until = snoozed.snoozed_until.astimezone(ZoneInfo(s.timezone))
+    by = f" by {who(snoozed.snoozed_by)}" if snoozed.snoozed_by else ""
+    return (f"💤 Snoozed until {until:%a %d %b %H:%M} ({s.timezone}){by}: escalation paused until then, "
+            "or until it fails again")
+
+
+def owner_of(s: OrderSnapshot) -> str | None:
+    return next((a.owner for a in s.alerts if a.owner), None)
+
+
+def refund_of(s: OrderSnapshot, item_id: str) -> AuditView | None:
+    """The Cancel Deliveries that cancelled and refunded the item, if one did."""
+    return next((e for e in reversed(s.audit) if e.action == "item.cancelled" and e.item_id == item_id
+                 and e.detail.get("how") == "cancel_delivery"), None)
+
+
+def refund_estimate(s: OrderSnapshot, item: ItemView) -> str:
+    """What the confirm dialog says the guest gets back. The platform decides the amount; with
+    one item to deliver it is the payment, otherwise that item's share of it."""
+    paid = s.payment_detail.get("amount_minor") or s.total_minor
+    others = [i for i in s.items if i.item_id != item.item_id and i.status != "Cancelled"]
+    if not others:
+        return f"{money(int(paid), s.currency)} (the whole payment)"
+    return f"{item.item_id}'s share of the {money(int(paid), s.currency)} paid, as the platform works it out"
+
+
+def cancelled_line(s: OrderSnapshot, item: ItemView, who: Callable[[str], str]) -> str:
+    """A cancelled item on the alert, with its refund when syncdesk made it."""
+    refund = refund_of(s, item.item_id)
+    if refund is None:
+        return f"{item.item_id} cancelled on the platform"
+    amount = money(int(refund.detail.get("refund_minor") or 0), s.currency)
+    ref = refund.detail.get("refund_reference") or "no reference"
+    stripe = ""
+    if s.payment_state in ("refunded", "partially_refunded"):
+        stripe = f"; Stripe shows {money(int(s.payment_detail.get('refunded_minor') or 0), s.currency)} refunded"
+    return f"{item.item_id} cancelled and refunded by {who(refund.actor)}: {amount} ({ref}){stripe}"
+
+
+def outcome(e: AuditView, who: Callable[[str], str], text: Callable[[str], str] = str,
+            code: Callable[[str], str] = str) -> str | None:
+    """The thread reply for one job outcome or move in the audit trail, or None if it is not
+    one. `who` shows an actor, `text` escapes words, `code` marks a reference: each surface its way."""
+    actor, item, d = who(e.actor), text(e.item_id or ""), e.detail
+    ref = code(str(d.get("confirmation") or ""))
+    if e.action == "item.confirmed":
+        if d.get("how") == "manual":
+            pm = f", deposit on {text(str(d['payment_method']))}" if d.get("payment_method") else ""
+            return f"Booked manually by {actor}: {item} confirmed, {ref}{pm}"
+        verb = {"found": "already there, confirmed", "confirmed": "pending booking confirmed"}.get(
+            str(d.get("how")), "booked")
+        return f"Reprocessed by {actor}: {verb}, {item} {ref}"
+    if e.action == "reprocess.failed":
+        label = error_label(d.get("error_class")) if d.get("error_class") in ERROR_CLASSES else "failed"
+        return f"Reprocessed by {actor}: {item} failed again · {label}: {text(cut(str(d.get('message') or ''), 300))}"
+    name = _ACTION_NAMES.get(e.action.split(".")[0], "")
+    if e.action.endswith(".refused") and name:
+        return f"{name} by {actor} refused: {text(str(d.get('reason') or ''))}"
+    if e.action.endswith(".failed") and name:
+        return f"{name} by {actor} failed: {text(str(d.get('message') or ''))}"
+    if e.action == "order.complete":
+        return f"Marked complete by {actor}: the platform emails the guest their confirmation."
+    if e.action == "item.cancelled" and d.get("how") == "cancel_delivery":
+        amount = money(int(d.get("refund_minor") or 0), str(d.get("currency") or ""))
+        return (f"Cancelled and refunded by {actor}: {item}, {amount} refunded "
+                f"({code(str(d.get('refund_reference') or 'no reference'))}) · {text(str(d.get('reason') or ''))}")
+    if e.action == "item.in_progress" and d.get("how") == "undo":
+        return (f"Booked manually undone by {actor}: {item} is failed again ({code(str(d.get('undone_reference')))} "
+                f"was wrong: {text(str(d.get('reason') or ''))})")
+    if e.action == "alert.snoozed":
+        until = dt.datetime.fromisoformat(str(d.get("until")))
+        return f"Snoozed by {actor} until {time_utc(until)}."
+    if e.action == "alert.snooze_ended":
+        by = who(str(d.get("snoozed_by"))) if d.get("snoozed_by") else "someone"
+        if d.get("reason") == "expired":
+            return f"⏰ The snooze {by} set is over and {item or 'the order'} is still unresolved: escalation resumes."
+        return f"Snooze by {by} ended: it failed again."
+    if e.action == "alert.handed_over":
+        return f"Handed over by {actor} to {who(str(d.get('to')))}."
+    return None
+
+
+_ACTION_NAMES = {"reprocess": "Reprocess", "booked_manually": "Booked manually", "complete": "Mark complete",
+                 "cancel_refund": "Cancel and refund", "undo_manual": "Undo Booked manually"}
+
+
+# -- the payment line -----------------------------------------------------------------------------
+
+def payment_says(s: OrderSnapshot, text: Callable[[str], str] = str, code: Callable[[str], str] = str,
+                 bold: Callable[[str], str] = str) -> tuple[str, str]:
+    """The payment line (after its label) and how loud it is ("good", "warning", "attention",
+    "default"): the stored Stripe check, a loud warning, or the refund syncdesk asked for."""
+    d = s.payment_detail
+    cur = str(d.get("currency") or s.currency)
+    ref = code(s.payment_reference) if s.payment_reference else "no reference"
+    amount = money(int(d.get("amount_minor") or s.total_minor), cur)
+    refunded = money(int(d.get("refunded_minor") or 0), cur)
+    detail = text(str(d.get("detail") or ""))
+    cancelled = [i.item_id for i in s.items if refund_of(s, i.item_id) is not None]
+    state = s.payment_state
+    if state == "captured":
+        return f"✅ {amount} captured ({ref}), no refunds", "good"
+    if state == "refunded" and cancelled:
+        return f"↩️ {bold(refunded + ' refunded')} ({ref}) by Cancel Deliveries of {', '.join(cancelled)}", "default"
+    if state == "partially_refunded" and cancelled:
+        return (f"✅ {amount} captured ({ref}), {bold(refunded + ' refunded')} by Cancel Deliveries of "
+                f"{', '.join(cancelled)}", "good")
+    if state == "partially_refunded":
+        return (f"⚠️ {amount} captured ({ref}), {bold(refunded + ' refunded')} — check what the guest is still "
+                "owed before booking", "warning")
+    if state == "refunded":
+        return (f"🚨 {bold('REFUNDED')} — {refunded} refunded ({ref}). Do not book; syncdesk will not reprocess or "
+                "complete this order.", "attention")
+    if state == "not_captured":
+        return (f"🚨 {bold('NOT CAPTURED')} ({ref}) — the money was never taken. Do not book; ask the guest to pay "
+                "again.", "attention")
+    if state == "mismatch":
+        expected = money(int(d.get("expected_minor") or s.total_minor), cur)
+        received = money(int(d.get("received_minor") or 0), cur)
+        return (f"🚨 {bold('AMOUNT MISMATCH')} — order {expected}, Stripe received {received} ({ref}). Do not book "
+                "until resolved.", "attention")
+    if state == "unknown":
+        return (f"⚠️ {bold('NOT VERIFIED')} ({ref}){': ' + detail if detail else ''}. Check it by hand before telling "
+                "the guest anything.", "warning")
+    return f"⏳ not checked yet ({ref}, {money(s.total_minor, s.currency)})", "default"
+
+
+# -- retail ----------------------------------------------------------------------------------------
+
+def retail_headline(orders: int, ready: list[str], after_hours: int) -> str:
+    """The retail reminder's headline: orders awaiting dispatch, or dispatched ones ready to complete."""
+    if not orders and ready:
+        return f"{ready[0]} dispatched: ready to complete" if len(ready) == 1 \
+            else f"{len(ready)} retail orders dispatched: ready to complete"
+    return f"{orders} retail order{'s' if orders != 1 else ''} awaiting dispatch for more than {after_hours} h"
+
+
+# -- items: how a manual booking is asked for, and a booked item ---------------------------------
+
+def payment_methods(item: ItemView) -> tuple[str, ...]:
+    """The payment methods "Booked manually" asks for: the playbook's (configured), or EMS
+    Premier's defaults when the system was not described; () when none is asked for."""
+    desc = item.system_description
+    if desc is not None and "payment_method" in desc.manual_fields:
+        return desc.payment_methods or PREMIER_PAYMENT_METHODS
+    if desc is None and item.system == "premier":
+        return PREMIER_PAYMENT_METHODS
+    return ()
+
+
+def confirmed_line(item: ItemView, who: Callable[[str], str], text: Callable[[str], str] = str,
+                   code: Callable[[str], str] = str, bold: Callable[[str], str] = str) -> str:
+    """"✅ ITEM-1 Confirmed in SynXis 13098CU000379 by Ana · deposit on revspa"."""
+    ref = f" {code(item.external_reference)}" if item.external_reference else ""
+    by = f" by {who(item.confirmed_by)}" if item.confirmed_by else ""
+    if item.confirmed_by == "the platform":
+        by = " · confirmed on the platform"
+    pm = f" · deposit on {text(item.payment_method)}" if item.payment_method else ""
+    return f"✅ {bold(text(item.item_id))} {item.status} in {system_name(item.system)}{ref}{by}{pm}"
+
+
+# -- attempts ----------------------------------------------------------------------------------------
+
+def attempt_line(a: AttemptView, who: Callable[[str], str], text: Callable[[str], str] = str,
+                 code: Callable[[str], str] = str) -> str:
+    """"#2 failed 22 Nov 10:03 UTC by Ana · Timeout · 13098CU000379"."""
+    what = {"failed": "failed", "success": "succeeded", "processing": "running"}.get(a.status, a.status)
+    cls = ""
+    if a.error_class:
+        cls = f" · {ErrorClass(a.error_class).label if a.error_class in ERROR_CLASSES else text(a.error_class)}"
+    ref = f" · {code(a.confirmation)}" if a.confirmation else ""
+    return f"#{a.number} {what} {time_utc(a.finished_at or a.started_at)} by {who(a.triggered_by)}{cls}{ref}"
+
+
+def attempt_lines(s: OrderSnapshot, item: ItemView, line: Callable[[AttemptView], str]) -> list[str]:
+    """The last four attempts of the item, and its automatic retry (scheduled, or done)."""
+    shown = item.attempts[-4:]
+    lines = [line(a) for a in shown]
+    if len(item.attempts) > len(shown):
+        lines.insert(0, f"{len(item.attempts) - len(shown)} earlier attempts")
+    retry = s.pending_retry()
+    if retry is not None and retry.item_id == item.item_id:
+        at = retry.detail.get("at")
+        lines.append(f"🔁 automatic retry scheduled for {time_utc(dt.datetime.fromisoformat(at)) if at else 'soon'} "
+                     "(once)")
+    elif any(a.triggered_by.startswith("syncdesk (automatic") for a in item.attempts):
+        lines.append("🔁 automatic retry done")
     return lines

@@ -3,10 +3,12 @@
 A connector subclass says *what* to send and how to read the answer; this module owns
 *how* it travels and what a failure means:
 
-- one `httpx.Client` per connector, with the connect/read timeouts from `Settings`;
-- auth: a static bearer token, or OAuth2 client credentials (RFC 6749 §4.4) with the
-  token cached until shortly before `expires_in`, and on a 401 refreshed once and the
-  request replayed once;
+- one `httpx.Client` per connector, with its connect/read `Timeouts` (each connector's
+  config carries them; `workflows.systems` builds the configs from Settings);
+- auth: a static bearer token, or a token fetched from the system (`CachedToken`: OAuth2
+  client credentials, RFC 6749 §4.4, or a system's own token call) cached until shortly
+  before `expires_in`, and on a 401 refreshed once and the request replayed once; or a
+  scheme that signs each request (the Auth protocol gets the method and full URL);
 - retries only where they cannot duplicate an effect: GET/HEAD (and any request sent with
   an idempotency key) are retried on a transport error or a 5xx, at most twice with a
   small backoff; POST/PATCH without a key are sent exactly once, because a timed-out POST
@@ -18,10 +20,10 @@ A connector subclass says *what* to send and how to read the answer; this module
 
 from __future__ import annotations
 
-import logging
-import threading
 import functools
+import logging
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Protocol
@@ -40,7 +42,6 @@ from connectors.errors import (
     Timeout,
     UnknownFailure,
 )
-from workflows.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,22 @@ def _find_message(body: Any) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a connector waits to connect and for an answer (`CONNECT_TIMEOUT_SECONDS`,
+    `READ_TIMEOUT_SECONDS`)."""
+
+    connect: float = 5.0
+    read: float = 30.0
+
+
 class Auth(Protocol):
-    """How a connector proves who it is."""
+    """How a connector proves who it is. `headers` gets the method and the full URL (with its
+    query) because some schemes sign them (OAuth 1.0a, `connectors.resdiary`)."""
 
     refreshable: bool
 
-    def headers(self, connector: HttpConnector) -> dict[str, str]: ...
+    def headers(self, connector: HttpConnector, method: str, url: str) -> dict[str, str]: ...
 
     def invalidate(self, headers: Mapping[str, str]) -> None: ...
 
@@ -99,33 +110,30 @@ class BearerToken:
     token: str
     refreshable: bool = False
 
-    def headers(self, connector: HttpConnector) -> dict[str, str]:
+    def headers(self, connector: HttpConnector, method: str = "", url: str = "") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
     def invalidate(self, headers: Mapping[str, str]) -> None:
         return None
 
 
-class OAuth2ClientCredentials:
-    """OAuth2 client-credentials grant (RFC 6749 §4.4), token cached until it expires.
+class CachedToken:
+    """A bearer token fetched from the system, cached until shortly before it expires, and
+    dropped when the system refuses it (the caller then fetches a new one and replays once).
 
-    The token request is form-encoded `grant_type=client_credentials&client_id=…&client_secret=…`
-    and the answer is `{"access_token", "token_type", "expires_in"}`. Thread-safe: one
-    token per connector, fetched by one thread at a time.
+    Subclasses say how the token is fetched (`_fetch`). Thread-safe: one token per
+    connector, fetched by one thread at a time.
     """
 
     refreshable = True
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *, what: str) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self._client_secret = client_secret
+    def __init__(self, *, what: str) -> None:
         self._what = what  # names the credentials in messages, e.g. "SYNXIS_CLIENT_ID / SYNXIS_CLIENT_SECRET"
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
 
-    def headers(self, connector: HttpConnector) -> dict[str, str]:
+    def headers(self, connector: HttpConnector, method: str = "", url: str = "") -> dict[str, str]:
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
                 self._token, self._expires_at = self._fetch(connector)
@@ -136,6 +144,47 @@ class OAuth2ClientCredentials:
             # Another thread may already have replaced the token that was refused.
             if headers.get("Authorization") == f"Bearer {self._token}":
                 self._token = None
+
+    def _fetch(self, connector: HttpConnector) -> tuple[str, float]:
+        """A new token and the monotonic time it stops being used."""
+        raise NotImplementedError
+
+    def _bearer_answer(self, connector: HttpConnector, response: httpx.Response, url: str) -> tuple[str, float]:
+        """Read an `{"access_token", "expires_in"}` token answer (RFC 6749 §5.1), or raise why not."""
+        if response.status_code in (400, 401, 403):
+            raise AuthFailure(
+                f"{connector.name} refused syncdesk's API credentials ({self._what}) when asked for a token.",
+                detail=connector.describe_response(response, "POST", url),
+                status=response.status_code,
+            )
+        if not response.is_success:
+            raise connector.error_for_response(response, "POST", url)
+        body = connector.decode_json(response, "POST", url)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthFailure(
+                f"{connector.name}'s token endpoint answered without an access_token.",
+                detail=connector.describe_response(response, "POST", url),
+                status=response.status_code,
+            )
+        try:
+            lifetime = float(body.get("expires_in", 300))
+        except (TypeError, ValueError):
+            lifetime = 300.0
+        # Renew a little early so a token never expires in flight: 10 % of its life, at most 30 s.
+        return token, time.monotonic() + lifetime - min(30.0, lifetime * 0.1)
+
+
+class OAuth2ClientCredentials(CachedToken):
+    """OAuth2 client-credentials grant (RFC 6749 §4.4): the token request is form-encoded
+    `grant_type=client_credentials&client_id=…&client_secret=…` and the answer is
+    `{"access_token", "token_type", "expires_in"}` (the `pms` connector's `auth: oauth2`)."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, *, what: str) -> None:
+        super().__init__(what=what)
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
 
     def _fetch(self, connector: HttpConnector) -> tuple[str, float]:
         response = connector.send(
@@ -149,28 +198,17 @@ class OAuth2ClientCredentials:
             headers={"Accept": "application/json"},
             retry_safe=True,  # asking for a token twice has no effect beyond a second token
         )
-        if response.status_code in (400, 401, 403):
-            raise AuthFailure(
-                f"{connector.name} refused syncdesk's API credentials ({self._what}) when asked for a token.",
-                detail=connector.describe_response(response, "POST", self.token_url),
-                status=response.status_code,
-            )
-        if not response.is_success:
-            raise connector.error_for_response(response, "POST", self.token_url)
-        body = connector.decode_json(response, "POST", self.token_url)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthFailure(
-                f"{connector.name}'s token endpoint answered without an access_token.",
-                detail=connector.describe_response(response, "POST", self.token_url),
-                status=response.status_code,
-            )
-        try:
-            lifetime = float(body.get("expires_in", 300))
-        except (TypeError, ValueError):
-            lifetime = 300.0
-        # Renew a little early so a token never expires in flight: 10 % of its life, at most 30 s.
-        return token, time.monotonic() + lifetime - min(30.0, lifetime * 0.1)
+        return self._bearer_answer(connector, response, self.token_url)
+
+
+class RequestPace(Protocol):
+    """Who decides when a request may go (`HttpConnector.pace_with`)."""
+
+    def before_request(self) -> None:
+        """Return when the request may be sent; raise a ConnectorError to not send it."""
+
+    def after_response(self, status: int, retry_after: str | None) -> None:
+        """Learn from the answer (its status and its raw `Retry-After` header)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -192,13 +230,13 @@ class HttpConnector:
         self,
         base_url: str,
         *,
-        settings: Settings,
+        timeouts: Timeouts,
         auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url
-        self.connect_timeout = settings.connect_timeout_seconds
-        self.read_timeout = settings.read_timeout_seconds
+        self.connect_timeout = timeouts.connect
+        self.read_timeout = timeouts.read
         self._auth = auth
         self._client = httpx.Client(
             base_url=base_url,
@@ -212,6 +250,16 @@ class HttpConnector:
             follow_redirects=False,
             verify=tls_context(),
         )
+
+    def pace_with(self, pace: RequestPace) -> None:
+        """Ask `pace` before every request this connector sends (token requests and retries
+        included) and tell it every answer: how the workflows' per-system rate limiter
+        (`workflows.systems.pace`) reaches the wire without the connector knowing about it."""
+        self._client.event_hooks = {
+            "request": [lambda request: pace.before_request()],
+            "response": [lambda response: pace.after_response(response.status_code,
+                                                              response.headers.get("Retry-After"))],
+        }
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -243,12 +291,12 @@ class HttpConnector:
         if idempotency_key:
             extra["Idempotency-Key"] = idempotency_key
         retry_safe = method in SAFE_METHODS or idempotency_key is not None
+        # The full URL, query included, is built once: a signing scheme signs exactly what is sent.
+        url = str(self._client.build_request(method, path, params=params).url)
         refreshed = False
         while True:
-            auth_headers = self._auth.headers(self) if self._auth else {}
-            response = self.send(
-                method, path, params=params, json=json, headers={**extra, **auth_headers}, retry_safe=retry_safe
-            )
+            auth_headers = self._auth.headers(self, method, url) if self._auth else {}
+            response = self.send(method, url, json=json, headers={**extra, **auth_headers}, retry_safe=retry_safe)
             if response.status_code == 401 and self._auth and self._auth.refreshable and not refreshed:
                 # The token was revoked or expired early: fetch a new one and replay once.
                 # Replaying is safe even for a POST: a 401 means the request was not processed.
@@ -308,7 +356,10 @@ class HttpConnector:
             ) from exc
 
     def describe_response(self, response: httpx.Response, method: str, path: str) -> str:
-        return f"{method} {path} -> HTTP {response.status_code}: {excerpt(response.text)}"
+        # A Request-Id (Mews, …) is what the vendor's support asks for: keep it with the evidence.
+        request_id = response.headers.get("Request-Id")
+        said = f" (Request-Id {request_id})" if request_id else ""
+        return f"{method} {path} -> HTTP {response.status_code}{said}: {excerpt(response.text)}"
 
     # -- classification --------------------------------------------------------------------
     def map_status(self, response: httpx.Response, method: str, path: str) -> ConnectorError | None:

@@ -3,12 +3,20 @@
 The classes and their next steps come from the operations manuals in `shared/sources/`
 (DESIGN §1): timeouts, no availability, credentials changed, permissions, property not
 mapped, data format mismatch, required field missing, rate limiting.
+
+A next step that sends people to the vendor names *who* to contact: the system's support
+contact from configuration (`ErrorClass.next_step_for(support)`; e.g. Aspenware support,
+support@aspenware.com, for RTP|One, as `shared/sources/001_91593d738c287bb0.txt` says), and
+a connector error carries that contact in `ConnectorError.support`.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+
+GENERIC_SUPPORT = "the system's support"
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class ErrorClass(enum.Enum):
     MISSING_FIELD = "missing_field"
     PLATFORM_REFUSED = "platform_refused"
     NO_CONNECTOR = "no_connector"
+    NEEDS_REVIEW = "needs_review"
     UNKNOWN = "unknown"
 
     @property
@@ -48,7 +57,12 @@ class ErrorClass(enum.Enum):
 
     @property
     def next_step(self) -> str:
-        return self.text.next_step
+        """The next step with the contact unnamed ("the system's support")."""
+        return self.next_step_for("")
+
+    def next_step_for(self, support: str) -> str:
+        """The next step naming `support` (who to contact for this system) where it sends people there."""
+        return self.text.next_step.format(support=support.strip() or GENERIC_SUPPORT)
 
     @property
     def transient(self) -> bool:
@@ -72,7 +86,7 @@ _TEXTS: dict[ErrorClass, _ClassText] = {
     ErrorClass.SERVER_ERROR: _ClassText(
         "Booking system error",
         "The booking system answered with a server error (5xx).",
-        "Reprocess in a few minutes; if it keeps failing, contact the system's support.",
+        "Reprocess in a few minutes; if it keeps failing, contact {support}.",
         True,
     ),
     ErrorClass.RATE_LIMITED: _ClassText(
@@ -129,10 +143,18 @@ _TEXTS: dict[ErrorClass, _ClassText] = {
         "Book it by hand in the system, then use Booked manually.",
         False,
     ),
+    ErrorClass.NEEDS_REVIEW: _ClassText(
+        "Booking needs a person",
+        "The booking system holds a booking for this item in a state syncdesk must neither confirm "
+        "nor replace (provisional, payment pending, being cancelled, released).",
+        "Open the booking in the system and settle it there (confirm it, or cancel it and book again), "
+        "then use Booked manually.",
+        False,
+    ),
     ErrorClass.UNKNOWN: _ClassText(
         "Unknown error",
         "The failure did not match any known cause.",
-        "Open the log, book it by hand if needed, and tell the integration team.",
+        "Open the log, book it by hand if needed, and contact {support} with the order number and the log.",
         False,
     ),
 }
@@ -147,15 +169,22 @@ class ConnectorError(Exception):
 
     error_class: ErrorClass = ErrorClass.UNKNOWN
 
-    def __init__(self, message: str, *, detail: str = "", status: int | None = None) -> None:
+    def __init__(self, message: str, *, detail: str = "", status: int | None = None, support: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.status = status
+        # Who to contact about this system (its configured support contact); "" until known.
+        self.support = support
 
     @property
     def transient(self) -> bool:
         return self.error_class.transient
+
+    @property
+    def next_step(self) -> str:
+        """The class's next step, naming this system's support contact where it sends people there."""
+        return self.error_class.next_step_for(self.support)
 
 
 class Timeout(ConnectorError):
@@ -206,6 +235,12 @@ class NoConnector(ConnectorError):
     error_class = ErrorClass.NO_CONNECTOR
 
 
+class NeedsReview(ConnectorError):
+    """A booking exists in a state syncdesk must neither confirm nor replace: a person settles it."""
+
+    error_class = ErrorClass.NEEDS_REVIEW
+
+
 class ManualOnly(NoConnector):
     """The system has no booking API syncdesk may call: a person books it by the playbook.
 
@@ -226,6 +261,6 @@ ERROR_FOR_CLASS: dict[ErrorClass, type[ConnectorError]] = {
     for cls in (
         Timeout, ConnectionFailed, ServerError, RateLimited, NoAvailability, AuthFailure,
         PermissionDenied, NotMapped, DataFormat, MissingField, PlatformRefused, NoConnector,
-        UnknownFailure,
+        NeedsReview, UnknownFailure,
     )
 }

@@ -21,14 +21,13 @@ Implements PagerDuty's "Send an Alert Event" and "Events API v2 Overview" pages
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from connectors.base import HttpConnector, error_text
+from connectors.base import HttpConnector, Timeouts, error_text
 from connectors.errors import AuthFailure, ConnectorError, DataFormat, UnknownFailure
-from workflows.settings import Settings
 
 SEVERITIES = ("critical", "error", "warning", "info")
 SUMMARY_MAX = 1024
@@ -45,15 +44,21 @@ class PageResult:
     message: str
 
 
+@dataclass(frozen=True)
+class PagerDutyConfig:
+    routing_key: str = field(repr=False)  # PAGERDUTY_ROUTING_KEY: the integration's key
+    events_url: str = "https://events.pagerduty.com"  # PAGERDUTY_EVENTS_URL
+    timeouts: Timeouts = Timeouts()
+
+
 class PagerDuty(HttpConnector):
     """The Events API v2 client for one routing key (`PAGERDUTY_ROUTING_KEY`)."""
 
     name = "PagerDuty"
 
-    def __init__(self, settings: Settings) -> None:
-        settings.require("pagerduty_routing_key")
-        self._routing_key = settings.secret("pagerduty_routing_key")
-        super().__init__(settings.pagerduty_events_url.rstrip("/"), settings=settings,
+    def __init__(self, config: PagerDutyConfig) -> None:
+        self._routing_key = config.routing_key
+        super().__init__(config.events_url.rstrip("/"), timeouts=config.timeouts,
                          headers={"Content-Type": "application/json"})
 
     def trigger(self, dedup_key: str, summary: str, *, severity: str = "error", source: str = SOURCE,

@@ -17,8 +17,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.errors import ManualOnly
-from connectors.types import BookingRequest, BookingResult, ExistingBooking, SystemDescription
-from workflows.settings import Settings
+from connectors.types import (
+    BookingRequest,
+    BookingResult,
+    ExistingBooking,
+    SystemDescription,
+)
 
 
 def guest_line(item: BookingRequest | None) -> str:
@@ -55,8 +59,8 @@ class PlaybookConnector:
     why_manual: ClassVar[str]  # e.g. "EMS Premier publishes no booking API"
     manual_fields: ClassVar[tuple[str, ...]] = ("reference",)
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, support: str = "") -> None:
+        self.support = support  # who to contact about the system (configured, e.g. RTP_SUPPORT_CONTACT)
 
     def steps(self, item: BookingRequest | None) -> tuple[str, ...]:
         """The manual steps, filled in with the item's facts (generic when `item` is None)."""
@@ -73,6 +77,7 @@ class PlaybookConnector:
         return SystemDescription(
             system=self.system, name=self.name, booked_means=self.booked_means, automatic=False,
             playbook=self.steps(item), manual_fields=self.manual_fields, payment_methods=self.payment_methods(),
+            support=self.support,
         )
 
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
@@ -88,8 +93,10 @@ class PlaybookConnector:
         return None
 
     def _manual(self, item: BookingRequest) -> ManualOnly:
-        return ManualOnly(
+        error = ManualOnly(
             f"{self.why_manual}, so syncdesk cannot book it: book it by hand in {self.name} "
             "following the steps, then use Booked manually.",
             steps=self.steps(item),
         )
+        error.support = self.support
+        return error

@@ -8,28 +8,48 @@ retries and error classes are `connectors.base`'s.
 
 The built-in `profile: mews` is the reference shape, Mews' Connector API
 (https://mews-systems.gitbook.io/connector-api/ and https://docs.mews.com/connector-api/):
-- Authentication / Requests: every call is a POST with `ClientToken`, `AccessToken` and
-  `Client` in the JSON body (no auth header); paths `/api/connector/v1/<resource>/<operation>`.
-- Reservations: `reservations/getAll/2023-06-06` filtered by `ChannelNumbers` ("numbers or
-  references used by a Channel", our reference) → `{"Reservations": [...], "Cursor"}`;
-  `reservations/add` `{ServiceId, SendConfirmationEmail, Reservations: [{Identifier, State,
-  StartUtc, EndUtc, CustomerId, RequestedCategoryId, RateId, AdultCount, ChildCount, Notes}]}`
-  → `{"Reservations": [{"Identifier", "Reservation": {"Id", "Number", "State", …}}]}`;
-  `reservations/confirm` `{ReservationIds}` (Optional → Confirmed); reservation states
-  Enquired/Inquired, Requested, Optional, Confirmed, Started, Processed, Canceled.
-- Customers: `customers/add` → the customer, whose `Id` the reservation needs.
-- Responses: 400 client error, 401 invalid ClientToken/AccessToken, 403 "server-side
-  validation fails or a business-logic check is violated", 408, 409, 429 with Retry-After,
-  500; the error body is `{"Message", "Details"}`.
-Inferred, and overridable per site: `ChannelNumber` on `reservations/add` (the reservation
-carries it and `reservations/update` sets it); Requested = pending and Enquired = absent;
-a customers/add repeated by a retried create makes a duplicate guest profile, never a
-duplicate reservation.
+- Authentication / Requests (…/guidelines/authentication): every call is a POST with
+  `ClientToken`, `AccessToken` and `Client` in the JSON body (no auth header); paths
+  `/api/connector/v1/<resource>/<operation>`.
+- Pagination (…/guidelines/pagination): `Limitation: {Count, Cursor}` in, `Cursor` out; the
+  check-first search reads every page (a page shorter than Count is the last).
+- Customers (…/operations/customers): `customers/add` with an e-mail that already exists and
+  `OverwriteExisting: false` answers an error ("If OverwriteExisting is set to false, an error
+  response is returned"), so the guest is first looked up with `customers/getAll`
+  `{Emails: [..], Extent: {Customers: true}, Limitation}` → `{"Customers": [...], "Cursor"}`
+  and reused (the e-mail compared here); when the add is refused anyway (a race), the
+  lookup runs again. The status of that refusal is unverified, so any 4xx but 401/429 does.
+- Reservations (…/operations/reservations): `reservations/getAll/2023-06-06` filtered by
+  `ChannelNumbers` ("numbers or references used by a Channel", our reference) →
+  `{"Reservations": [...], "Cursor"}`; `reservations/add` `{ServiceId, SendConfirmationEmail,
+  Reservations: [{Identifier, State, StartUtc, EndUtc, CustomerId, RequestedCategoryId,
+  RateId, PersonCounts, ChannelNumber, Notes}]}`. `PersonCounts` is
+  `[{"AgeCategoryId", "Count"}]`, at least one, counts positive (`AdultCount`/`ChildCount` are
+  deprecated: "Use PersonCounts instead"); the age category ids are the site's, from
+  `ageCategories/getAll`, configured as `age_categories: {adult: <id>, child: <id>}`
+  (children from the item's `details.children`). The add answers
+  `{"Reservations": [{"Identifier", "Reservation": {"Id", "Number", "State", …}}]}` (the
+  `AddedReservation` schema of Mews' OpenAPI definition, as mirrored by api-evangelist/mews:
+  it is `reservations/confirm` and `cancel` that answer `{"ReservationIds": [...]}`, not add).
+  `reservations/confirm` `{ReservationIds}` "succeeds only if … the reservations have the
+  Optional state"; its answer must list the id.
+- Reservation states (ServiceOrderState): Inquired (old API: Enquired) "confirmed neither by
+  the customer nor enterprise" → absent; Requested "confirmed by the customer but not by the
+  enterprise (waitlist)" → no availability (never confirmed); Optional "the enterprise is
+  holding resource for the guest" → pending (confirmed with reservations/confirm);
+  Confirmed, Started (checked in), Processed (checked out) → booked; Canceled → absent.
+- Responses (…/guidelines/responses): 400 client error, 401 invalid ClientToken/AccessToken,
+  403 "server-side validation fails or a business-logic check is violated", 408, 409, 429
+  with Retry-After, 500; the error body is `{"Message", "Details"}`.
+- Support: the OpenAPI definition's contact, "Partner success, partnersuccess@mews.com";
+  quote the response's `Request-Id` header (…/guidelines/responses).
+Unverified, and overridable per site: `ChannelNumber` on `reservations/add` (the reservation
+carries it and `reservations/update` sets it).
 
 Template placeholders: `{reference}` `{order_id}` `{item_id}` `{first_name}` `{last_name}`
 `{email}` `{phone}` `{description}` `{start}` `{end}` `{start_utc}` `{end_utc}` `{guests}`
-`{quantity}` `{customer_id}` `{booking_id}` `{confirmation}` `{details.X}` (the item's
-details), `{map.X}` (the site's mapping of `details.X`, e.g. room type code → category id),
+`{quantity}` `{customer_id}` `{booking_id}` `{confirmation}` `{person_counts}` (the
+`age_categories` counts), `{details.X}` (the item's details), `{map.X}` (the site's mapping of `details.X`, e.g. room type code → category id),
 `{const.X}` and `{secret:ENV_NAME}` (read from the environment, never from the file). A
 string that is one placeholder keeps the value's type.
 """
@@ -44,21 +64,33 @@ from typing import Any, Literal, Mapping
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import BearerToken, HttpConnector, OAuth2ClientCredentials, error_text
+from connectors.base import (
+    BearerToken,
+    HttpConnector,
+    OAuth2ClientCredentials,
+    Timeouts,
+    error_text,
+)
 from connectors.errors import (
     AuthFailure,
     ConnectorError,
     DataFormat,
     MissingField,
+    NeedsReview,
     NoAvailability,
     NotMapped,
     UnknownFailure,
 )
-from connectors.types import BookingRequest, BookingResult, BookingStatus, ExistingBooking, SystemDescription
-from workflows.settings import Settings
+from connectors.types import (
+    BookingRequest,
+    BookingResult,
+    BookingStatus,
+    ExistingBooking,
+    SystemDescription,
+    most_booked,
+)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_PRECEDENCE = [BookingStatus.BOOKED, BookingStatus.PENDING, BookingStatus.NO_AVAILABILITY, BookingStatus.ABSENT]
 _AVAILABILITY_WORDS = ("availability", "not available", "unavailable", "sold out", "overbook")
 
 
@@ -79,7 +111,14 @@ class PmsCall(_Strict):
     path: str
     params: dict[str, str] = Field(default_factory=dict)
     body: Any = None
-    result: str = ""  # dotted path in the answer: the bookings (search), the booking (create), the id (customer)
+    # Dotted path in the answer: the bookings (search), the booking (create), the id (customer),
+    # the customers (customer_lookup), the confirmed ids (confirm: the booking's id must be there).
+    result: str = ""
+    # Cursor paging of a search: where the answer keeps the next cursor, where the body takes it,
+    # and where the body says the page size (a shorter page is the last).
+    cursor: str = ""
+    cursor_in: str = ""
+    limit_in: str = ""
 
 
 class PmsFields(_Strict):
@@ -87,6 +126,7 @@ class PmsFields(_Strict):
     confirmation: str = "Number"
     status: str = "State"
     reference: str = "ChannelNumber"
+    customer_email: str = "Email"  # the e-mail of a customer customer_lookup answers
 
 
 class PmsProfile(_Strict):
@@ -96,10 +136,14 @@ class PmsProfile(_Strict):
     search: PmsCall
     create: PmsCall
     confirm: PmsCall | None = None
-    customer: PmsCall | None = None
+    customer: PmsCall | None = None  # creates the guest profile the booking needs
+    customer_lookup: PmsCall | None = None  # finds an existing profile by e-mail first (reused)
     check: PmsCall | None = None  # a harmless call that proves the credentials (`syncdesk connectors`)
     fields: PmsFields = PmsFields()
-    statuses: dict[str, Literal["booked", "pending", "no_availability", "absent"]]
+    statuses: dict[str, Literal["booked", "pending", "no_availability", "absent", "review"]]
+    meanings: dict[str, str] = Field(default_factory=dict)  # what each status means, for messages
+    age_categories: dict[str, str] = Field(default_factory=dict)  # {adult: id, child: id}: {person_counts}
+    support: str = ""  # who to contact about unknown errors (wins over the system's configured contact)
     constants: dict[str, Any] = Field(default_factory=dict)
     maps: dict[str, dict[str, Any]] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)  # {secret:NAME} → the variable that holds it here
@@ -110,10 +154,15 @@ class PmsProfile(_Strict):
 
 _MEWS_TOKENS = {"ClientToken": "{secret:MEWS_CLIENT_TOKEN}", "AccessToken": "{secret:MEWS_ACCESS_TOKEN}",
                 "Client": "syncdesk 1.0"}
+_MEWS_PAGES = {"cursor": "Cursor", "cursor_in": "Limitation.Cursor", "limit_in": "Limitation.Count"}
 MEWS: dict[str, Any] = {
     "name": "Mews",
-    "search": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations",
-               "body": {**_MEWS_TOKENS, "ChannelNumbers": ["{reference}"], "Limitation": {"Count": 10}}},
+    "search": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations", **_MEWS_PAGES,
+               "body": {**_MEWS_TOKENS, "ChannelNumbers": ["{reference}"], "Limitation": {"Count": 100}}},
+    "customer_lookup": {"path": "/api/connector/v1/customers/getAll", "result": "Customers",
+                        "body": {**_MEWS_TOKENS, "Emails": ["{email}"],
+                                 "Extent": {"Customers": True, "Documents": False, "Addresses": False},
+                                 "Limitation": {"Count": 10}}},
     "customer": {"path": "/api/connector/v1/customers/add", "result": "Id",
                  "body": {**_MEWS_TOKENS, "FirstName": "{first_name}", "LastName": "{last_name}",
                           "Email": "{email}", "Phone": "{phone}", "OverwriteExisting": False}},
@@ -123,13 +172,21 @@ MEWS: dict[str, Any] = {
                             "Identifier": "{item_id}", "State": "Confirmed", "StartUtc": "{start_utc}",
                             "EndUtc": "{end_utc}", "CustomerId": "{customer_id}",
                             "RequestedCategoryId": "{map.room_type}", "RateId": "{map.rate_plan}",
-                            "AdultCount": "{guests}", "ChildCount": 0, "ChannelNumber": "{reference}",
+                            "PersonCounts": "{person_counts}", "ChannelNumber": "{reference}",
                             "Notes": "syncdesk {reference}"}]}},
-    "confirm": {"path": "/api/connector/v1/reservations/confirm",
-                "body": {**_MEWS_TOKENS, "ReservationIds": ["{booking_id}"]}},
+    "confirm": {"path": "/api/connector/v1/reservations/confirm", "result": "ReservationIds",
+                "body": {**_MEWS_TOKENS, "ReservationIds": ["{booking_id}"], "SendConfirmationEmail": False}},
     "check": {"path": "/api/connector/v1/configuration/get", "body": _MEWS_TOKENS},
     "statuses": {"Confirmed": "booked", "Started": "booked", "Processed": "booked", "Optional": "pending",
-                 "Requested": "pending", "Enquired": "absent", "Inquired": "absent", "Canceled": "absent"},
+                 "Requested": "no_availability", "Enquired": "absent", "Inquired": "absent", "Canceled": "absent"},
+    "meanings": {
+        "Confirmed": "confirmed by both parties, before check-in", "Started": "checked in",
+        "Processed": "checked out", "Optional": "the enterprise is holding the room; confirmable",
+        "Requested": "confirmed by the customer but not by the enterprise (waitlist)",
+        "Enquired": "confirmed neither by the customer nor the enterprise",
+        "Inquired": "confirmed neither by the customer nor the enterprise", "Canceled": "canceled",
+    },
+    "support": "Mews partner support (partnersuccess@mews.com), quoting the Request-Id of the failed call",
     "forbidden_means": "refused",
 }
 PROFILES: dict[str, dict[str, Any]] = {"mews": MEWS}
@@ -161,7 +218,8 @@ def _secret_names(value: Any) -> set[str]:
 
 def required_env(profile: PmsProfile) -> list[str]:
     """Every environment variable the profile reads its credentials from."""
-    calls = [c for c in (profile.search, profile.create, profile.confirm, profile.customer, profile.check) if c]
+    calls = [c for c in (profile.search, profile.create, profile.confirm, profile.customer, profile.customer_lookup,
+                         profile.check) if c]
     names = set().union(*(_secret_names(c.model_dump()) for c in calls))
     env = {profile.secret_env.get(n, n) for n in names}
     auth = profile.auth
@@ -180,6 +238,15 @@ def _dig(answer: Any, path: str) -> Any:
     return answer
 
 
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path in a rendered body (creating the objects on the way)."""
+    parts = [p for p in path.split(".") if p]
+    for part in parts[:-1]:
+        body = body.setdefault(part, {})
+    if parts:
+        body[parts[-1]] = value
+
+
 def _auth(profile: PmsProfile) -> Any:
     auth = profile.auth
     env = os.environ
@@ -192,53 +259,50 @@ def _auth(profile: PmsProfile) -> Any:
     return None
 
 
+MAX_PAGES = 20  # a search by our reference that needs more pages than this is not narrow enough
+
+
 class PmsConnector(HttpConnector):
     """Books through any REST API described by a profile. Check first, create, confirm pending ones."""
 
-    def __init__(self, settings: Settings, options: Mapping[str, Any] | None = None,
-                 system: str = "pms") -> None:
+    def __init__(self, options: Mapping[str, Any] | None = None, system: str = "pms",
+                 timeouts: Timeouts = Timeouts(), support: str = "") -> None:
         self.profile = load_profile(options or {})
         self.system = system
         self.name = self.profile.name  # type: ignore[misc]  # instance name: one class, many systems
+        self.support = self.profile.support or support  # the profile's contact wins over the system's
         self._ids: dict[str, str] = {}  # confirmation number → the system's id, from the last search
-        super().__init__(self.profile.base_url, settings=settings, auth=_auth(self.profile))
+        super().__init__(self.profile.base_url, timeouts=timeouts, auth=_auth(self.profile))
 
     # -- BookingConnector ------------------------------------------------------------------
     def describe(self) -> SystemDescription:
         return SystemDescription(system=self.system, name=self.profile.name,
-                                 booked_means=f"the booking exists in {self.profile.name} with a booked status")
+                                 booked_means=f"the booking exists in {self.profile.name} with a booked status",
+                                 support=self.support)
 
     def check_credentials(self) -> None:
         """A live check: the profile's check call, or a token request."""
         if self.profile.check is not None:
             self._call(self.profile.check, {})
         elif self._auth is not None:
-            self._auth.headers(self)
+            self._auth.headers(self, "GET", self.base_url)
 
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
-        """The booking carrying our reference, verified here (a remote filter may be ignored)."""
-        answer = self._call(self.profile.search, self._context(item))
-        results = _dig(answer, self.profile.search.result) if self.profile.search.result else answer
-        if results is None:
-            results = []
-        if not isinstance(results, list):
-            raise UnknownFailure(f"{self.name} answered the search without a list of bookings.",
-                                 detail=repr(answer)[:500])
+        """The booking carrying our reference (every page of the search), verified here (a remote
+        filter may be ignored). A search that fails raises: it never counts as "nothing found"."""
         fields = self.profile.fields
+        results = self._all_pages(self.profile.search, self._context(item), "search")
         ours = [b for b in results if isinstance(b, dict) and str(_dig(b, fields.reference) or "") == item.reference]
-        if not ours:
-            return None
-        bookings = [self._existing(b) for b in ours]
-        return min(bookings, key=lambda b: _PRECEDENCE.index(b.status))
+        return most_booked([self._existing(b) for b in ours])
 
     def create(self, item: BookingRequest) -> BookingResult:
-        """Create the booking (after the guest profile, when the system wants one). Sent once."""
+        """Create the booking (after finding or adding the guest profile, when the system wants one). Sent once."""
         context = self._context(item)
+        # Render the booking once before anything is sent: a value the item or the site's
+        # configuration lacks (a mapping, an age category) fails here, with no guest profile made.
+        self._render(self.profile.create.body, context | {"customer_id": ""})
         if self.profile.customer is not None:
-            customer = self._call(self.profile.customer, context)
-            context["customer_id"] = _dig(customer, self.profile.customer.result or self.profile.fields.id)
-            if not context["customer_id"]:
-                raise UnknownFailure(f"{self.name} created no guest profile id.", detail=repr(customer)[:500])
+            context["customer_id"] = self._customer_id(context, item)
         answer = self._call(self.profile.create, context)
         existing = self._existing(_dig(answer, self.profile.create.result) if self.profile.create.result else answer)
         if existing.status is BookingStatus.BOOKED:
@@ -247,17 +311,22 @@ class PmsConnector(HttpConnector):
             confirmed = self.confirm(existing, item)
             return BookingResult(confirmed.confirmation, "created", confirmed.raw_status)
         if existing.status is BookingStatus.NO_AVAILABILITY:
-            raise NoAvailability(f"{self.name} has no availability ({existing.confirmation} is {existing.raw_status}).",
-                                 detail=repr(answer)[:500])
-        raise UnknownFailure(f"{self.name} created {existing.confirmation} but it is {existing.raw_status}, "
-                             "not booked.", detail=repr(answer)[:500])
+            raise NoAvailability(f"{self.name} has no availability ({existing.confirmation} is {existing.raw_status}"
+                                 f"{self._meaning(existing)}).", detail=repr(answer)[:500])
+        raise UnknownFailure(f"{self.name} created {existing.confirmation} but it is {existing.raw_status}"
+                             f"{self._meaning(existing)}, not booked.", detail=repr(answer)[:500])
 
     def confirm(self, existing: ExistingBooking, item: BookingRequest) -> BookingResult:
         if existing.status is BookingStatus.BOOKED:
             return BookingResult(existing.confirmation, "found", existing.raw_status)
         if existing.status is BookingStatus.NO_AVAILABILITY:
-            raise NoAvailability(f"{self.name} booking {existing.confirmation} is {existing.raw_status}: "
-                                 "no availability.", detail=f"confirmation={existing.confirmation}")
+            raise NoAvailability(f"{self.name} booking {existing.confirmation} is {existing.raw_status}"
+                                 f"{self._meaning(existing)}: no availability.",
+                                 detail=f"confirmation={existing.confirmation}")
+        if existing.status is BookingStatus.REVIEW:
+            raise NeedsReview(f"{self.name} booking {existing.confirmation} is {existing.raw_status}"
+                              f"{self._meaning(existing)}: settle it in {self.name}, then use Booked manually.",
+                              detail=f"confirmation={existing.confirmation}")
         if existing.status is not BookingStatus.PENDING:
             raise ValueError(f"cannot confirm a booking that is {existing.raw_status}")
         if self.profile.confirm is None:
@@ -265,11 +334,56 @@ class PmsConnector(HttpConnector):
                                  "site has no confirm call configured: confirm it by hand, then use Booked manually.")
         if existing.confirmation not in self._ids:
             self.find_existing(item)  # learns the system's id of the booking (confirm calls may want it)
-        context = self._context(item) | {"confirmation": existing.confirmation,
-                                         "booking_id": self._ids.get(existing.confirmation, existing.confirmation)}
-        self._call(self.profile.confirm, context)
+        booking_id = self._ids.get(existing.confirmation, existing.confirmation)
+        context = self._context(item) | {"confirmation": existing.confirmation, "booking_id": booking_id}
+        answer = self._call(self.profile.confirm, context)
+        if self.profile.confirm.result:
+            confirmed = _dig(answer, self.profile.confirm.result)
+            if not isinstance(confirmed, list) or booking_id not in [str(c) for c in confirmed]:
+                raise UnknownFailure(f"{self.name} answered the confirmation of {existing.confirmation} without "
+                                     "listing it as confirmed: check it there before doing anything else.",
+                                     detail=repr(answer)[:500])
         booked = next((raw for raw, ours in self.profile.statuses.items() if ours == "booked"), "booked")
         return BookingResult(existing.confirmation, "confirmed", booked)
+
+    # -- guest profiles --------------------------------------------------------------------
+    def _customer_id(self, context: dict[str, Any], item: BookingRequest) -> str:
+        """The guest's profile id: the existing one with the guest's e-mail, else a new one."""
+        assert self.profile.customer is not None
+        email = item.guest.email.strip()
+        lookup = self.profile.customer_lookup if email else None
+        if lookup is not None:
+            found = self._find_customer(lookup, context, email)
+            if found:
+                return found
+        try:
+            customer = self._call(self.profile.customer, context)
+        except ConnectorError as exc:
+            # A profile with this e-mail appeared meanwhile (another booking, a retried create):
+            # the system refuses the duplicate, and the profile is there to reuse.
+            refused = exc.status is not None and 400 <= exc.status < 500 and exc.status not in (401, 429)
+            if lookup is not None and refused:
+                found = self._find_customer(lookup, context, email)
+                if found:
+                    return found
+            raise
+        customer_id = _dig(customer, self.profile.customer.result or self.profile.fields.id)
+        if not customer_id:
+            raise UnknownFailure(f"{self.name} created no guest profile id.", detail=repr(customer)[:500])
+        return str(customer_id)
+
+    def _find_customer(self, lookup: PmsCall, context: dict[str, Any], email: str) -> str | None:
+        answer = self._call(lookup, context)
+        customers = _dig(answer, lookup.result) if lookup.result else answer
+        if not isinstance(customers, list):
+            raise UnknownFailure(f"{self.name} answered the guest lookup without a list of customers.",
+                                 detail=repr(answer)[:500])
+        fields = self.profile.fields
+        for customer in customers:
+            if isinstance(customer, dict) and str(_dig(customer, fields.customer_email) or "").strip().casefold() \
+                    == email.casefold() and _dig(customer, fields.id):
+                return str(_dig(customer, fields.id))
+        return None
 
     # -- error mapping ---------------------------------------------------------------------
     def map_status(self, response: httpx.Response, method: str, path: str) -> ConnectorError | None:
@@ -323,6 +437,8 @@ class PmsConnector(HttpConnector):
             if name not in self.profile.constants:
                 raise NotMapped(f"{self.name} needs constants.{name} in the routing file.", detail=key)
             return self.profile.constants[name]
+        if key == "person_counts" and item is not None:
+            return self._person_counts(item)
         if key in context:
             return context[key]
         raise MissingField(f"{self.name}'s profile asks for {{{key}}}, which syncdesk does not know.", detail=key)
@@ -339,11 +455,62 @@ class PmsConnector(HttpConnector):
             return {k: self._render(v, context) for k, v in template.items()}
         return template
 
-    def _call(self, call: PmsCall, context: dict[str, Any]) -> Any:
+    def _call(self, call: PmsCall, context: dict[str, Any], cursor: str | None = None) -> Any:
         path = self._render(call.path, context)
         params = {k: str(self._render(v, context)) for k, v in call.params.items()} or None
         body = self._render(call.body, context) if call.body is not None else None
+        if cursor is not None and isinstance(body, dict):
+            _put(body, call.cursor_in, cursor)
         return self.request(call.method, path, params=params, json=body)
+
+    def _all_pages(self, call: PmsCall, context: dict[str, Any], what: str) -> list[Any]:
+        """Every result of a (cursor-paged) call; raises when the pages do not end."""
+        found: list[Any] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            answer = self._call(call, context, cursor)
+            page = _dig(answer, call.result) if call.result else answer
+            if page is None:
+                page = []
+            if not isinstance(page, list):
+                raise UnknownFailure(f"{self.name} answered the {what} without a list of bookings.",
+                                     detail=repr(answer)[:500])
+            found += page
+            following = str(_dig(answer, call.cursor) or "") if call.cursor and call.cursor_in else ""
+            limit = _dig(self._render(call.body, context), call.limit_in) if call.limit_in else None
+            if not page or not following or following == cursor or (isinstance(limit, int) and len(page) < limit):
+                return found
+            cursor = following
+        raise UnknownFailure(f"{self.name}'s {what} did not end after {MAX_PAGES} pages, so syncdesk cannot be sure "
+                             "the booking is not there and will not create one. Check it there; book it by hand "
+                             "if it is not, then use Booked manually.", detail=f"{len(found)} results read")
+
+    def _person_counts(self, item: BookingRequest) -> list[dict[str, Any]]:
+        """PersonCounts: the item's adults and children by the site's age categories (Mews)."""
+        categories = self.profile.age_categories
+        try:
+            children = int(item.details.get("children") or 0)
+        except (TypeError, ValueError):
+            raise DataFormat(f"The item's children count {item.details.get('children')!r} is not a number.",
+                             detail=f"item {item.reference}") from None
+        adults = max(item.guests, 1) - children
+        if adults < 1 or children < 0:
+            raise DataFormat(f"The item has {item.guests} guests and {children} children: {self.name} needs at "
+                             "least one adult.", detail=f"item {item.reference}")
+        if not categories.get("adult"):
+            raise NotMapped(f"{self.name} needs the site's adult age category (age_categories.adult in the routing "
+                            "file, from ageCategories/getAll).", detail=f"item {item.reference}")
+        counts = [{"AgeCategoryId": categories["adult"], "Count": adults}]
+        if children:
+            if not categories.get("child"):
+                raise NotMapped(f"The item has {children} children and {self.name}'s child age category is not "
+                                "configured (age_categories.child in the routing file).",
+                                detail=f"item {item.reference}")
+            counts.append({"AgeCategoryId": categories["child"], "Count": children})
+        return counts
+
+    def _meaning(self, existing: ExistingBooking) -> str:
+        return f": {existing.meaning}" if existing.meaning else ""
 
     def _existing(self, booking: Any) -> ExistingBooking:
         fields = self.profile.fields
@@ -358,5 +525,6 @@ class PmsConnector(HttpConnector):
                                  "there before doing anything else.", detail=f"status={raw!r}")
         if _dig(booking, fields.id):
             self._ids[str(number)] = str(_dig(booking, fields.id))
+        meaning = {k.lower(): v for k, v in self.profile.meanings.items()}.get(raw.lower(), "")
         return ExistingBooking(confirmation=str(number), status=BookingStatus(wanted), raw_status=raw,
-                               reference=str(_dig(booking, fields.reference) or ""))
+                               reference=str(_dig(booking, fields.reference) or ""), meaning=meaning)

@@ -12,19 +12,15 @@ What the sources say:
 A site whose Premier sits behind middleware with a REST endpoint routes `premier` (for
 its property) to the configurable REST connector, `connectors.pms`, in the routing file
 (`connectors.routing`) and gets automatic reprocess; everyone else gets these steps.
-The payment methods come from `PREMIER_PAYMENT_METHODS` (comma-separated).
+The payment methods come from `PREMIER_PAYMENT_METHODS` (comma-separated). Who to contact
+about an error nobody recognises: PREMIER_SUPPORT_CONTACT (no public support address found:
+unverified; set the one your contract names).
 """
 
 from __future__ import annotations
 
 from connectors.playbook import PlaybookConnector, detail, guest_line, when_line
 from connectors.types import BookingRequest
-from workflows.settings import Settings
-
-
-def payment_methods(settings: Settings) -> tuple[str, ...]:
-    """The configured e-commerce payment methods a manual deposit may be assigned to."""
-    return tuple(m.strip() for m in settings.premier_payment_methods.split(",") if m.strip())
 
 
 class PremierPlaybook(PlaybookConnector):
@@ -34,8 +30,14 @@ class PremierPlaybook(PlaybookConnector):
     why_manual = "EMS Premier publishes no booking API"
     manual_fields = ("reference", "payment_method")
 
+    def __init__(self, payment_methods: tuple[str, ...] = ("onejourney", "ecommerce", "revspa"),
+                 support: str = "") -> None:
+        super().__init__(support)  # PREMIER_SUPPORT_CONTACT
+        self._payment_methods = payment_methods  # PREMIER_PAYMENT_METHODS
+
     def payment_methods(self) -> tuple[str, ...]:
-        return payment_methods(self.settings)
+        """The e-commerce payment methods a manual deposit may be assigned to."""
+        return self._payment_methods
 
     def steps(self, item: BookingRequest | None) -> tuple[str, ...]:
         treatment = item.description if item is not None else "the treatment on the order"

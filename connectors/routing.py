@@ -16,15 +16,23 @@ JSON) file that overrides them per system and per property:
         HARBOURVIEW:
           connector: pms
           options: {profile: mews, base_url: "https://api.mews.com", constants: {service_id: "…"},
+                    age_categories: {adult: "…", child: "…"},
                     maps: {room_type: {SUPD: "…"}, rate_plan: {RO: "…"}}}
     resdiary:
       properties:
         TheGrillRoom: {connector: resdiary, options: {epos_restaurant_id: 4321}}
         TheBar: none                  # no connector here: book it by hand
 
-An entry is a connector name, `none`, or `{connector, options}`. A property entry wins over
+An entry is a connector name, `none`, or `{connector, options, timezone, channel,
+teams_conversation}`. Any entry's options may name its own `support` contact (who to contact
+about unknown errors there); `timezone` (an IANA zone, e.g. Europe/London) is where that
+property or system is: "arrives today" and the escalation's "arrives within a day" are counted
+there (default: LOCAL_TIMEZONE). `channel` (a Slack channel, `#spa-alerts` or its id) and
+`teams_conversation` (a Teams channel's conversation id) are where that property's or
+system's alerts go (issue 14; default: SLACK_ALERT_CHANNEL, TEAMS_CONVERSATION_ID). An entry
+that names only where things go keeps the connector it would have had (`{channel: "#spa"}`). A property entry wins over
 the system's `default`, which wins over the built-in default. Errors are `RoutingError`,
-whose message names `CONNECTORS_FILE` and the bad entry; `connectors.registry.check`
+whose message names `CONNECTORS_FILE` and the bad entry; `workflows.systems.registry.check`
 runs this at start and also builds every connector the file names, so missing
 credentials show at start too.
 """
@@ -36,20 +44,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from connectors.types import BookingRequest
 
-# connector name -> "module:Class"
-CONNECTORS: dict[str, str] = {
-    "synxis": "connectors.synxis:SynxisConnector",
-    "resdiary": "connectors.resdiary:ResDiaryConnector",
-    "pms": "connectors.pms:PmsConnector",
-    "premier": "connectors.premier:PremierPlaybook",
-    "rtp": "connectors.rtp:RtpPlaybook",
-    "siriusware": "connectors.siriusware:SiriuswarePlaybook",
-}
+# The connectors a route may name (`workflows.systems.registry` builds each one).
+CONNECTORS = ("synxis", "resdiary", "pms", "premier", "rtp", "siriusware")
 SYSTEMS = ("synxis", "premier", "resdiary", "rtp", "siriusware", "pms")  # DESIGN §3.1
 DEFAULTS: dict[str, str] = {s: s for s in SYSTEMS if s != "pms"}
 NONE = "none"
@@ -68,10 +70,16 @@ class Route:
     connector: str  # a key of CONNECTORS, or "none"
     options: Mapping[str, Any] = field(default_factory=dict)
     configured: bool = True  # named in CONNECTORS_FILE (False: a built-in default)
+    timezone: str | None = None  # the property's or system's zone (None: LOCAL_TIMEZONE)
+    channel: str | None = None  # where its alerts go in Slack (None: SLACK_ALERT_CHANNEL)
+    teams_conversation: str | None = None  # ... and in Teams (None: TEAMS_CONVERSATION_ID)
 
     @property
     def key(self) -> str:
         return f"{self.system}@{self.property or '*'}"
+
+    def place(self, surface: str) -> str | None:
+        return {"slack": self.channel, "teams": self.teams_conversation}.get(surface)
 
 
 @dataclass(frozen=True)
@@ -88,13 +96,37 @@ class Routing:
             route = self.defaults.get(item.system)
         return None if route is None or route.connector == NONE else route
 
+    def timezone_for(self, system: str, details: Mapping[str, Any]) -> str | None:
+        """The zone of an item's property (else its system's), when the file names one."""
+        prop = property_in(details)
+        route = self.properties.get((system, prop)) if prop is not None else None
+        if route is not None and route.timezone:
+            return route.timezone
+        route = self.defaults.get(system)
+        return route.timezone if route is not None else None
+
+    def destination(self, system: str, details: Mapping[str, Any], surface: str) -> str | None:
+        """Where an item's alerts go on `surface` ("slack" | "teams"): its property's entry,
+        else its system's; None when the file names no place (the surface's default)."""
+        prop = property_in(details)
+        for route in (self.properties.get((system, prop)) if prop is not None else None, self.defaults.get(system)):
+            place = route.place(surface) if route is not None else None
+            if place:
+                return place
+        return None
+
     def routes(self) -> list[Route]:
         return [*self.defaults.values(), *self.properties.values()]
 
 
 def property_of(item: BookingRequest) -> str | None:
+    return property_in(item.details)
+
+
+def property_in(details: Mapping[str, Any]) -> str | None:
+    """The property an item's details name, by the first of PROPERTY_KEYS present."""
     for key in PROPERTY_KEYS:
-        value = item.details.get(key)
+        value = details.get(key)
         if value not in (None, ""):
             return str(value)
     return None
@@ -104,17 +136,36 @@ def builtin() -> Routing:
     return Routing("built-in defaults", {s: Route(s, None, c, configured=False) for s, c in DEFAULTS.items()}, {})
 
 
-def _route(source: str, where: str, system: str, prop: str | None, entry: Any) -> Route:
+_KEYS = ("connector", "options", "timezone", "channel", "teams_conversation")
+
+
+def _route(source: str, where: str, system: str, prop: str | None, entry: Any, inherit: Route | None = None) -> Route:
     if isinstance(entry, str):
         entry = {"connector": entry}
     if entry is None:
         entry = {"connector": NONE}
     if not isinstance(entry, dict):
         raise RoutingError(f"{source}: {where}: expected a connector name or {{connector, options}}, got {entry!r}")
-    unknown = set(entry) - {"connector", "options"}
+    unknown = set(entry) - set(_KEYS)
     if unknown:
         raise RoutingError(f"{source}: {where}: unknown key(s) {', '.join(sorted(unknown))} "
-                           "(an entry has connector and options)")
+                           f"(an entry has {', '.join(_KEYS)})")
+    for key in ("channel", "teams_conversation"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+            raise RoutingError(f"{source}: {where}.{key}: expected a channel name or id, got {entry[key]!r}")
+    # An entry naming only where things go keeps the connector it would have had, checked at
+    # start only if that one was named in the file.
+    configured = "connector" in entry or (inherit is not None and inherit.configured)
+    if "connector" not in entry:
+        entry = {**entry, "connector": inherit.connector if inherit else DEFAULTS.get(system, NONE),
+                 "options": entry.get("options", dict(inherit.options) if inherit else {})}
+    timezone = entry.get("timezone")
+    if timezone is not None:
+        try:
+            ZoneInfo(str(timezone))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise RoutingError(f"{source}: {where}.timezone: unknown timezone {timezone!r} "
+                               "(an IANA name such as Europe/London)") from exc
     name = entry.get("connector")
     if name != NONE and name not in CONNECTORS:
         raise RoutingError(f"{source}: {where}.connector: unknown connector {name!r} "
@@ -129,7 +180,9 @@ def _route(source: str, where: str, system: str, prop: str | None, entry: Any) -
             load_profile(options)
         except ValueError as exc:
             raise RoutingError(f"{source}: {where}.options: {exc}") from exc
-    return Route(system, prop, name, options)
+    return Route(system, prop, name, options, configured=configured,
+                 timezone=str(timezone) if timezone is not None else None,
+                 channel=entry.get("channel"), teams_conversation=entry.get("teams_conversation"))
 
 
 def parse(data: Any, source: str) -> Routing:
@@ -152,8 +205,10 @@ def parse(data: Any, source: str) -> Routing:
             raise RoutingError(f"{source}: {system}.properties: expected a mapping of property -> entry")
         for prop, prop_entry in props.items():
             where = f"{system}.properties.{prop}"
-            properties[(system, str(prop))] = _route(source, where, system, str(prop), prop_entry)
-    return Routing(source, {s: r for s, r in defaults.items() if r.connector != NONE}, properties)
+            properties[(system, str(prop))] = _route(source, where, system, str(prop), prop_entry,
+                                                     inherit=defaults.get(system))
+    kept = {s: r for s, r in defaults.items() if r.connector != NONE or r.channel or r.teams_conversation}
+    return Routing(source, kept, properties)
 
 
 @lru_cache(maxsize=8)

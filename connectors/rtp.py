@@ -15,6 +15,10 @@ What the sources say:
 A resort with middleware exposing a REST endpoint for RTP|One routes `rtp` to the
 configurable REST connector (`connectors.pms`) in the routing file and gets automatic
 reprocess.
+
+Who to contact about an error nobody recognises: Aspenware, "Please contact Aspenware at
+support@aspenware.com if the error messaging on this details page does not point to a known
+and fixable cause" (source 001); RTP_SUPPORT_CONTACT, carried in `describe().support`.
 """
 
 from __future__ import annotations

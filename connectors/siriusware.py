@@ -13,6 +13,9 @@ What the sources say:
 
 A resort with middleware exposing a REST endpoint routes `siriusware` to the configurable
 REST connector (`connectors.pms`) in the routing file and gets automatic reprocess.
+
+Who to contact about an error nobody recognises: SIRIUSWARE_SUPPORT_CONTACT (accesso publishes
+no support address: unverified; set the one your contract names).
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
 """Stripe: is the guest's payment really captured, and has any of it been refunded?
 
-Uses the official `stripe` library's `StripeClient` (stripe-python ≥ 8; `client.v1.*`
-services) with `base_addresses={"api": STRIPE_API_BASE}`, so tests and staging point at a
-local server, and `stripe.RequestsClient(timeout=(connect, read))` so our timeouts apply.
+Uses the official `stripe` library's `StripeClient` through its `client.v1.*` services, with
+`base_addresses={"api": STRIPE_API_BASE}`, so tests and staging point at a local server, and
+`stripe.RequestsClient(timeout=(connect, read))` so our timeouts apply. `StripeClient` came
+in stripe-python 8.0.0 (CHANGELOG; stripe/stripe-python#1206), but the `v1` namespace only
+in 12.5.0 ("Introduce V1 namespaces in StripeClient", stripe/stripe-python#1549; #1575 says
+it shipped in https://github.com/stripe/stripe-python/releases/tag/v12.5.0), so
+pyproject.toml requires `stripe>=12.5`. The accessors directly under StripeClient
+(`client.payment_intents`) were later deprecated (exact release unverified), which is why
+`v1` is used.
 
 Stripe objects read (Stripe's API reference https://stripe.com/docs/api/payment_intents/object
 and https://stripe.com/docs/api/refunds/list, as mirrored in the generated clients
@@ -27,10 +33,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
 import requests
 import stripe
 
+from connectors.base import Timeouts
 from connectors.errors import (
     AuthFailure,
     ConnectionFailed,
@@ -40,7 +48,6 @@ from connectors.errors import (
     Timeout,
 )
 from connectors.types import PaymentCheck, PaymentState
-from workflows.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +55,22 @@ log = logging.getLogger(__name__)
 _COUNTED_REFUND_STATES = frozenset({"succeeded", "pending", "requires_action"})
 
 
+@dataclass(frozen=True)
+class StripeConfig:
+    api_key: str = field(repr=False)  # STRIPE_API_KEY: a restricted key with read access is enough
+    api_base: str = "https://api.stripe.com"  # STRIPE_API_BASE
+    timeouts: Timeouts = Timeouts()
+
+
 class StripePayments:
     """Verifies a Stripe PaymentIntent against what the order says was paid."""
 
-    def __init__(self, settings: Settings) -> None:
-        settings.require("stripe_api_key")
-        self.read_timeout = settings.read_timeout_seconds
-        self._http = stripe.RequestsClient(timeout=(settings.connect_timeout_seconds, settings.read_timeout_seconds))
+    def __init__(self, config: StripeConfig) -> None:
+        self.read_timeout = config.timeouts.read
+        self._http = stripe.RequestsClient(timeout=(config.timeouts.connect, config.timeouts.read))
         self._client = stripe.StripeClient(
-            settings.secret("stripe_api_key"),
-            base_addresses={"api": settings.stripe_api_base.rstrip("/")},
+            config.api_key,
+            base_addresses={"api": config.api_base.rstrip("/")},
             http_client=self._http,
             max_network_retries=1,  # only reads are sent, so a retry is safe
         )

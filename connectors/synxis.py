@@ -1,70 +1,132 @@
 """Sabre SynXis CRS: the wire format of its REST Reservation Services, and nothing else.
 
-Implements (see `shared/sources/004_fc08ca5570a46f2d.txt` for the multi-step page):
-- Multi-Step Reservation — POST/PATCH `/v1/api/reservation`, the status table (Stored,
-  Booked, OnHold, Confirmed, Waitlisted, Cancelled, Ignored, PendingModify) and the
-  create answer `{"reservations": [{"CrsConfirmationNumber": "13098CU000379"}]}`.
-- Create Reservation, Basic Information — required Chain/Id, Hotel/Id, channels, RoomStay
-  StartDate/EndDate/GuestCount/NumRooms/Products{RateCode, RoomCode}, status
-  (https://developer.synxis.com/basic-information).
-- Retrieve Reservations / Use Cases — GET `/v1/api/reservation?hotel=&chain=&view=full&…`,
-  "all search criteria must match", broad searches may be paginated or time out
-  (https://developer.sabre.com/retrieve-use-cases, https://developer.sabre.com/retrieve-reservations);
-  GET `/v1/api/reservation/hotel/{hotelId}/{id}` for one reservation
-  (https://developer.sabre.com/sabre_hospitality/hotel/reservation).
-- Get a Token for REST APIs (https://developer.synxis.com/guides/rest_api/token).
+Pages followed (Sabre Hospitality's developer portal, developer.synxis.com = developer.sabre.com):
+- How to Get a Token for REST APIs (https://developer.synxis.com/guides/rest_api/token):
+  the credentials are the API *user name* and *password* (SYNXIS_CLIENT_ID holds the user
+  name, SYNXIS_CLIENT_SECRET the password: the variable names predate this page); the
+  authorization string is base64( base64(user) + ":" + base64(password) ), sent as
+  `Authorization: Basic <string>` (`authorization_string`, with the page's worked example
+  as a unit test). The rest of that page is not public, so the token call itself follows
+  the one public client that uses it (a TypeScript SynXis client on GitHub):
+  POST SYNXIS_TOKEN_URL (`{host}/v1/auth/token`, unverified) with a JSON body
+  `{"GrantType": "CLIENT_CREDENTIALS", "UserIPAddress", "UserType", "BusinessContext"}`
+  (unverified: `TOKEN_BODY`), optional `Context` header (SYNXIS_CONTEXT; "Business Context
+  for the caller (provided by SynXis)", https://developer.synxis.com/node/286), answered
+  `{"access_token", "token_type", "expires_in"}` (expires_in in seconds: unverified).
+- Multi-Step Reservation (`shared/sources/004_fc08ca5570a46f2d.txt`,
+  https://developer.sabre.com/multi-step-reservation): POST/PATCH `/v1/api/reservation`,
+  the status table, the create answer `{"reservations": [{"CrsConfirmationNumber"}]}`,
+  and the N-step process this connector follows when an item carries packages: create
+  Booked, PATCH the `Packages` keeping Booked (step 2), PATCH guest + Confirmed (step 3).
+- Modify Reservation (https://developer.sabre.com/modify-reservation): PATCH is a merge
+  keyed by CrsConfirmationNumber, and a first-level node (Packages) is sent whole.
+- Create Reservation, Basic Information (https://developer.synxis.com/basic-information):
+  Chain/Id, Hotel/Id, channels, RoomStay StartDate/EndDate/GuestCount/NumRooms/Products.
+- Retrieve Reservations / Use Cases (https://developer.sabre.com/retrieve-reservations,
+  https://developer.sabre.com/retrieve-use-cases): GET `/v1/api/reservation?hotel=&chain=
+  &view=full&…`, "all search criteria must match", "results may be paginated or the
+  response may not return due to a timeout"; GET `/v1/api/reservation/hotel/{hotelId}/{id}`.
+  The reservation search's paging is not documented: the Hotel API's pagination page
+  (https://developer.sabre.com/pagination-0) has `pageStart` (first record, from 1) /
+  `pageSize` and answers `"paging": {"Size", "Start", "Total"}`; this connector reads that
+  node (unverified for reservations) and follows it page by page. An answer that says there
+  is more than it gave, and will not give the rest, stops the check: nothing is created.
+- Reservation Services status list (https://developer.synxis.com/node/391) and the search
+  page's status filter (stored, booked, ignored, waitlisted, confirmed, cancelled,
+  pendingmodify, pending cancel, onhold, released, payment pending —
+  https://developer.sabre.com/sabre_hospitality/hotel/reservation): `STATUSES` gives each
+  its meaning; the spellings `PendingCancel`, `PaymentPending`, `Released` and their
+  meanings are unverified (only the lower-case list is public), so they stop for a person.
 
-Search parameter names: `guestFirstName` and `crsConfirmationNumber` are spelled out in
+Search parameter names: `crsConfirmationNumber` and `guestFirstName` are spelled out in
 Sabre's pages; `externalReferenceNumber`, `guestLastName` and `startDate` follow the same
-convention (the reservation field is `ExternalReferenceNumber`). Because a CRS may ignore a
-filter it does not know, every search result is verified here before it is believed.
+convention (unverified; the reservation field is `ExternalReferenceNumber`). Because a CRS
+may ignore a filter it does not know, every result is compared here before it is believed.
+
+Item details read: `hotel_id`, `chain_id`, `room_code`, `rate_code`, and `packages`: a list
+of `{"code": "SPA", "date": "2026-12-01" (default: arrival), "quantity": 1 (default),
+"guests": 2 (default: the item's guests)}`, sent as SynXis' `Packages` items `{"Code",
+"Date", "Quantity", "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests"}]}` (source 004,
+step 2).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import base64
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
-from connectors.base import HttpConnector, OAuth2ClientCredentials, error_text
-from connectors.errors import ConnectorError, MissingField, NoAvailability, NotMapped, UnknownFailure
+from connectors.base import CachedToken, HttpConnector, Timeouts, error_text
+from connectors.errors import (
+    ConnectorError,
+    DataFormat,
+    MissingField,
+    NeedsReview,
+    NoAvailability,
+    NotMapped,
+    UnknownFailure,
+)
 from connectors.types import (
     BookingRequest,
     BookingResult,
     BookingStatus,
     ExistingBooking,
+    StatusMeaning,
+    StatusTable,
     SystemDescription,
+    most_booked,
 )
-from workflows.settings import Settings
 
 RESERVATION_PATH = "/v1/api/reservation"
+# The token request body of the one public client that gets SynXis tokens (unverified).
+TOKEN_BODY = {"GrantType": "CLIENT_CREDENTIALS", "UserIPAddress": "127.0.0.1", "UserType": "Hotel",
+              "BusinessContext": "Default"}
+MAX_PAGES = 20  # a search by our reference that needs more pages than this is not narrow enough
 
-STATUS_MAP: dict[str, BookingStatus] = {
-    "confirmed": BookingStatus.BOOKED,
-    "booked": BookingStatus.PENDING,
-    "onhold": BookingStatus.PENDING,
-    "pendingmodify": BookingStatus.PENDING,
-    "waitlisted": BookingStatus.NO_AVAILABILITY,
-    "cancelled": BookingStatus.ABSENT,
-    "ignored": BookingStatus.ABSENT,
-    "stored": BookingStatus.ABSENT,
-}
 
-# When several reservations carry our reference, the most booked one wins.
-_PRECEDENCE = [BookingStatus.BOOKED, BookingStatus.PENDING, BookingStatus.NO_AVAILABILITY, BookingStatus.ABSENT]
+# Every reservation status SynXis lists, with what it means for a guest who has paid.
+STATUSES = StatusTable({
+    "Stored": StatusMeaning(BookingStatus.ABSENT, "stored only: no inventory held, no confirmation number, "
+                                                 "no confirmed price (not a booking)"),
+    "Booked": StatusMeaning(BookingStatus.PENDING, "inventory held, pending until it is Confirmed (or Ignored "
+                                                  "by SynXis after the chain's timeout)"),
+    "OnHold": StatusMeaning(BookingStatus.PENDING, "inventory held without payment until its release time; "
+                                                  "confirmable"),
+    "Confirmed": StatusMeaning(BookingStatus.BOOKED, "the final state of a valid reservation"),
+    "PendingModify": StatusMeaning(BookingStatus.BOOKED, "a Confirmed reservation with changes pending: it is "
+                                                        "booked, and syncdesk does not confirm it again"),
+    "Waitlisted": StatusMeaning(BookingStatus.NO_AVAILABILITY, "the room was not available: waitlisted"),
+    "Cancelled": StatusMeaning(BookingStatus.ABSENT, "the final status of a cancelled reservation"),
+    "Ignored": StatusMeaning(BookingStatus.ABSENT, "a pending reservation SynXis dropped (logically deleted)"),
+    # Listed in the search filter only; meanings inferred from their names (unverified).
+    "PendingCancel": StatusMeaning(BookingStatus.REVIEW, "a cancellation is in progress: neither a booking to "
+                                                        "rely on nor gone yet"),
+    "PaymentPending": StatusMeaning(BookingStatus.REVIEW, "SynXis is waiting for a payment it takes itself "
+                                                         "(a cancel is refused while payment is pending)"),
+    "Released": StatusMeaning(BookingStatus.REVIEW, "released (meaning not published: whether it still "
+                                                   "holds the room is unknown)"),
+})
+
+
+def status_of(raw: str) -> StatusMeaning:
+    """SynXis' reservation status, with its meaning; an unknown status is an error, never a guess."""
+    return STATUSES.meaning_or_fail(raw, returned="SynXis returned a reservation status",
+                                    check="the reservation in SynXis")
 
 
 def map_status(raw: str) -> BookingStatus:
-    """SynXis' reservation status to ours; an unknown status is an error, never a guess."""
-    key = raw.replace(" ", "").replace("_", "").lower()
-    try:
-        return STATUS_MAP[key]
-    except KeyError:
-        raise UnknownFailure(
-            f"SynXis returned a reservation status syncdesk does not know: {raw!r}. "
-            "Check the reservation in SynXis before doing anything else.",
-            detail=f"status={raw!r}",
-        ) from None
+    return status_of(raw).ours
+
+
+def authorization_string(user: str, password: str) -> str:
+    """Sabre Hospitality's token credentials: base64( base64(user) + ":" + base64(password) )."""
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+    return b64(f"{b64(user)}:{b64(password)}")
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -86,22 +148,65 @@ def _path(obj: Any, *names: str) -> Any:
     return obj
 
 
+class SynxisToken(CachedToken):
+    """A SynXis bearer token, fetched with the double-base64 Basic credentials."""
+
+    def __init__(self, token_url: str, user: str, password: str, context: str = "") -> None:
+        super().__init__(what="SYNXIS_CLIENT_ID / SYNXIS_CLIENT_SECRET: the API user name and password")
+        self.token_url = token_url
+        self._credentials = authorization_string(user, password)
+        self._context = context
+
+    def _fetch(self, connector: HttpConnector) -> tuple[str, float]:
+        headers = {"Authorization": f"Basic {self._credentials}", "Accept": "application/json"}
+        if self._context:
+            headers["Context"] = self._context
+        # json= sets Content-Type: application/json, as the public client does.
+        response = connector.send("POST", self.token_url, json=TOKEN_BODY, headers=headers, retry_safe=True)
+        return self._bearer_answer(connector, response, self.token_url)
+
+
+@dataclass(frozen=True)
+class SynxisConfig:
+    api_url: str  # SYNXIS_API_URL
+    token_url: str  # SYNXIS_TOKEN_URL, e.g. https://{host}/v1/auth/token (unverified)
+    client_id: str  # SYNXIS_CLIENT_ID: the Sabre Hospitality API user name
+    client_secret: str = field(repr=False)  # SYNXIS_CLIENT_SECRET: the API password
+    primary_channel: str = "SYNXISWS_BE"  # SYNXIS_PRIMARY_CHANNEL
+    secondary_channel: str = "WEB"  # SYNXIS_SECONDARY_CHANNEL
+    context: str = ""  # SYNXIS_CONTEXT: the `Context` header SynXis gives an integration, if it gave one
+    support: str = ""  # SYNXIS_SUPPORT_CONTACT: who to contact about unknown errors
+    timeouts: Timeouts = Timeouts()
+
+
+@dataclass(frozen=True)
+class _Package:
+    code: str
+    date: str
+    quantity: int
+    guests: int
+
+    def wire(self) -> dict[str, Any]:
+        return {"Code": self.code, "Date": self.date, "Quantity": self.quantity,
+                "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests": self.guests}]}
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.code.casefold(), self.date
+
+
 class SynxisConnector(HttpConnector):
     """Books hotel rooms in SynXis CRS. Check first, create confirmed, confirm pending ones."""
 
     name = "SynXis"
 
-    def __init__(self, settings: Settings) -> None:
-        settings.require("synxis_api_url", "synxis_token_url", "synxis_client_id", "synxis_client_secret")
-        self.primary_channel = settings.synxis_primary_channel
-        self.secondary_channel = settings.synxis_secondary_channel
-        auth = OAuth2ClientCredentials(
-            settings.secret("synxis_token_url"),
-            settings.secret("synxis_client_id"),
-            settings.secret("synxis_client_secret"),
-            what="SYNXIS_CLIENT_ID / SYNXIS_CLIENT_SECRET",
-        )
-        super().__init__(settings.secret("synxis_api_url"), settings=settings, auth=auth)
+    def __init__(self, config: SynxisConfig) -> None:
+        self.primary_channel = config.primary_channel
+        self.secondary_channel = config.secondary_channel
+        self.support = config.support
+        auth = SynxisToken(config.token_url, config.client_id, config.client_secret, config.context)
+        headers = {"Context": config.context} if config.context else None
+        super().__init__(config.api_url, timeouts=config.timeouts, auth=auth, headers=headers)
 
     # -- BookingConnector ------------------------------------------------------------------
     def describe(self) -> SystemDescription:
@@ -110,13 +215,20 @@ class SynxisConnector(HttpConnector):
             name="Sabre SynXis CRS",
             booked_means="the reservation exists in SynXis with status Confirmed",
             automatic=True,
+            support=self.support,
         )
+
+    def check_credentials(self) -> None:
+        """A live check: ask for a token."""
+        if self._auth is not None:
+            self._auth.headers(self, "GET", self.base_url)
 
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
         """The reservation already made for this item, if any (absent ones are returned typed).
 
-        First a search by our reference; then, for reservations made without it (by hand),
-        by guest surname and arrival date. Every result is verified here.
+        First a search by our reference (every page of it); then, for reservations made
+        without it (by hand), by guest surname and arrival date. Every result is compared
+        here. A search that fails raises: it never counts as "nothing found".
         """
         hotel_id, chain_id = self._property(item)
         base = {"hotel": hotel_id, "chain": chain_id, "view": "full"}
@@ -127,25 +239,27 @@ class SynxisConnector(HttpConnector):
                 {**base, "guestLastName": item.guest.last_name.strip(), "startDate": item.start.isoformat()}
             )
             found = [r for r in by_guest if self._matches_guest_stay(r, item, hotel_id)]
-        if not found:
-            return None
-        bookings = [self._existing(r) for r in found]
-        return min(bookings, key=lambda b: _PRECEDENCE.index(b.status))
+        return most_booked([self._existing(r) for r in found])
 
     def create(self, item: BookingRequest) -> BookingResult:
-        """POST a Confirmed reservation carrying our reference. Not retried: check first instead."""
-        body = self._reservation_body(item)
+        """POST the reservation carrying our reference. Not retried: check first instead.
+
+        Without packages it is created Confirmed in one step; with packages it follows the
+        N-step process of source 004: created Booked, packages added, then confirmed.
+        """
+        packages = self._packages(item)  # a bad package fails here, before anything is sent
+        body = self._reservation_body(item, "Booked" if packages else "Confirmed")
         answer = self.request("POST", RESERVATION_PATH, json=body)
         confirmation = self._confirmation_from(answer, "POST")
+        if packages:
+            self._add_packages(item, confirmation, "Booked", packages)
+            result = self._patch_confirmed(item, confirmation)
+            return BookingResult(confirmation=result.confirmation, action="created", raw_status="Confirmed")
         raw_status = str(_get(self._first_reservation(answer), "Status") or "")
         if not raw_status:
             # The create answer carries only the number: read the reservation back to learn
             # whether it was confirmed or waitlisted.
-            hotel_id, _ = self._property(item)
-            stored = self._first_reservation(
-                self.request("GET", f"{RESERVATION_PATH}/hotel/{hotel_id}/{confirmation}", params={"view": "full"})
-            )
-            raw_status = str(_get(stored, "Status") or "")
+            raw_status = str(_get(self._read(item, confirmation), "Status") or "")
         status = map_status(raw_status) if raw_status else BookingStatus.BOOKED
         if status is BookingStatus.NO_AVAILABILITY:
             raise NoAvailability(
@@ -160,7 +274,8 @@ class SynxisConnector(HttpConnector):
         return BookingResult(confirmation=confirmation, action="created", raw_status=raw_status or "Confirmed")
 
     def confirm(self, existing: ExistingBooking, item: BookingRequest) -> BookingResult:
-        """PATCH a pending (Booked/OnHold/PendingModify) reservation to Confirmed, with the guest."""
+        """PATCH a pending (Booked/OnHold) reservation to Confirmed, with the guest and, first,
+        any of the item's packages it lacks. A booked one (Confirmed, PendingModify) is left alone."""
         if existing.status is BookingStatus.BOOKED:
             return BookingResult(confirmation=existing.confirmation, action="found", raw_status=existing.raw_status)
         if existing.status is BookingStatus.NO_AVAILABILITY:
@@ -168,21 +283,19 @@ class SynxisConnector(HttpConnector):
                 f"SynXis reservation {existing.confirmation} is waitlisted: no availability.",
                 detail=f"CrsConfirmationNumber={existing.confirmation} Status={existing.raw_status}",
             )
+        if existing.status is BookingStatus.REVIEW:
+            raise NeedsReview(
+                f"SynXis reservation {existing.confirmation} is {existing.raw_status}: {existing.meaning}. "
+                "syncdesk will neither confirm it nor create another: settle it in SynXis, then use Booked manually.",
+                detail=f"CrsConfirmationNumber={existing.confirmation} Status={existing.raw_status}",
+            )
         if existing.status is not BookingStatus.PENDING:
             raise ValueError(f"cannot confirm a reservation that is {existing.raw_status}")
         self._require_guest(item)
-        hotel_id, chain_id = self._property(item)
-        body = {
-            "Chain": {"Id": chain_id},
-            "Hotel": {"Id": hotel_id},
-            "Channels": self._channels(),
-            "Guests": [self._guest(item)],
-            "CrsConfirmationNumber": existing.confirmation,
-            "status": "Confirmed",
-        }
-        answer = self.request("PATCH", RESERVATION_PATH, json=body)
-        confirmation = self._confirmation_from(answer, "PATCH") if answer else existing.confirmation
-        return BookingResult(confirmation=confirmation, action="confirmed", raw_status="Confirmed")
+        packages = self._packages(item)
+        if packages:
+            self._add_packages(item, existing.confirmation, existing.raw_status, packages)
+        return self._patch_confirmed(item, existing.confirmation)
 
     # -- error mapping ---------------------------------------------------------------------
     def map_status(self, response: httpx.Response, method: str, path: str) -> ConnectorError | None:
@@ -244,8 +357,12 @@ class SynxisConnector(HttpConnector):
             guest["ContactNumbers"] = [{"Default": True, "Number": item.guest.phone, "Role": "Home", "Type": "Mobile"}]
         return guest
 
-    def _reservation_body(self, item: BookingRequest) -> dict[str, Any]:
+    def _envelope(self, item: BookingRequest) -> dict[str, Any]:
         hotel_id, chain_id = self._property(item)
+        return {"Chain": {"Id": chain_id}, "Hotel": {"Id": hotel_id}, "Channels": self._channels()}
+
+    def _reservation_body(self, item: BookingRequest, status: str) -> dict[str, Any]:
+        self._property(item)
         missing = [k for k in ("room_code", "rate_code") if not item.details.get(k)]
         missing += [name for name, value in (("start", item.start), ("end", item.end)) if value is None]
         if missing:
@@ -256,9 +373,7 @@ class SynxisConnector(HttpConnector):
         self._require_guest(item)
         assert item.start is not None and item.end is not None
         return {
-            "Chain": {"Id": chain_id},
-            "Hotel": {"Id": hotel_id},
-            "Channels": self._channels(),
+            **self._envelope(item),
             "RoomStay": {
                 "StartDate": item.start.isoformat(),
                 "EndDate": item.end.isoformat(),
@@ -273,14 +388,143 @@ class SynxisConnector(HttpConnector):
             },
             "Guests": [self._guest(item)],
             "ExternalReferenceNumber": item.reference,
-            "status": "Confirmed",
+            "status": status,
         }
 
-    def _search(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = self.request("GET", RESERVATION_PATH, params={k: str(v) for k, v in params.items()})
-        return list(self._reservations(answer, "GET"))
+    def _packages(self, item: BookingRequest) -> list[_Package]:
+        """The item's packages (details["packages"]), checked before anything is sent."""
+        raw = item.details.get("packages")
+        if raw in (None, [], ""):
+            return []
+        where = f"item {item.reference} packages={raw!r}"
+        if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+            raise DataFormat("The item's packages are not a list of {code, date, quantity}.", detail=where)
+        packages = []
+        for n, entry in enumerate(raw, 1):
+            code = str(entry.get("code") or "").strip()
+            if not code:
+                raise MissingField(f"Package {n} of the item has no code; SynXis needs it.", detail=where)
+            date = entry.get("date") or (item.start.isoformat() if item.start else None)
+            if date is None:
+                raise MissingField(f"Package {code} has no date and the item no arrival date.", detail=where)
+            try:
+                date = dt.date.fromisoformat(str(date)[:10]).isoformat()
+                quantity = int(entry.get("quantity", 1))
+                guests = int(entry.get("guests", max(item.guests, 1)))
+            except (TypeError, ValueError):
+                raise DataFormat(f"Package {code} has a date, quantity or guest count SynXis cannot take.",
+                                 detail=where) from None
+            if quantity < 1 or guests < 1:
+                raise DataFormat(f"Package {code} needs a quantity and a guest count of at least 1.", detail=where)
+            packages.append(_Package(code, date, quantity, guests))
+        return packages
 
-    def _reservations(self, answer: Any, method: str) -> Iterable[dict[str, Any]]:
+    def _add_packages(self, item: BookingRequest, confirmation: str, status: str, packages: list[_Package]) -> None:
+        """Source 004 step 2: PATCH the packages the reservation lacks, keeping its status.
+
+        Packages is a first-level node, sent whole (Modify Reservation): the ones already on
+        the reservation and ours. Nothing is sent when they are all there (a re-run).
+        """
+        current = self._current_packages(self._read(item, confirmation))
+        have = {p.key for p in current}
+        missing = [p for p in packages if p.key not in have]
+        if not missing:
+            return
+        body = {**self._envelope(item), "Packages": [p.wire() for p in [*current, *missing]],
+                "CrsConfirmationNumber": confirmation, "status": status}
+        self.request("PATCH", RESERVATION_PATH, json=body)
+
+    def _current_packages(self, reservation: dict[str, Any]) -> list[_Package]:
+        found = []
+        for entry in _get(reservation, "Packages") or []:
+            if not isinstance(entry, dict) or not _get(entry, "Code"):
+                continue
+            counts = _get(entry, "GuestCount")
+            guests = sum(int(_get(c, "NumGuests") or 0) for c in counts) if isinstance(counts, list) else 1
+            found.append(_Package(str(_get(entry, "Code")), str(_get(entry, "Date") or "")[:10],
+                                  int(_get(entry, "Quantity") or 1), max(guests, 1)))
+        return found
+
+    def _patch_confirmed(self, item: BookingRequest, confirmation: str) -> BookingResult:
+        """Source 004 step 3: the guest, and status Confirmed."""
+        body = {**self._envelope(item), "Guests": [self._guest(item)], "CrsConfirmationNumber": confirmation,
+                "status": "Confirmed"}
+        answer = self.request("PATCH", RESERVATION_PATH, json=body)
+        confirmed = self._confirmation_from(answer, "PATCH") if answer else confirmation
+        return BookingResult(confirmation=confirmed, action="confirmed", raw_status="Confirmed")
+
+    def _read(self, item: BookingRequest, confirmation: str) -> dict[str, Any]:
+        hotel_id, _ = self._property(item)
+        answer = self.request("GET", f"{RESERVATION_PATH}/hotel/{hotel_id}/{confirmation}", params={"view": "full"})
+        return self._first_reservation(answer)
+
+    def _search(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reservation the search answers, all pages of it; raises when it cannot have them all."""
+        query = {k: str(v) for k, v in params.items()}
+        answer = self.request("GET", RESERVATION_PATH, params=query)
+        found: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            items = self._search_results(answer)
+            found += items
+            paging = self._paging(answer)
+            if paging is None or self._complete(paging, items, len(found)):
+                return found
+            if not items or page == MAX_PAGES:
+                break
+            wanted = paging[0] + len(items)  # Sabre's Start counts from 1
+            answer = self.request("GET", RESERVATION_PATH,
+                                  params={**query, "pageStart": str(wanted), "pageSize": str(paging[1] or len(items))})
+            following = self._paging(answer)
+            if following is not None and following[0] != wanted:
+                break  # the CRS does not page this search: the "next page" is another one
+        total = paging[2] if paging is not None else None
+        raise UnknownFailure(
+            f"SynXis' reservation search says it holds more results than it gave ({len(found)} read"
+            f"{'' if total is None else f' of {total}'}) and would not give the rest, so syncdesk cannot be sure "
+            "the reservation is not there and will not create one. Check SynXis for it; book it by hand if it is "
+            "not there, then use Booked manually.",
+            detail=f"GET {RESERVATION_PATH} {query} paging={paging}",
+        )
+
+    @staticmethod
+    def _complete(paging: tuple[int, int, int | None], items: list[dict[str, Any]], read: int) -> bool:
+        _, size, total = paging
+        if total is not None:
+            return read >= total
+        return not items or size <= 0 or len(items) < size  # no total: a short page is the last one
+
+    def _search_results(self, answer: Any) -> list[dict[str, Any]]:
+        """The reservations of one search answer; an answer that cannot be read is an error, never "none"."""
+        if answer is None:
+            raise UnknownFailure(
+                "SynXis answered the reservation search with an empty body; syncdesk cannot tell whether the "
+                "reservation exists, so it will not create one.",
+                detail=f"GET {RESERVATION_PATH}: empty body",
+            )
+        errors = _get(answer, "Errors") if isinstance(answer, dict) else None
+        if errors:
+            raise UnknownFailure(
+                f"SynXis answered the reservation search with errors ({error_text_of(errors)}); syncdesk cannot "
+                "tell whether the reservation exists, so it will not create one.",
+                detail=repr(answer)[:500],
+            )
+        return self._reservations(answer, "GET")
+
+    @staticmethod
+    def _paging(answer: Any) -> tuple[int, int, int | None] | None:
+        """(start, size, total) of a paged answer (`paging` / `pagination`), None when not paged."""
+        node = (_get(answer, "paging") or _get(answer, "pagination")) if isinstance(answer, dict) else None
+        if not isinstance(node, dict):
+            return None
+        try:
+            start = int(_get(node, "Start") or 1)
+            size = int(_get(node, "Size") or 0)
+            total = _get(node, "Total")
+            return max(start, 1), size, None if total is None else int(total)
+        except (TypeError, ValueError):
+            return None
+
+    def _reservations(self, answer: Any, method: str) -> list[dict[str, Any]]:
         if answer is None:
             return []
         items = _get(answer, "reservations") if isinstance(answer, dict) else answer
@@ -294,7 +538,7 @@ class SynxisConnector(HttpConnector):
         return items
 
     def _first_reservation(self, answer: Any) -> dict[str, Any]:
-        items = list(self._reservations(answer, "GET"))
+        items = self._reservations(answer, "GET")
         return items[0] if items else {}
 
     def _confirmation_from(self, answer: Any, method: str) -> str:
@@ -334,14 +578,26 @@ class SynxisConnector(HttpConnector):
 
     def _existing(self, reservation: dict[str, Any]) -> ExistingBooking:
         raw = str(_get(reservation, "Status") or "")
+        status = status_of(raw)
         number = _get(reservation, "CrsConfirmationNumber")
-        if not number:
+        if not number and status.ours is not BookingStatus.ABSENT:
+            # Only a Stored reservation may lack its number (source 004); any other is unreadable.
             raise UnknownFailure(
-                "SynXis returned a reservation without a CrsConfirmationNumber.", detail=repr(reservation)[:500]
+                f"SynXis returned a {raw} reservation without a CrsConfirmationNumber.", detail=repr(reservation)[:500]
             )
         return ExistingBooking(
-            confirmation=str(number),
-            status=map_status(raw),
+            confirmation=str(number or ""),
+            status=status.ours,
             raw_status=raw,
             reference=self._reference_of(reservation),
+            meaning=status.meaning,
         )
+
+
+def error_text_of(errors: Any) -> str:
+    """The messages of a SynXis `Errors` node (a list of `{"Message"|"UserMessage"|…}`)."""
+    if isinstance(errors, list):
+        texts = [str(_get(e, "Message") or _get(e, "UserMessage") or _get(e, "ErrorCode") or e)
+                 if isinstance(e, dict) else str(e) for e in errors]
+        return "; ".join(texts)[:300]
+    return str(errors)[:300]

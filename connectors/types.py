@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
+
+from connectors.errors import UnknownFailure
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,88 @@ class BookingRequest:
 
 
 class BookingStatus(enum.Enum):
-    """An external booking's state, mapped from each system's own vocabulary."""
+    """An external booking's state, mapped from each system's own vocabulary (each connector's
+    status table says which raw status means what, and why)."""
 
-    BOOKED = "booked"  # final and valid (SynXis: Confirmed)
-    PENDING = "pending"  # holds inventory but must be confirmed (SynXis: Booked, OnHold, PendingModify)
-    NO_AVAILABILITY = "no_availability"  # (SynXis: Waitlisted)
-    ABSENT = "absent"  # counts as not there (SynXis: Cancelled, Ignored, Stored)
+    BOOKED = "booked"  # a real, valid booking: nothing to do (SynXis: Confirmed, PendingModify)
+    PENDING = "pending"  # held, and the connector may confirm it (SynXis: Booked, OnHold; Mews: Optional)
+    NO_AVAILABILITY = "no_availability"  # waitlisted: no availability (SynXis: Waitlisted; Mews: Requested)
+    ABSENT = "absent"  # counts as not there: create a new one (SynXis: Cancelled, Ignored, Stored)
+    # Exists in a state syncdesk must neither confirm nor replace: a person settles it
+    # (SynXis: PendingCancel, PaymentPending, Released; ResDiary: Locked).
+    REVIEW = "review"
+
+
+# When several bookings carry our reference, the most booked one is the one that counts.
+PRECEDENCE = (BookingStatus.BOOKED, BookingStatus.PENDING, BookingStatus.REVIEW, BookingStatus.NO_AVAILABILITY,
+              BookingStatus.ABSENT)
+
+
+@dataclass(frozen=True)
+class StatusMeaning:
+    """One of a system's booking statuses: ours for it, and what it means for a guest who paid."""
+
+    ours: BookingStatus
+    meaning: str
+
+
+class UnknownStatus(LookupError):
+    """A status the system's table does not list: the connector says so, never guesses."""
+
+
+class StatusTable(Mapping[str, StatusMeaning]):
+    """A system's whole status vocabulary (`name -> StatusMeaning`, as the vendor spells it);
+    `meaning_of` looks a status up ignoring case, spaces and underscores, as answers vary."""
+
+    def __init__(self, statuses: dict[str, StatusMeaning]) -> None:
+        self.statuses = statuses
+        self._by_key = {self.key(name): meaning for name, meaning in statuses.items()}
+
+    def __getitem__(self, name: str) -> StatusMeaning:
+        return self.statuses[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.statuses)
+
+    def __len__(self) -> int:
+        return len(self.statuses)
+
+    @staticmethod
+    def key(raw: str) -> str:
+        return raw.replace(" ", "").replace("_", "").lower()
+
+    def meaning_of(self, raw: str) -> StatusMeaning:
+        """Raises UnknownStatus for a status the table does not list."""
+        try:
+            return self._by_key[self.key(raw)]
+        except KeyError:
+            raise UnknownStatus(raw) from None
+
+    def meaning_or_fail(self, raw: str, *, returned: str, check: str, name: str | None = None) -> StatusMeaning:
+        """The meaning of `name` (default `raw`, the status as the system sent it). A status the
+        table does not list is an error, never a guess: UnknownFailure, saying what `returned`
+        it and what to `check` first."""
+        try:
+            return self.meaning_of(raw if name is None else name)
+        except UnknownStatus:
+            raise UnknownFailure(
+                f"{returned} syncdesk does not know: {raw!r}. Check {check} before doing anything else.",
+                detail=f"status={raw!r}",
+            ) from None
 
 
 @dataclass(frozen=True)
 class ExistingBooking:
-    confirmation: str
+    confirmation: str  # "" when the system gave it none (a SynXis Stored reservation has none)
     status: BookingStatus
     raw_status: str
     reference: str = ""
+    meaning: str = ""  # what the raw status means, in the vendor's words where it has any
+
+
+def most_booked(bookings: list[ExistingBooking]) -> ExistingBooking | None:
+    """The booking that counts among several for one item (None for none)."""
+    return min(bookings, key=lambda b: PRECEDENCE.index(b.status)) if bookings else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +148,9 @@ class SystemDescription:
     playbook: tuple[str, ...] = ()
     manual_fields: tuple[str, ...] = ("reference",)
     payment_methods: tuple[str, ...] = ()
+    # Who to contact about this system when an error is unknown (its configured support
+    # contact, e.g. "Aspenware support (support@aspenware.com)"); "" when none is configured.
+    support: str = ""
 
 
 class BookingConnector(Protocol):

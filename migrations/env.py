@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from workflows.models import Base
-from workflows.settings import get_settings
+from workflows.core.models import Base
+from workflows.core.settings import get_settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().database_url

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -22,10 +24,13 @@ import uvicorn
 from redis import Redis
 from sqlalchemy import create_engine, text
 
-from workflows.db import get_engine
-from workflows.models import Base
-from workflows.settings import Settings
-from workflows.signature import HEADER, sign
+from bot.log import LogAnnouncer
+from syncdesk.surfaces import register_log_surface, unplug_all
+from workflows.core.db import get_engine
+from workflows.core.messages import messengers
+from workflows.core.models import Base
+from workflows.core.settings import Settings
+from workflows.core.signature import HEADER, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -36,7 +41,7 @@ CLAIM_KEY = "syncdesk:test-session"
 
 
 def _migrate_url(url: str) -> None:
-    from workflows.cli import _migrate
+    from syncdesk.cli import _migrate
 
     _migrate(Settings(_env_file=None, database_url=url))
 
@@ -97,6 +102,24 @@ def redis_url(redis_db_url: str) -> Iterator[str]:
     client.flushdb()
     client.set(CLAIM_KEY, claim, ex=2 * 3600)
     yield redis_db_url
+
+
+@pytest.fixture(autouse=True)
+def log_surfaces() -> Iterator[None]:
+    """Every test starts with the logging stand-ins plugged in for Slack and Teams, as a
+    process with no chat tokens would have them (`syncdesk.surfaces`)."""
+    unplug_all()
+    for surface in ("slack", "teams"):
+        register_log_surface(surface)
+    yield
+    unplug_all()
+
+
+def logged(surface: str = "slack") -> LogAnnouncer:
+    """What the logging stand-in for `surface` would have sent."""
+    announcer = messengers.get(surface)
+    assert isinstance(announcer, LogAnnouncer)
+    return announcer
 
 
 @pytest.fixture
@@ -160,7 +183,7 @@ class LiveServer:
 
 @pytest.fixture
 def live_app(settings: Settings) -> Iterator[LiveServer]:
-    from workflows.web import create_app
+    from syncdesk.web import create_app
 
     with LiveServer(create_app(settings)) as server:
         yield server
@@ -179,22 +202,56 @@ def post_failure(server_url: str, payload: dict | bytes, *, secret: str = INGEST
 
 
 class WorkerProcess:
-    """A real `syncdesk worker` process reading the test settings from its environment."""
+    """A real `syncdesk worker --clock` process reading the test settings from its environment.
 
-    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None, burst: bool = False) -> None:
+    It runs in its own session (process group), so `stop()` can take down whatever it left
+    behind, and writes its output to a file, so reading it never waits on a pipe an orphaned
+    child still holds open.
+    """
+
+    STOP_SECONDS = 15.0
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None, burst: bool = False,
+                 args: list[str] | None = None) -> None:
         env = settings_env(settings) | (extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
-        args = [sys.executable, "-m", "workflows.cli", "worker", "--tick", "0.5"] + (["--burst"] if burst else [])
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        command = args if args is not None else ["worker", "--clock", "--tick", "0.5"] + (["--burst"] if burst else [])
+        self.log = tempfile.NamedTemporaryFile(prefix="syncdesk-worker-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([sys.executable, "-m", "syncdesk.cli", *command], env=env, cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.output: str | None = None
 
-    def stop(self) -> str:
+    def stop(self, timeout: float | None = None) -> str:
+        """SIGTERM (a warm stop), then SIGKILL the whole process group if it has not stopped
+        within `timeout` seconds; returns the output. Never waits longer than about that."""
+        if self.output is not None:
+            return self.output
+        timeout = self.STOP_SECONDS if timeout is None else timeout
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything of the group still running (orphans too)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.log.close()
+        try:
+            with open(self.log.name, "rb") as f:
+                self.output = f.read().decode(errors="replace")
+        finally:
+            os.unlink(self.log.name)
+        return self.output
+
+    @property
+    def stopped_cleanly(self) -> bool:
+        return self.proc.returncode == 0
 
 
 @pytest.fixture

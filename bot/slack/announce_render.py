@@ -1,6 +1,6 @@
 """Block Kit for what the on-call workflows announce in Slack, as pure functions of their
-frozen views: the outage parent message (`workflows.outage.IncidentView`), the daily
-digest (`workflows.digest.Digest`), channel messages with their mention, direct messages
+frozen views: the outage message (`workflows.outage.views.IncidentView`) and its "Show all"
+modal (`IncidentPage`, paginated with `views.update`), the daily digest (`workflows.reports.digest.Digest`), channel messages with their mention, direct messages
 and the reconciliation report. No I/O here.
 
 Mentions follow "Formatting text for app surfaces" (docs.slack.dev/messaging/formatting-message-text):
@@ -15,16 +15,29 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot.slack.render import (
-    MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, button, context, cut, divider, escape, header, section, system_name, who,
+    MAX_MESSAGE_BLOCKS,
+    MAX_SECTION_TEXT,
+    button,
+    context,
+    cut,
+    divider,
+    escape,
+    header,
+    section,
+    system_name,
+    who,
 )
 from connectors.errors import ErrorClass
 
 if TYPE_CHECKING:
-    from workflows.digest import Digest
-    from workflows.outage import IncidentView
-    from workflows.reconcile import Report
+    from workflows.outage.views import AffectedItem, IncidentPage, IncidentView
+    from workflows.reports.digest import Digest
+    from workflows.reports.reconcile import Report
 
 REPROCESS_ALL = "reprocess_all"  # action_id of the outage message's button; value: the incident id
+SHOW_ALL = "outage_show_all"  # the outage message's "Show all"; value: the incident id
+SHOW_PAGE = "outage_page"  # the modal's "Previous" / "Next"; value: "<incident id>:<page>"
+SHOW_ALL_VIEW = "outage_show_all_view"  # the modal's callback_id
 
 _SPECIAL = {"@here": "<!here>", "@channel": "<!channel>", "@everyone": "<!everyone>"}
 _SUBTEAM_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -77,20 +90,59 @@ def incident_text(incident: IncidentView) -> str:
     return f"{incident.summary} · all clear"
 
 
-def incident_blocks(incident: IncidentView) -> list[dict[str, Any]]:
-    """The outage parent message: what, how many, why; the all-clear, progress and "Reprocess all N"."""
+_STATE_MARKS = {"failed": "❌", "rebooking": "⏳", "rebooked": "✅", "no availability": "🚫",
+                "failed again": "❌", "closed": "☑️"}
+
+
+def _arrival(day: dt.date | None, today: dt.date) -> str:
+    if day is None:
+        return "arrival unknown"
+    days = (day - today).days
+    when = "today" if days == 0 else "tomorrow" if days == 1 else f"{day:%a %-d %b}"
+    return f"{'🔴 ' if days <= 1 else '🟠 ' if days <= 7 else ''}arriving {when}"
+
+
+def affected_line(item: AffectedItem, today: dt.date) -> str:
+    """One affected order: link, guest, arrival, property, state and why."""
+    order = f"<{item.link}|{escape(item.order_id)}>" if item.link and "|" not in item.link and ">" not in item.link \
+        else f"*{escape(item.order_id)}*"
+    why = f" ({_class_label(item.error_class)})" if item.error_class and item.state != "rebooked" else ""
+    where = f" · {escape(item.property)}" if item.property else ""
+    return (f"{_STATE_MARKS.get(item.state, '•')} {order} {escape(cut(item.guest_name, 60))} — "
+            f"{_arrival(item.arrival, today)}{where} — {escape(item.state)}{escape(why)}")
+
+
+def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The outage message: what, how many, why; the most urgent guests; totals by property;
+    the all-clear and the recovery's progress; "Show all" and "Reprocess all N"."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     quiet = incident.state != "open"
-    mark = "✅" if quiet else "🚨"
+    mark = "✅" if quiet else "⏸️" if incident.recovery_paused else "🚨"
     blocks: list[dict[str, Any]] = [header(f"{mark} {incident.summary}")]
-    classes = " · ".join(f"{_class_label(c)} {n}" for c, n in incident.error_classes[:8])
+    classes = " · ".join(f"{_class_label(c)} {n:,}" for c, n in incident.error_classes[:8])
     orders = len(incident.order_ids)
     span = (f"First failure {_time(incident.first_failure_at)}, last {_time(incident.last_failure_at)}"
-            f" · {orders} order{'s' if orders != 1 else ''} affected")
-    blocks.append(section(f"*{incident.failure_count} failures at {escape(incident.system_name)}:* "
+            f" · {orders:,} order{'s' if orders != 1 else ''} affected, {incident.open_items:,} still open")
+    blocks.append(section(f"*{incident.failure_count:,} failures at {escape(incident.system_name)}:* "
                           f"{escape(classes) or 'no class recorded'}\n{span}", block_id="incident"))
-    if not quiet:
-        blocks.append(section("On-call has been paged once. Further alerts for "
-                              f"{escape(incident.system_name)} go into this thread, each with its own buttons. "
+    if incident.urgent:
+        lines = [affected_line(i, today) for i in incident.urgent]
+        more = incident.open_items - len(incident.urgent)
+        tail = f"\n…and {more:,} more: *Show all*" if more > 0 else ""
+        blocks.append(section("*Most urgent, soonest arrival first:*\n" + cut("\n".join(lines), 2800) + tail,
+                              block_id="urgent"))
+    if incident.by_property:
+        props = " · ".join(f"{escape(p)} {n:,}" + (f" ({o:,} open)" if o != n else "")
+                           for p, n, o in incident.by_property[:12])
+        blocks.append(section(f"*By property:* {props}", block_id="by_property"))
+    if incident.recovery_paused:
+        blocks.append(section(f"⏸️ *Recovery paused:* {escape(incident.system_name)} is failing again. "
+                              "It resumes, soonest arrival first, after the next all-clear. On-call has been paged.",
+                              block_id="paused"))
+    elif not quiet:
+        blocks.append(section("On-call has been paged once. Failures at "
+                              f"{escape(incident.system_name)} are collected here instead of one alert each; "
+                              "every order stays tracked (`/syncdesk order ID` shows one with its buttons). "
                               "I'll post the all-clear when it has been quiet for a while."))
     else:
         blocks.append(section(escape(incident.all_clear_text), block_id="all_clear"))
@@ -99,21 +151,55 @@ def incident_blocks(incident: IncidentView) -> list[dict[str, Any]]:
         progress = f": {escape(incident.progress.text)}" if incident.progress else ""
         blocks.append(section(f"🔁 *Reprocess all* asked by {who(incident.reprocess_requested_by)}{at}{progress}",
                               block_id="progress"))
+    elements: list[dict[str, Any]] = [button(f"Show all {incident.affected:,}", SHOW_ALL, str(incident.incident_id))]
     if incident.reprocess_all_offered:
         n = incident.still_failed
-        blocks.append({"type": "actions", "block_id": "reprocess_all", "elements": [{
-            **button(f"Reprocess all {n}", REPROCESS_ALL, str(incident.incident_id), "primary"),
+        elements.append({
+            **button(f"Reprocess all {n:,}", REPROCESS_ALL, str(incident.incident_id), "primary"),
             "confirm": {
                 "title": {"type": "plain_text", "text": "Reprocess all?"},
                 "text": {"type": "mrkdwn", "text": cut(
-                    f"Queue one check-first Reprocess for each of the {n} still-failed "
-                    f"{escape(incident.system_name)} items, paced so the system is not hammered.", 300)},
+                    f"Rebook each of the {n:,} still-failed {escape(incident.system_name)} items, soonest arrival "
+                    f"first, at {escape(incident.system_name)}'s pace (checked first: nothing is booked twice).", 300)},
                 "confirm": {"type": "plain_text", "text": "Reprocess all"},
                 "deny": {"type": "plain_text", "text": "Cancel"},
             },
-        }]})
+        })
+    blocks.append({"type": "actions", "block_id": "outage_actions", "elements": elements})
     blocks.append(context(f"syncdesk · outage {incident.incident_id} · opened {_time(incident.opened_at)}"))
     return blocks
+
+
+def show_all_modal(shown: IncidentPage, today: dt.date | None = None) -> dict[str, Any]:
+    """"Show all": every affected order with its state, open ones first by arrival, a page at a time."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    incident = shown.incident
+    blocks: list[dict[str, Any]] = [
+        section(f"*{escape(incident.summary)}*\n{incident.affected:,} affected, {incident.open_items:,} still open"
+                + (f" · {escape(incident.progress.text)}" if incident.progress else "")),
+        context("Open ones first, soonest arrival first. `/syncdesk order ID` shows an order's alert with its "
+                "buttons."),
+        divider(),
+    ]
+    blocks += _lines_to_sections([affected_line(i, today) for i in shown.items], MAX_MESSAGE_BLOCKS - 8) \
+        or [section("Nothing is attached to this outage.")]
+    nav = []
+    if shown.has_previous:
+        nav.append(button("‹ Previous", SHOW_PAGE, f"{incident.incident_id}:{shown.page - 1}"))
+    if shown.has_next:
+        nav.append(button("Next ›", SHOW_PAGE, f"{incident.incident_id}:{shown.page + 1}"))
+    if nav:
+        blocks.append({"type": "actions", "block_id": "pages", "elements": nav})
+    blocks.append(context(f"Page {shown.page + 1} of {shown.pages} · outage {incident.incident_id}"))
+    return {"type": "modal", "callback_id": SHOW_ALL_VIEW, "private_metadata": str(incident.incident_id),
+            "title": {"type": "plain_text", "text": cut(f"Outage · {incident.system_name}", 24)},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": blocks}
+
+
+def parse_page(value: str) -> tuple[int, int] | None:
+    """The (incident id, page) a "Previous"/"Next" button carries; None when it is not one."""
+    incident, _, number = value.partition(":")
+    return (int(incident), int(number)) if incident.isdigit() and number.isdigit() else None
 
 
 # -- the daily digest ---------------------------------------------------------------------
@@ -151,6 +237,8 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
     resolution, recurring themes and who fixed what."""
     blocks: list[dict[str, Any]] = [header(f"📊 syncdesk digest · {digest.day:%a %d %b %Y}"),
                                     context(f"Day in {escape(digest.timezone)}")]
+    if digest.channels:  # issue 14: what each alert channel covers
+        blocks.append(context("Channels: " + "; ".join(f"{escape(c)} — {escape(what)}" for c, what in digest.channels)))
     if digest.failures:
         lines = []
         for system, total in digest.by_system:

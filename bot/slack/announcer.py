@@ -1,18 +1,19 @@
-"""`SlackAnnouncer`: the on-call workflows' messages in Slack (`workflows.announce.Announcer`),
-and the retail reminder (`workflows.retail.register_sink`).
+"""`SlackAnnouncer`: the on-call workflows' messages in Slack (`workflows.core.messages.Messenger`,
+`workflows.outage.views.IncidentBoard`, `workflows.reports.digest.DigestBoard`), and the retail
+reminder (`workflows.retail.service.reminders`).
 
 - Direct messages: `conversations.open` (scope `im:write`,
   docs.slack.dev/reference/methods/conversations.open) gives the DM channel, then
   `chat.postMessage`; with an order, a link to its alert message.
 - Channel messages go to `SLACK_ALERT_CHANNEL`, led by the mention (`<!here>`,
   `<!subteam^ID>`, see `bot.slack.announce_render.mention`).
-- The outage parent message is posted once and then rewritten with `chat.update`
-  (posted again if deleted); the alerts of the outage are threaded under it by
-  `SlackNotifier`. Its "Reprocess all N" button is handled in `bot.slack.app`.
+- The outage message is posted once and then rewritten with `chat.update` (posted again if
+  deleted); it lists the outage's orders instead of an alert each. Its "Show all" and
+  "Reprocess all N" buttons are handled in `bot.slack.app`.
 - The digest goes to `DIGEST_CHANNEL`, else the alert channel.
 
-Every post waits for its channel's turn on the notifier's `Pacer` (one message per
-second per channel, shared through Redis). A failure raises, so the calling job fails
+Every post and update waits for its channel's turn on the notifier's `Pacer` (one write
+per second per channel, shared through Redis). A failure raises, so the calling job fails
 and RQ retries it: an announcement is late, never lost.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis import Redis
 from slack_sdk import WebClient
@@ -28,14 +29,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack import announce_render, reads, retail_render
 from bot.slack.notifier import GONE, Pacer, web_client
-from workflows.announce import MessageRef
-from workflows.queue import get_redis
-from workflows.settings import Settings
-
-if TYPE_CHECKING:
-    from workflows.digest import Digest
-    from workflows.outage import IncidentView
-    from workflows.retail import RetailReminder
+from workflows.core.messages import MessageRef
+from workflows.core.queue import get_redis
+from workflows.core.settings import Settings
+from workflows.outage.views import IncidentRead
+from workflows.reports.digest import Digest
+from workflows.retail.service import RetailReminder
+from workflows.systems.registry import channel_for_system
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class SlackAnnouncer:
 
     def _post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> MessageRef:
         self.pacer.wait(channel)
+        return self._send(channel, text, blocks)
+
+    def _send(self, channel: str, text: str, blocks: list[dict[str, Any]] | None) -> MessageRef:
+        """chat.postMessage, the channel's turn already taken."""
         args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks is not None:
             args["blocks"] = blocks
@@ -65,27 +69,37 @@ class SlackAnnouncer:
             opened = self.client.conversations_open(users=person)
             self._post(str(opened["channel"]["id"]), body)
 
-    def channel_message(self, text: str, mention: str | None = None) -> MessageRef:
-        return self._post(self.channel, announce_render.channel_text(text, mention))
+    def channel_message(self, text: str, mention: str | None = None, channel: str | None = None) -> MessageRef:
+        return self._post(channel or self.channel, announce_render.channel_text(text, mention))
 
-    def show_incident(self, incident: IncidentView, current: MessageRef) -> MessageRef:
-        blocks, text = announce_render.incident_blocks(incident), announce_render.incident_text(incident)
+    def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
+        # The view is read after the channel's turn has come: in a storm that wait is seconds,
+        # and the message must list the failures recorded meanwhile (issue 15).
         channel, ts = current
         if channel and ts and not ts.startswith("log:"):
             try:
-                self.client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
+                self.pacer.wait(channel)  # an update is a write too: one per second per channel
+                incident = read()
+                self.client.chat_update(channel=channel, ts=ts, blocks=announce_render.incident_blocks(incident),
+                                        text=announce_render.incident_text(incident))
                 return channel, ts
             except SlackApiError as exc:
                 if exc.response.get("error") not in GONE:
                     raise
                 log.warning("outage message %s is gone from Slack (%s): posting it again",
                             incident.incident_id, exc.response.get("error"))
-        return self._post(self.channel, text, blocks)
+        # where the system's alerts go (routing file, issue 14), else the alert channel
+        # Read twice on this first post only: once for the system (which channel to wait for),
+        # then after the wait for what to show.
+        channel = channel_for_system(read().system, self.settings, "slack")
+        self.pacer.wait(channel)
+        incident = read()
+        return self._send(channel, announce_render.incident_text(incident), announce_render.incident_blocks(incident))
 
     def show_digest(self, digest: Digest) -> None:
         self._post(self.settings.digest_channel or self.channel, announce_render.digest_text(digest),
                    announce_render.digest_blocks(digest))
 
-    # -- workflows.retail sink ------------------------------------------------------------
+    # -- workflows.retail.service sink ------------------------------------------------------------
     def show_retail_reminder(self, reminder: RetailReminder) -> None:
         self._post(self.channel, retail_render.reminder_text(reminder), retail_render.reminder_blocks(reminder))

@@ -1,15 +1,16 @@
 """The Bolt app: Slack's buttons, the Booked-manually and Dispatched forms, `/syncdesk` and
 the Home tab.
 
-- The alert's Reprocess, Booked manually, Mark complete (`workflows.actions`) and "I'm on
-  it" (`workflows.oncall_actions.im_on_it`, stops the escalation); the outage message's
-  "Reprocess all N" (`workflows.outage.reprocess_all`); the retail reminder's Dispatched
-  (`workflows.retail_actions.request_dispatched`).
+- The alert's Reprocess, Booked manually, Mark complete (`workflows.actions.requests`) and "I'm on
+  it" (`workflows.oncall.requests.im_on_it`, stops the escalation); the outage message's
+  "Reprocess all N" (`workflows.outage.requests.reprocess_all`) and "Show all" (a modal listing
+  every affected order with its state, a page at a time); the retail reminder's Dispatched
+  (`workflows.retail.requests.request_dispatched`).
 - `/syncdesk order X`, `orders …`, `oncall`, `oncall take [until]`, `oncall release`, and
   `reconcile` — which calls the platform and Stripe, so it runs after the ack and answers
   through the command's `response_url`.
 
-Every listener is parse → authorize → call `workflows.actions` → `ack()`; anything that
+Every listener is parse → authorize → call `workflows.actions.requests` → `ack()`; anything that
 talks to Slack afterwards (the ephemeral answer, `views.open`, `views.publish`) is handed
 to a small thread pool, so the HTTP answer never waits on Slack. That is why the app runs
 with `process_before_response=True` (docs.slack.dev/tools/bolt-python/concepts/lazy-listeners):
@@ -21,18 +22,21 @@ the response leaves as soon as the listener returns, without Bolt's ack-polling 
 - Redeliveries — Events API retries carry `X-Slack-Retry-Num`/`X-Slack-Retry-Reason`
   (docs.slack.dev/apis/events-api, "Retries") — and double clicks are answered 200 without
   doing anything twice: a delivery seen before (same event_id, same click `action_ts`) is
-  skipped, and every action is enqueued under a deterministic job id (`workflows.actions`).
+  skipped, and every action is enqueued under a deterministic job id (`workflows.actions.requests`).
 - Only members of `SLACK_ALLOWED_USERGROUP` may act (`bot.slack.auth`); a refusal is an
-  ephemeral "you are not on the reservations team" plus an audit event.
+  ephemeral "you are not on the reservations team" plus an audit event. With no group set,
+  nobody may (the refusal says what to set) unless `ALLOW_ANY_MEMBER=true`.
 - Served over HTTP at `POST /slack/events` (`starlette_endpoint`, mounted by
-  `workflows.web`) or over Socket Mode (`socket_mode_handler`, docs.slack.dev/apis/events-api/using-socket-mode).
+  `syncdesk.web`) or over Socket Mode (`bot.slack.socket_mode`, docs.slack.dev/apis/events-api/using-socket-mode).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,21 +51,29 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot import wording
 from bot.slack import announce_render, envelope, forms, reads, render, retail_render
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
-from connectors.premier import payment_methods
-from workflows import actions, oncall_actions, outage, retail_actions, states
-from workflows.db import transaction
-from workflows.queue import get_redis
-from workflows.settings import Settings
+from workflows.actions import requests as actions
+from workflows.core import metrics, states
+from workflows.core.db import transaction
+from workflows.core.queue import get_redis
+from workflows.core.settings import Settings
+from workflows.oncall import requests as oncall_actions
+from workflows.orders import search
+from workflows.outage import requests as outage
+from workflows.outage.views import incident_page
+from workflows.retail import requests as retail_actions
+from workflows.systems.registry import premier_payment_methods
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
 DELIVERY_MEMORY_SECONDS = 3600
 USAGE = ("Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] "
-         "[today|YYYY-MM-DD]` · `/syncdesk oncall` · `/syncdesk oncall take [18:00|2h]` · `/syncdesk oncall release` "
+         "[today|YYYY-MM-DD]` · `/syncdesk find walker` (guest name, e-mail, phone, confirmation number or payment "
+         "reference) · `/syncdesk oncall` · `/syncdesk oncall take [18:00|2h]` · `/syncdesk oncall release` "
          "· `/syncdesk reconcile`")
 RECONCILING = "🔎 Reconciling syncdesk, the platform and Stripe… the result follows here in a moment."
 # A bare Slack user id in on-call text ("On call now: U0ANA") shown as a mention; ids carry a digit, words don't.
@@ -95,7 +107,7 @@ class SlackSurface:
         with transaction(self.settings.database_url) as session:
             states.audit(session, actor=forms.actor(body), action=f"click.{action}", order_id=order_id,
                          item_id=item_id, result="refused", reason=decision.reason)
-        self.later(self.tell, body, REFUSAL)
+        self.later(self.tell, body, decision.tell or REFUSAL)
         return False
 
     def tell(self, body: dict[str, Any], text: str, channel: str | None = None) -> None:
@@ -126,14 +138,33 @@ class SlackSurface:
             except SlackApiError as exc:  # closed or changed meanwhile: nothing to show it in
                 log.info("could not show the SynXis check for %s/%s: %s", order_id, item_id, exc)
 
+    def open_complete_unchecked(self, trigger_id: str, order_id: str, channel: str) -> None:
+        snap = reads.snapshot(self.settings, order_id)
+        if snap is not None:
+            meta = json.dumps({"order_id": order_id, "channel": channel})
+            self.client.views_open(trigger_id=trigger_id, view=render.complete_unchecked_modal(snap, meta))
+
+    def open_outage_list(self, trigger_id: str, incident_id: int) -> None:
+        """"Show all": the modal with the outage's first page (`views.open`, within the trigger's 3 s)."""
+        shown = incident_page(self.settings, incident_id, 0)
+        if shown is not None:
+            self.client.views_open(trigger_id=trigger_id, view=announce_render.show_all_modal(shown))
+
+    def turn_outage_page(self, view_id: str, view_hash: str, incident_id: int, number: int) -> None:
+        """"Previous"/"Next" in the modal: the same modal at another page (`views.update`)."""
+        shown = incident_page(self.settings, incident_id, number)
+        if shown is not None:
+            self.client.views_update(view_id=view_id, hash=view_hash, view=announce_render.show_all_modal(shown))
+
     def open_log(self, trigger_id: str, order_id: str, item_id: str) -> None:
         snap = reads.snapshot(self.settings, order_id)
         if snap is not None and any(i.item_id == item_id for i in snap.items):
             self.client.views_open(trigger_id=trigger_id, view=render.log_modal(snap, item_id))
 
     def publish_home(self, user: str, status: str | None = None, day: dt.date | None = None) -> None:
-        if not self.gate.check(user).allowed:
-            view = {"type": "home", "blocks": [render.section(REFUSAL)]}
+        decision = self.gate.check(user)
+        if not decision.allowed:
+            view = {"type": "home", "blocks": [render.section(decision.tell or REFUSAL)]}
         else:
             rows = reads.queue(self.settings, status, day, limit=100)
             snapshots = reads.open_alerts(self.settings)
@@ -158,6 +189,14 @@ class SlackSurface:
                 rows, title, reads.alert_links(self.settings, [r.order_id for r in rows]))}
         return {"text": USAGE}
 
+    def find(self, text: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The ephemeral answer to `/syncdesk find <text>` (issue 14)."""
+        found = search.find_orders(self.settings, text, forms.actor(body), via="slack")
+        if found.problem:
+            return {"text": render.slack_text(found.problem)}
+        links = reads.alert_links(self.settings, [r.order_id for r in found.rows])
+        return {"text": f"Find “{found.query}”: {len(found.rows)} orders",
+                "blocks": render.find_blocks(found.query, found.rows, links)}
 
     def oncall(self, words: list[str], body: dict[str, Any]) -> str:
         """The answer to `/syncdesk oncall [take [until] | release]` for the person asking."""
@@ -174,7 +213,7 @@ class SlackSurface:
 
     def reconcile(self, body: dict[str, Any]) -> None:
         """`/syncdesk reconcile`, after the ack: compare, then answer the person privately."""
-        from workflows.reconcile import reconcile
+        from workflows.reports.reconcile import reconcile
 
         with transaction(self.settings.database_url) as session:
             states.audit(session, actor=forms.actor(body), action="reconcile.requested", via="slack")
@@ -219,7 +258,8 @@ def _skip_redeliveries(settings: Settings) -> Callable[..., BoltResponse | None]
 def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     """The Bolt `App` with syncdesk's listeners, its Web API client on `SLACK_API_URL`."""
     client = client or web_client(settings)
-    surface = SlackSurface(settings, client, UsergroupGate(client, settings.slack_allowed_usergroup))
+    surface = SlackSurface(settings, client, UsergroupGate(client, settings.slack_allowed_usergroup,
+                                                           allow_any=settings.allow_any_member))
     secret = settings.secret("slack_signing_secret") if settings.slack_signing_secret else None
     app = App(client=client, signing_secret=secret,
               request_verification_enabled=secret is not None, token_verification_enabled=False,
@@ -234,7 +274,12 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             return BoltResponse(status=400, body="malformed payload")
         return None
     if not settings.slack_allowed_usergroup:
-        log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack user may press syncdesk's buttons")
+        if settings.allow_any_member:
+            log.warning("SLACK_ALLOWED_USERGROUP is not set and ALLOW_ANY_MEMBER=true: every Slack user may "
+                        "press syncdesk's buttons")
+        else:
+            log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack action is refused until it is "
+                        "(or ALLOW_ANY_MEMBER=true)")
 
     @app.action(render.REPROCESS)
     def reprocess(ack: Any, body: dict[str, Any]) -> None:
@@ -252,6 +297,26 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             surface.later(surface.tell, body, render.slack_text(answer.message))
         ack()
 
+    @app.action(render.COMPLETE_UNCHECKED)
+    def complete_unchecked(ack: Any, body: dict[str, Any]) -> None:
+        order_id, _ = forms.clicked(body)
+        if surface.authorize(body, "mark_complete", order_id):
+            surface.later(surface.open_complete_unchecked, body["trigger_id"], order_id,
+                          forms.where(body)["channel"])
+        ack()
+
+    @app.view(render.COMPLETE_UNCHECKED_VIEW)
+    def complete_unchecked_submitted(ack: Any, body: dict[str, Any]) -> None:
+        form = forms.unchecked_completion(body)
+        errors = forms.unchecked_errors(form)
+        if errors or not surface.authorize(body, "mark_complete", form.order_id):
+            return ack(response_action="errors", errors=errors or {render.REASON_BLOCK: REFUSAL})
+        answer = actions.request_complete(settings, form.order_id, forms.actor(body), unchecked_reason=form.reason)
+        if not answer.accepted:
+            return ack(response_action="errors", errors={render.REASON_BLOCK: answer.message[:500]})
+        ack()
+        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
+
     @app.action(render.IM_ON_IT)
     def im_on_it(ack: Any, body: dict[str, Any]) -> None:
         order_id, _ = forms.clicked(body)
@@ -267,6 +332,21 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             result = outage.reprocess_all(settings, int(value), forms.actor(body))
             surface.later(surface.tell, body, render.slack_text(result.message))
         ack()
+
+    @app.action(announce_render.SHOW_ALL)
+    def outage_show_all(ack: Any, body: dict[str, Any]) -> None:
+        value = str(body["actions"][0].get("value") or "")
+        if value.isdigit() and surface.authorize(body, "outage_show_all"):
+            surface.later(surface.open_outage_list, body["trigger_id"], int(value))
+        ack()
+
+    @app.action(announce_render.SHOW_PAGE)
+    def outage_page(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        turn = announce_render.parse_page(str(body["actions"][0].get("value") or ""))
+        view = body.get("view") or {}
+        if turn is not None and view.get("id") and surface.gate.check(forms.user_id(body)).allowed:
+            surface.later(surface.turn_outage_page, view["id"], view.get("hash", ""), *turn)
 
     @app.action(retail_render.DISPATCHED)
     def dispatched(ack: Any, body: dict[str, Any]) -> None:
@@ -300,7 +380,7 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     @app.view(render.BOOKED_MANUALLY_VIEW)
     def booked_manually_submitted(ack: Any, body: dict[str, Any]) -> None:
         form = forms.manual_booking(body)
-        errors = forms.manual_booking_errors(form, payment_methods(settings))
+        errors = forms.manual_booking_errors(form, premier_payment_methods(settings))
         if errors or not surface.authorize(body, "booked_manually", form.order_id, form.item_id):
             return ack(response_action="errors", errors=errors or {render.REFERENCE_BLOCK: REFUSAL})
         answer = actions.request_booked_manually(settings, form.order_id, form.item_id, forms.actor(body),
@@ -331,13 +411,16 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     @app.command("/order")
     @app.command("/orders")
     def command(ack: Any, body: dict[str, Any]) -> None:
-        if not surface.gate.check(forms.user_id(body)).allowed:
-            return ack(text=REFUSAL, response_type="ephemeral")
+        decision = surface.gate.check(forms.user_id(body))
+        if not decision.allowed:
+            return ack(text=decision.tell or REFUSAL, response_type="ephemeral")
         text = body.get("text", "").strip()
         text = {"/order": f"order {text}" if text else "orders", "/orders": f"orders {text}"}.get(body["command"], text)
         words = text.split()
         if words[:1] == ["oncall"]:
             return ack(response_type="ephemeral", text=surface.oncall(words[1:], body))
+        if words[:1] == ["find"]:
+            return ack(response_type="ephemeral", **surface.find(text[len("find"):], body))
         if words == ["reconcile"]:
             ack(response_type="ephemeral", text=RECONCILING)
             return surface.later(surface.reconcile, body)
@@ -349,8 +432,85 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         if event.get("tab", "home") == "home":
             surface.later(surface.publish_home, event["user"])
 
+    _register_moves(app, surface)  # issue 14: the overflow menus and the moves' forms
     app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
     return app
+
+
+# -- issue 14: the moves behind the overflow menus, and their forms ------------------------------
+
+_FORMS: dict[str, Callable[..., dict[str, Any]]] = {
+    wording.CANCEL_REFUND: lambda snap, item_id, meta: render.cancel_refund_modal(snap, item_id or "", meta),
+    wording.UNDO_MANUAL: lambda snap, item_id, meta: render.undo_modal(snap, item_id or "", meta),
+    wording.SNOOZE: lambda snap, item_id, meta: render.snooze_modal(snap, meta),
+    wording.HAND_OVER: lambda snap, item_id, meta: render.hand_over_modal(snap, meta),
+}
+
+
+def _open_move_form(surface: SlackSurface, trigger_id: str, move: str, order_id: str, item_id: str | None,
+                    channel: str) -> None:
+    snap = reads.snapshot(surface.settings, order_id)
+    if snap is None or (item_id is not None and not any(i.item_id == item_id for i in snap.items)):
+        return
+    meta = json.dumps({"order_id": order_id, "item_id": item_id, "channel": channel})
+    surface.client.views_open(trigger_id=trigger_id, view=_FORMS[move](snap, item_id, meta))
+
+
+def _register_moves(app: App, surface: SlackSurface) -> None:
+    settings = surface.settings
+
+    @app.action(render.MORE)
+    def more(ack: Any, body: dict[str, Any]) -> None:
+        """An overflow option: the same move as its button, or the move's form."""
+        move, order_id, item_id = forms.chosen(body)
+        if surface.authorize(body, move, order_id, item_id):
+            channel, actor = forms.where(body)["channel"], forms.actor(body)
+            if move in _FORMS:
+                surface.later(_open_move_form, surface, body["trigger_id"], move, order_id, item_id, channel)
+            elif move == wording.VIEW_LOG:
+                surface.later(surface.open_log, body["trigger_id"], order_id, item_id or "")
+            elif move == wording.BOOKED_MANUALLY:
+                surface.later(surface.open_booked_manually, body["trigger_id"], order_id, item_id or "", channel)
+            elif move == wording.COMPLETE_UNCHECKED:
+                surface.later(surface.open_complete_unchecked, body["trigger_id"], order_id, channel)
+            else:
+                answer = {wording.REPROCESS: lambda: actions.request_reprocess(settings, order_id, item_id or "", actor),
+                          wording.MARK_COMPLETE: lambda: actions.request_complete(settings, order_id, actor),
+                          wording.IM_ON_IT: lambda: oncall_actions.im_on_it(settings, order_id, actor)}.get(move)
+                if answer is not None:
+                    surface.later(surface.tell, body, render.slack_text(answer().message))
+        ack()
+
+    def submitted(action: str, block: str, request: Callable[[forms.MoveForm, str], Any]) -> Callable[..., None]:
+        def listener(ack: Any, body: dict[str, Any]) -> None:
+            form = forms.move_form(body)
+            if not surface.authorize(body, action, form.order_id, form.item_id):
+                return ack(response_action="errors", errors={block: REFUSAL})
+            answer = request(form, forms.actor(body))
+            if not answer.accepted:
+                return ack(response_action="errors", errors={block: render.slack_text(answer.message)[:500]})
+            ack()
+            surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
+        return listener
+
+    app.view(render.CANCEL_REFUND_VIEW)(submitted(
+        wording.CANCEL_REFUND, render.REASON_BLOCK,
+        lambda form, actor: actions.request_cancel_refund(settings, form.order_id, form.item_id or "", actor,
+                                                          form.reason)))
+    app.view(render.UNDO_VIEW)(submitted(
+        wording.UNDO_MANUAL, render.REASON_BLOCK,
+        lambda form, actor: actions.request_undo_manual(settings, form.order_id, form.item_id or "", actor,
+                                                        form.reason)))
+    app.view(render.SNOOZE_VIEW)(submitted(
+        wording.SNOOZE, render.UNTIL_BLOCK,
+        lambda form, actor: oncall_actions.snooze(settings, form.order_id, actor, form.choice, form.until)))
+
+    def hand_over(form: forms.MoveForm, actor: str) -> Any:
+        decision = surface.gate.check(form.owner)  # the teammate must be on the reservations team too
+        return oncall_actions.hand_over(settings, form.order_id, actor, f"slack:{form.owner}",
+                                        refusal=None if decision.allowed else decision.reason)
+
+    app.view(render.HAND_OVER_VIEW)(submitted(wording.HAND_OVER, render.OWNER_BLOCK, hand_over))
 
 
 def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:
@@ -363,14 +523,29 @@ def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:
             return Response("malformed request body", status_code=400)
         if wrong := envelope.problem(bolt_request.body):  # an interaction's `payload`, already parsed
             return Response(wrong, status_code=400)
+        if order_id := _order_of(bolt_request.body):
+            request.state.order_id = order_id  # for the request log line (syncdesk.web.RequestLog)
+        started = time.perf_counter()
         bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
+        metrics.ACK_SECONDS.labels("slack", _kind(bolt_request.body)).observe(time.perf_counter() - started)
         return to_starlette_response(bolt_response)
     return slack_events
 
 
-def socket_mode_handler(settings: Settings, bolt: App | None = None) -> Any:
-    """A Socket Mode connection for `bolt` (no public URL needed); call `.connect()` to start it."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+def _kind(body: dict[str, Any]) -> str:
+    """block_actions, view_submission, event_callback, command: what kind of request it was."""
+    return "command" if body.get("command") else str(body.get("type") or "unknown")[:32]
 
-    return SocketModeHandler(bolt or create_bolt_app(settings), app_token=settings.secret("slack_app_token"))
+
+def _order_of(body: dict[str, Any]) -> str | None:
+    """The order a click or form is about, when it names one (for logs; never trusted for acting)."""
+    try:
+        if body.get("type") == "block_actions":
+            return forms.clicked(body)[0]
+        if body.get("type") == "view_submission":
+            meta = json.loads(body["view"].get("private_metadata") or "{}")
+            return str(meta["order_id"]) if isinstance(meta, dict) and meta.get("order_id") else None
+    except Exception:  # not one of ours (home filters, retail buttons): no order to name
+        return None
+    return None
 

@@ -4,6 +4,9 @@ Membership comes from `usergroups.users.list` (scope `usergroups:read`;
 docs.slack.dev/reference/methods/usergroups.users.list: `usergroup` → `{"ok", "users": [ids]}`),
 cached for a few minutes so a click costs no Slack call. When Slack cannot be asked, the
 answer is "no" (fail closed) with a reason; refusals are audited by the caller.
+
+With no group configured the answer is also "no", telling the person what an admin must set,
+unless `ALLOW_ANY_MEMBER=true` says explicitly that everyone in the workspace may act.
 """
 
 from __future__ import annotations
@@ -21,18 +24,26 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 300.0
 
 
+NOT_CONFIGURED = ("🚫 syncdesk does not know who may act yet, so it refuses everyone: an admin sets "
+                  "SLACK_ALLOWED_USERGROUP to the reservations team's user group id (or ALLOW_ANY_MEMBER=true "
+                  "to let everyone in the workspace act).")
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str = ""
+    tell: str = ""  # what to tell the person instead of the usual refusal (a setting is missing)
 
 
 class UsergroupGate:
-    """Allows members of one user group; with no group configured, allows everyone."""
+    """Allows members of one user group; with no group configured, nobody unless `allow_any`."""
 
-    def __init__(self, client: WebClient, usergroup: str | None, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(self, client: WebClient, usergroup: str | None, ttl: float = CACHE_SECONDS, *,
+                 allow_any: bool = False) -> None:
         self.client = client
         self.usergroup = usergroup
+        self.allow_any = allow_any
         self.ttl = ttl
         self._lock = threading.Lock()
         self._members: frozenset[str] = frozenset()
@@ -49,7 +60,10 @@ class UsergroupGate:
 
     def check(self, user_id: str) -> Decision:
         if not self.usergroup:
-            return Decision(True)
+            if self.allow_any:
+                return Decision(True)
+            return Decision(False, "SLACK_ALLOWED_USERGROUP is not set (and ALLOW_ANY_MEMBER is not true)",
+                            NOT_CONFIGURED)
         try:
             members = self._members_now()
         except (SlackApiError, SlackClientError) as exc:

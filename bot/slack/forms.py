@@ -18,10 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.slack.render import NOTES_BLOCK, PAYMENT_METHOD_BLOCK, REFERENCE_BLOCK, parse_value
+from bot.slack.render import (
+    NOTES_BLOCK,
+    OWNER_BLOCK,
+    PAYMENT_METHOD_BLOCK,
+    REASON_BLOCK,
+    REFERENCE_BLOCK,
+    SNOOZE_BLOCK,
+    UNTIL_BLOCK,
+    parse_more,
+    parse_value,
+)
 from bot.slack.retail_render import COURIER_BLOCK, TRACKING_BLOCK
-from workflows.actions import PREMIER_PAYMENT_METHODS, validate_manual_booking
-from workflows.retail_actions import dispatch_problem
+from workflows.actions.rules import PREMIER_PAYMENT_METHODS, validate_manual_booking
+from workflows.retail.requests import dispatch_problem
 
 
 class BadPayload(ValueError):
@@ -128,6 +138,29 @@ def modal_metadata(order_id: str, item_id: str, system: str, channel: str) -> st
 
 
 @dataclass(frozen=True)
+class UncheckedCompletion:
+    order_id: str
+    reason: str
+    channel: str
+
+
+@_reader
+def unchecked_completion(body: dict[str, Any]) -> UncheckedCompletion:
+    """The Complete-without-payment-check form (`bot.slack.render.complete_unchecked_modal`)."""
+    view = body["view"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    reason = (_value(view["state"]["values"], REASON_BLOCK).get("value") or "").strip()
+    return UncheckedCompletion(meta["order_id"], reason, meta.get("channel", ""))
+
+
+def unchecked_errors(form: UncheckedCompletion) -> dict[str, str]:
+    """The reason is required: it is what the audit trail keeps instead of Stripe's word."""
+    if len(form.reason) < 5:
+        return {REASON_BLOCK: "Say how you checked the payment (at least a few words)."}
+    return {}
+
+
+@dataclass(frozen=True)
 class Dispatch:
     order_id: str
     item_id: str
@@ -152,3 +185,38 @@ def dispatch_errors(form: Dispatch) -> dict[str, str]:
     if problem is None:
         return {}
     return {COURIER_BLOCK if problem[0] == "courier" else TRACKING_BLOCK: problem[1]}
+
+
+# -- the moves of issue 14: overflow menus and their forms ---------------------------------------
+
+@_reader
+def chosen(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The (move, order id, item id) of the overflow option a person chose."""
+    return parse_more(body["actions"][0]["selected_option"]["value"])
+
+
+@dataclass(frozen=True)
+class MoveForm:
+    """What a move's modal holds (`bot.slack.render` cancel/undo/snooze/hand-over modals)."""
+
+    order_id: str
+    item_id: str | None
+    channel: str
+    reason: str = ""
+    choice: str | None = None  # Snooze: 1h | tomorrow | arrival
+    until: str = ""  # Snooze: a time typed
+    owner: str = ""  # Hand over: the Slack user id picked
+
+
+@_reader
+def move_form(body: dict[str, Any]) -> MoveForm:
+    view = body["view"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = view["state"]["values"]
+    option = _value(values, SNOOZE_BLOCK).get("selected_option") or {}
+    return MoveForm(
+        order_id=meta["order_id"], item_id=meta.get("item_id"), channel=meta.get("channel", ""),
+        reason=" ".join((_value(values, REASON_BLOCK).get("value") or "").split()),
+        choice=option.get("value"), until=(_value(values, UNTIL_BLOCK).get("value") or "").strip(),
+        owner=_value(values, OWNER_BLOCK).get("selected_user") or "",
+    )

@@ -1,21 +1,20 @@
 """`SlackNotifier`: shows an order's alert in Slack as the database says it is.
 
-The first `show` posts with `chat.postMessage` to `SLACK_ALERT_CHANNEL`; every later one
+The first `show` posts with `chat.postMessage` to the channel the routing file gives the
+order's property or system (`channel`, issue 14), else `SLACK_ALERT_CHANNEL`; every later one
 rewrites the same message (channel id + `ts`) with `chat.update`
 (docs.slack.dev/reference/methods/chat.update), and each job outcome in the audit trail
 becomes one thread reply (`thread_ts`). A message deleted in Slack is posted again.
 
-An order grouped under an outage (`snapshot.incident_thread`, workflows.outage) is posted
-as a reply in the outage message's thread instead, still with its own buttons and still
-updated in place; its outcome replies go to that same thread (Slack threads have one
-level). If the outage message is not posted yet, the job is retried (RQ's retry
-intervals) so the alert lands in the thread; when its retries run out it is posted at the
-top level rather than held back.
+An order attached to an outage is not posted on its own while it has no message: the outage
+message lists it (`workflows.orders.jobs.refresh_alert` stops before it gets here). One
+posted before its outage opened keeps being updated in place.
 
 Slack allows about one message per second per channel
-(docs.slack.dev/apis/web-api/rate-limits): posts are paced through Redis by `Pacer`, so
-every worker process — and the announcer's posts (`bot.slack.announcer`) — share the pace. A 429 is retried after its `Retry-After` by slack_sdk's
-`RateLimitErrorRetryHandler`; if Slack still refuses, the error propagates, the
+(docs.slack.dev/apis/web-api/rate-limits): every write (post, update, reply) is paced
+through Redis by `Pacer`, so every worker process — and the announcer's messages
+(`bot.slack.announcer`) — share the pace. A 429 is retried after its `Retry-After` by
+slack_sdk's `RateLimitErrorRetryHandler`; if Slack still refuses, the error propagates, the
 `refresh_alert` job fails and RQ retries it — an alert is delayed, never dropped.
 """
 
@@ -26,7 +25,6 @@ import logging
 import time
 
 from redis import Redis
-from rq import get_current_job
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -34,11 +32,16 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.slack import render
-from workflows.queue import get_redis
-from workflows.settings import Settings
-from workflows.snapshot import OrderSnapshot
+from workflows.core import metrics
+from workflows.core.queue import get_redis
+from workflows.core.settings import Settings
+from workflows.orders.snapshot import OrderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,25 @@ REPLY_MEMORY_SECONDS = 90 * 86400
 CHANNEL_ID_MEMORY_SECONDS = 7 * 86400
 
 
-class OutageMessagePending(RuntimeError):
-    """The alert belongs in an outage thread whose parent message is not posted yet."""
+class CountErrors(RetryHandler):
+    """Counts the Web API's errors and 429s (`workflows.core.metrics`); never asks for a retry.
+
+    slack_sdk shows every answer (200 with its parsed body, HTTP errors, connection errors) to
+    the retry handlers in order, so this one, listed first, sees them all.
+    """
+
+    def can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                  error: Exception | None = None) -> bool:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1]
+        if response is not None and response.status_code == 429:
+            metrics.CHAT_API_RATE_LIMITED.labels("slack", method).inc()
+        elif response is not None and response.status_code >= 400:
+            metrics.CHAT_API_ERRORS.labels("slack", method, f"http_{response.status_code}").inc()
+        elif response is not None and isinstance(response.body, dict) and response.body.get("ok") is False:
+            metrics.CHAT_API_ERRORS.labels("slack", method, str(response.body.get("error"))[:64]).inc()
+        elif error is not None:
+            metrics.CHAT_API_ERRORS.labels("slack", method, error.__class__.__name__).inc()
+        return False
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -58,6 +78,7 @@ def web_client(settings: Settings) -> WebClient:
         base_url=settings.slack_api_url,
         timeout=10,
         retry_handlers=[
+            CountErrors(),  # first: it sees every answer, counts the errors, retries nothing
             RateLimitErrorRetryHandler(max_retry_count=5),
             ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
@@ -65,8 +86,24 @@ def web_client(settings: Settings) -> WebClient:
     )
 
 
+# Takes the channel's next free slot and says how long to wait for it. Slots are one interval
+# apart and handed out in the order asked (a ticket, not a race: under load a poller could lose
+# the race again and again, and in a storm an outage message would wait many seconds for its
+# turn). The key holds the first free slot (Redis server time in ms, one clock for every
+# process) and lives until that slot has passed.
+_TAKE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local free = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], free, 'PX', free - now)
+return slot - now
+"""
+
+
 class Pacer:
-    """At most one post per `interval` per Slack channel, across processes (through Redis).
+    """At most one post per `interval` per Slack channel, across processes (through Redis),
+    first come first served.
 
     A channel may be named ("#reservations-alerts") or given by id ("C0ALERTS"); once a post
     has shown which id a name has (`learn`), both share one pace.
@@ -75,14 +112,16 @@ class Pacer:
     def __init__(self, redis: Redis, interval: float = 1.0) -> None:
         self.redis = redis
         self.interval = interval
+        self._take_slot = redis.register_script(_TAKE_SLOT)
 
     def learn(self, name: str, channel_id: str) -> None:
         if not name or not channel_id or name == channel_id:
             return
         self.redis.set(f"syncdesk:slack:channel-id:{name}", channel_id, ex=CHANNEL_ID_MEMORY_SECONDS)
-        left = self.redis.pttl(f"syncdesk:slack:pace:{name}")  # the post just made under the name
-        if left and left > 0:
-            self.redis.set(f"syncdesk:slack:pace:{channel_id}", 1, px=left, nx=True)
+        # the slots taken under the name hold for the id too
+        free, left = self.redis.get(f"syncdesk:slack:pace:{name}"), self.redis.pttl(f"syncdesk:slack:pace:{name}")
+        if free is not None and left and left > 0:
+            self.redis.set(f"syncdesk:slack:pace:{channel_id}", free, px=left, nx=True)
 
     def _channel_id(self, channel: str) -> str:
         if not channel.startswith("#"):
@@ -90,11 +129,16 @@ class Pacer:
         known = self.redis.get(f"syncdesk:slack:channel-id:{channel}")
         return known.decode() if isinstance(known, bytes) else known or channel
 
-    def wait(self, channel: str) -> None:
-        """Wait for this channel's turn."""
+    def take(self, channel: str) -> float:
+        """Take this channel's next free slot: the seconds until it comes (0: now)."""
         key = f"syncdesk:slack:pace:{self._channel_id(channel)}"
-        while not self.redis.set(key, 1, px=max(1, int(self.interval * 1000)), nx=True):
-            time.sleep(max(self.redis.pttl(key), 5) / 1000)
+        return int(self._take_slot(keys=[key], args=[max(1, int(self.interval * 1000))])) / 1000
+
+    def wait(self, channel: str) -> None:
+        """Wait for this channel's turn (the next free slot, in the order asked)."""
+        seconds = self.take(channel)
+        if seconds > 0:
+            time.sleep(seconds)
 
 
 def _thread_root_key(channel: str, ts: str) -> str:
@@ -115,6 +159,7 @@ class SlackNotifier:
         posted = None
         if channel and ts and not ts.startswith("log:"):
             try:
+                self.pacer.wait(channel)
                 self.client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
                 posted = (channel, ts)
             except SlackApiError as exc:
@@ -124,33 +169,19 @@ class SlackNotifier:
                             snapshot.order_id, exc.response.get("error"))
         if posted is None:
             posted = self._post(snapshot, blocks, text)
+        # An alert posted in an outage's thread before outages stopped threading them (issue 15)
+        # replies in that thread, naming its order.
         root = self.redis.get(_thread_root_key(*posted))
         root = root.decode() if isinstance(root, bytes) else root
         self._reply_outcomes(snapshot, posted[0], root or posted[1], shared=root is not None)
         return posted
 
     def _post(self, snapshot: OrderSnapshot, blocks: list[dict[str, object]], text: str) -> tuple[str, str]:
-        """Post the alert: in its outage's thread when it has one, else in the alert channel."""
-        thread = snapshot.incident_thread
-        if thread is not None and thread[1].startswith("log:"):
-            thread = None  # the outage message was only logged (no token then): nothing to thread under
-        elif thread is None and snapshot.incident_id is not None:
-            job = get_current_job()
-            if job is not None and job.retries_left:
-                raise OutageMessagePending(f"outage {snapshot.incident_id}'s message is not posted yet: "
-                                           f"{snapshot.order_id}'s alert waits for it")
-            log.warning("outage %s has no message yet: posting %s's alert at the top level",
-                        snapshot.incident_id, snapshot.order_id)
-        if thread is not None:
-            self.pacer.wait(thread[0])
-            response = self.client.chat_postMessage(channel=thread[0], thread_ts=thread[1], blocks=blocks, text=text,
-                                                    unfurl_links=False)
-            posted = (str(response["channel"]), str(response["ts"]))
-            self.redis.set(_thread_root_key(*posted), thread[1], ex=REPLY_MEMORY_SECONDS)
-            return posted
-        self.pacer.wait(self.channel)
-        response = self.client.chat_postMessage(channel=self.channel, blocks=blocks, text=text, unfurl_links=False)
-        self.pacer.learn(self.channel, str(response["channel"]))
+        """Post the alert in its property's or system's channel (routing file), else the alert channel."""
+        channel = snapshot.slack_channel or self.channel
+        self.pacer.wait(channel)
+        response = self.client.chat_postMessage(channel=channel, blocks=blocks, text=text, unfurl_links=False)
+        self.pacer.learn(channel, str(response["channel"]))
         return str(response["channel"]), str(response["ts"])
 
     def _reply_outcomes(self, snapshot: OrderSnapshot, channel: str, thread_ts: str, shared: bool = False) -> None:

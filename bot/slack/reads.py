@@ -1,7 +1,7 @@
 """The read-only lookups behind Slack's views: one order's snapshot, the order queue with
 links to the alert messages, the open alerts for the Home tab, and — for the
 Booked-manually modal — whether SynXis already holds the reservation (DESIGN §1, "SynXis:
-check first"). Nothing here writes; every change goes through `workflows.actions`.
+check first"). Nothing here writes; every change goes through `workflows.actions.requests`.
 
 Message links use Slack's archive URL form `https://slack.com/archives/<channel>/p<ts
 without the dot>`, which the Slack client opens in the workspace.
@@ -16,11 +16,11 @@ from sqlalchemy import select
 from bot.slack.render import ExistingCheck
 from connectors.errors import ConnectorError
 from connectors.types import BookingStatus
-from workflows.db import transaction
-from workflows.lookup import QueueRow, order_queue
-from workflows.models import Alert, Order, OrderItem
-from workflows.settings import Settings
-from workflows.snapshot import OrderSnapshot, load
+from workflows.core.db import transaction
+from workflows.core.models import Alert, Order, OrderItem
+from workflows.core.settings import Settings
+from workflows.orders.lookup import QueueRow, order_queue
+from workflows.orders.snapshot import OrderSnapshot, load
 
 
 def snapshot(settings: Settings, order_id: str) -> OrderSnapshot | None:
@@ -61,8 +61,8 @@ def open_alerts(settings: Settings, limit: int = 100) -> list[OrderSnapshot]:
 
 def existing_booking(settings: Settings, order_id: str, item_id: str) -> ExistingCheck:
     """Ask the item's booking system whether it already holds the reservation (check first)."""
-    from connectors.registry import connector_for
-    from workflows.jobs import booking_request
+    from workflows.actions.jobs import booking_request
+    from workflows.systems.registry import connector_for
 
     with transaction(settings.database_url) as session:
         order = session.get(Order, order_id)

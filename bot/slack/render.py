@@ -18,29 +18,64 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.errors import ErrorClass
-from workflows.actions import PREMIER_PAYMENT_METHODS
-from workflows.lookup import QueueRow, money
-from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 from bot.wording import (  # the words both surfaces share
     ERROR_CLASSES as _CLASSES,
-    SYSTEM_NAMES,
+)
+from bot.wording import (
+    IM_ON_IT,
+    attempt_line,
+    attempt_lines,
+    MAX_ITEMS,
+    MARK_COMPLETE,
+    REPROCESS,
+    Move,
+    can_complete,
+    can_complete_unchecked,
+    cancelled_line,
+    confirmed_line,
+    payment_methods,
+    item_moves,
+    refund_estimate,
+    moves,
+    order_moves,
+    outcome,
+    owner_of,
+    payment_says,
+    row_facts,
+    snooze_note,
     cut,
-    dates as _dates,
-    day as _day,
-    headline as _headline,
     is_manual,
-    property_label as _property,
+    resumed,
+    status_note,
+    still_charged,
+    next_step,
     story,
     system_name,
-    time_utc as _time,
     urgency,
 )
-
-if TYPE_CHECKING:
-    from connectors.types import SystemDescription
+from bot.wording import (
+    resolved as _resolved,
+)
+from bot.wording import (
+    dates as _dates,
+)
+from bot.wording import (
+    day as _day,
+)
+from bot.wording import (
+    headline as _headline,
+)
+from bot.wording import (
+    property_label as _property,
+)
+from bot.wording import (
+    time_utc as _time,
+)
+from connectors.errors import ErrorClass
+from workflows.orders.lookup import QueueRow, money
+from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 # Slack's limits (Block Kit reference)
 MAX_MESSAGE_BLOCKS = 50
@@ -51,12 +86,13 @@ MAX_BUTTON_TEXT = 75
 MAX_MODAL_TITLE = 24
 MAX_OPTION_TEXT = 75
 
-# action_ids and callback_ids the listeners in `bot.slack.app` match on
-REPROCESS = "reprocess"
+# action_ids and callback_ids the listeners in `bot.slack.app` match on: a button's action_id
+# is its move (`bot.wording`); every overflow menu is MORE, its option's value names the move
 BOOKED_MANUALLY = "booked_manually"
-MARK_COMPLETE = "mark_complete"
+COMPLETE_UNCHECKED = "complete_unchecked"
+COMPLETE_UNCHECKED_VIEW = "complete_unchecked_submit"
 VIEW_LOG = "view_log"
-IM_ON_IT = "im_on_it"
+MORE = "more"  # every overflow menu: the option's value says the move (`more_value`)
 HOME_FILTER_STATUS = "home_filter_status"
 HOME_FILTER_DATE = "home_filter_date"
 BOOKED_MANUALLY_VIEW = "booked_manually_submit"
@@ -66,9 +102,9 @@ REFERENCE_BLOCK = "reference"
 PAYMENT_METHOD_BLOCK = "payment_method"
 NOTES_BLOCK = "notes"
 EXISTING_BLOCK = "existing"
+REASON_BLOCK = "reason"  # of the Complete-without-payment-check modal
 
 QUEUE_STATUSES = ("failed", "ready", "processing", "success", "created")
-OPEN_ORDER_STATUSES = ("Complete", "Cancelled", "Closed")
 
 _ACTOR = re.compile(r"slack:(U[A-Z0-9]+)(?: \([^)]*\))?")
 
@@ -134,6 +170,23 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> d
     return b
 
 
+def overflow(options: Sequence[tuple[str, str]], action_id: str | None = None) -> dict[str, Any]:
+    """An overflow menu ("⋯"): 2 to 5 options of (text, value), value at most 150 characters."""
+    return {"type": "overflow", "action_id": action_id or MORE,
+            "options": [{"text": _plain(text, MAX_OPTION_TEXT), "value": value[:150]} for text, value in options[:5]]}
+
+
+def more_value(move: str, order_id: str, item_id: str | None = None) -> str:
+    """What an overflow option carries: the move and the order (and item) it is about."""
+    return "|".join([move, order_id, item_id or ""])
+
+
+def parse_more(value: str) -> tuple[str, str, str | None]:
+    """The (move, order id, item id) an overflow option carries."""
+    move, order_id, item_id = (value.split("|") + ["", ""])[:3]
+    return move, order_id, item_id or None
+
+
 def _plain(text: str, limit: int) -> dict[str, Any]:
     return {"type": "plain_text", "text": cut(text, limit)}
 
@@ -141,31 +194,9 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 # -- the alert ----------------------------------------------------------------------------
 
 def payment_line(s: OrderSnapshot) -> str:
-    """The **Payment** line: the stored Stripe check, or a loud warning."""
-    d = s.payment_detail
-    cur = d.get("currency") or s.currency
-    ref = f"`{escape(s.payment_reference)}`" if s.payment_reference else "no reference"
-    amount = money(int(d.get("amount_minor") or s.total_minor), cur)
-    state = s.payment_state
-    detail = escape(str(d.get("detail") or ""))
-    if state == "captured":
-        return f"*Payment:* ✅ {amount} captured ({ref}), no refunds"
-    if state == "partially_refunded":
-        return (f"*Payment:* ⚠️ {amount} captured ({ref}), *{money(int(d.get('refunded_minor') or 0), cur)} "
-                "refunded* — check what the guest is still owed before booking")
-    if state == "refunded":
-        return (f"*Payment:* 🚨 *REFUNDED* — {money(int(d.get('refunded_minor') or 0), cur)} refunded ({ref}). "
-                "Do not book; syncdesk will not reprocess or complete this order.")
-    if state == "not_captured":
-        return (f"*Payment:* 🚨 *NOT CAPTURED* ({ref}) — the money was never taken. Do not book; "
-                "ask the guest to pay again.")
-    if state == "mismatch":
-        return (f"*Payment:* 🚨 *AMOUNT MISMATCH* — order {money(int(d.get('expected_minor') or s.total_minor), cur)}, "
-                f"Stripe received {money(int(d.get('received_minor') or 0), cur)} ({ref}). Do not book until resolved.")
-    if state == "unknown":
-        return (f"*Payment:* ⚠️ *NOT VERIFIED* ({ref}){': ' + detail if detail else ''}. "
-                "Check it by hand before telling the guest anything.")
-    return f"*Payment:* ⏳ not checked yet ({ref}, {money(s.total_minor, s.currency)})"
+    """The **Payment** line: the stored Stripe check, a loud warning, or the refund made."""
+    said, _ = payment_says(s, escape, lambda ref: f"`{escape(ref)}`", lambda words: f"*{words}*")
+    return f"*Payment:* {said}"
 
 
 def _payment_word(s: OrderSnapshot) -> str:
@@ -176,14 +207,10 @@ def _payment_word(s: OrderSnapshot) -> str:
 
 def alert_text(s: OrderSnapshot, today: dt.date | None = None) -> str:
     """The notification text (and accessibility fallback) of the alert message."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or s.today()
     if _resolved(s):
         return f"Resolved · {s.order_id} · {s.guest_name}"
     return f"{_headline(s)} · {urgency(s.arrival, today)} · {s.guest_name}"
-
-
-def _resolved(s: OrderSnapshot) -> bool:
-    return s.status in OPEN_ORDER_STATUSES
 
 
 def _guest(s: OrderSnapshot) -> str:
@@ -199,13 +226,7 @@ def _item_line(item: ItemView) -> str:
 
 
 def _attempt_line(a: AttemptView) -> str:
-    when = _time(a.finished_at or a.started_at)
-    what = {"failed": "failed", "success": "succeeded", "processing": "running"}.get(a.status, a.status)
-    cls = ""
-    if a.error_class:
-        cls = f" · {ErrorClass(a.error_class).label if a.error_class in _CLASSES else escape(a.error_class)}"
-    ref = f" · `{escape(a.confirmation)}`" if a.confirmation else ""
-    return f"#{a.number} {what} {when} by {who(a.triggered_by)}{cls}{ref}"
+    return attempt_line(a, who, escape, lambda ref: f"`{escape(ref)}`")
 
 
 def _why(item: ItemView, order_id: str) -> dict[str, Any]:
@@ -217,27 +238,13 @@ def _why(item: ItemView, order_id: str) -> dict[str, Any]:
         message = escape(cut(last.message or "", 500))
         text = (f"*Why: {cls.label}.* {cls.explanation}\n"
                 + (f"> {message}\n" if message else "")
-                + f"*Next step:* {cls.next_step}")
-    extra = {}
-    if any(a.raw_log or a.message for a in item.attempts):
-        extra["accessory"] = button("View log", VIEW_LOG, _value(order_id, item.item_id))
-    return section(text, block_id=f"why:{item.item_id}"[:255], **extra)
+                + f"*Next step:* {escape(next_step(cls, item))}")
+    return section(text, block_id=f"why:{item.item_id}"[:255])  # View log is in the item's overflow menu
 
 
 def _attempts(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
-    shown = item.attempts[-4:]
-    lines = [_attempt_line(a) for a in shown]
-    if len(item.attempts) > len(shown):
-        lines.insert(0, f"{len(item.attempts) - len(shown)} earlier attempts")
-    retry = s.pending_retry()
-    if retry is not None and retry.item_id == item.item_id:
-        at = retry.detail.get("at")
-        when = _time(dt.datetime.fromisoformat(at)) if at else "soon"
-        lines.append(f"🔁 automatic retry scheduled for {when} (once)")
-    elif any(a.triggered_by.startswith("syncdesk (automatic") for a in item.attempts):
-        lines.append("🔁 automatic retry done")
-    count = len(item.attempts)
-    return context(f"*Attempts ({count}):*\n" + "\n".join(lines) if lines else "*Attempts:* none yet")
+    lines = attempt_lines(s, item, _attempt_line)
+    return context(f"*Attempts ({len(item.attempts)}):*\n" + "\n".join(lines) if lines else "*Attempts:* none yet")
 
 
 def playbook_block(item: ItemView) -> dict[str, Any]:
@@ -248,39 +255,44 @@ def playbook_block(item: ItemView) -> dict[str, Any]:
     return section(f"*Book it by hand in {escape(desc.name)}:*\n{steps}", block_id=f"playbook:{item.item_id}"[:255])
 
 
-def _item_buttons(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
-    value = _value(s.order_id, item.item_id)
-    elements = []
-    if item.sync_status != "processing" and not is_manual(item):
-        elements.append(button("Reprocess", REPROCESS, value, "primary"))
-    elements.append(button("Booked manually", BOOKED_MANUALLY, value))
-    return {"type": "actions", "block_id": f"actions:{item.item_id}"[:255], "elements": elements}
+def _move_button(s: OrderSnapshot, move: Move) -> dict[str, Any]:
+    style = "primary" if move.key in (REPROCESS, MARK_COMPLETE) else None
+    return button(move.label, move.key, _value(s.order_id, move.item_id), style)
 
 
-def can_complete(s: OrderSnapshot) -> bool:
-    """Mark complete is offered when nothing would refuse it: every item booked or dispatched."""
-    if _resolved(s) or not s.items:
-        return False
-    return all(i.status == "Confirmed" or (i.kind == "retail" and i.status == "Dispatched") for i in s.items)
+def _move_option(s: OrderSnapshot, move: Move, named: bool = False) -> tuple[str, str]:
+    label = f"{move.label} · {move.item_id}" if named and move.item_id else move.label
+    return label, more_value(move.key, s.order_id, move.item_id)
+
+
+def _actions(s: OrderSnapshot, shown: list[Move], block_id: str, named: bool = False) -> dict[str, Any] | None:
+    """The buttons of `shown` that are visible, and an overflow menu with the rest."""
+    buttons = [_move_button(s, m) for m in shown if m.visible]
+    hidden = [_move_option(s, m, named) for m in shown if not m.visible]
+    elements = buttons + ([overflow(hidden)] if hidden else [])
+    return {"type": "actions", "block_id": block_id[:255], "elements": elements} if elements else None
+
+
+def _done_line(s: OrderSnapshot, item: ItemView) -> str:
+    if item.status == "Cancelled":
+        return f"↩️ {cancelled_line(s, item, who).replace(item.item_id, f'*{escape(item.item_id)}*', 1)}"
+    return _confirmed_line(item)
 
 
 def _confirmed_line(item: ItemView) -> str:
-    ref = f" `{escape(item.external_reference)}`" if item.external_reference else ""
-    by = f" by {who(item.confirmed_by)}" if item.confirmed_by else ""
-    pm = f" · deposit on {escape(item.payment_method)}" if item.payment_method else ""
-    return f"✅ *{escape(item.item_id)}* {item.status} in {system_name(item.system)}{ref}{by}{pm}"
+    return confirmed_line(item, who, escape, lambda ref: f"`{escape(ref)}`", lambda words: f"*{words}*")
 
 
-MAX_ITEMS_SHOWN = 8  # 5 blocks per failing item; keeps the message well under 50 blocks
-
+MAX_ITEMS_SHOWN = MAX_ITEMS  # 5 blocks per failing item; keeps the message well under 50 blocks
 
 def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[str, Any]]:
     """The alert message: header and urgency, guest, payment, per failing item why/attempts/buttons."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or s.today()
     if _resolved(s):
         return resolved_blocks(s)
     arrival = s.arrival
-    on_it = {"accessory": button("I'm on it", IM_ON_IT, _value(s.order_id))} if _unhandled(s) else {}
+    offered = moves(s)
+    on_it = {"accessory": _move_button(s, offered[0])} if offered and offered[0].key == IM_ON_IT else {}
     blocks = [
         header(f"{_urgency_mark(arrival, today)}{_headline(s)} · {urgency(arrival, today)}"),
         section(f"{_guest(s)}\n*Order:* {escape(s.order_id)} · {escape(s.status)} · "
@@ -288,6 +300,9 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
                 + (f" · placed {_time(s.placed_at)}" if s.placed_at else ""), **on_it),
         section(payment_line(s), block_id="payment"),
     ]
+    note = status_note(s)
+    if note:
+        blocks.append(section(f"⚠️ {escape(note)}", block_id="status"))
     failing = s.failing_items
     shown = 0
     for item in failing[:MAX_ITEMS_SHOWN]:
@@ -295,7 +310,8 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
         item_blocks = [divider(), section(_item_line(item) + status, block_id=f"item:{item.item_id}"[:255]),
                        _why(item, s.order_id), _attempts(s, item)]
         item_blocks += [playbook_block(item)] if is_manual(item) else []
-        item_blocks.append(_item_buttons(s, item))
+        item_actions = _actions(s, item_moves(offered, item.item_id), f"actions:{item.item_id}")
+        item_blocks += [item_actions] if item_actions else []
         if len(blocks) + len(item_blocks) > MAX_MESSAGE_BLOCKS - 8:  # room for the rest of the message
             break
         blocks += item_blocks
@@ -303,28 +319,35 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     if len(failing) > shown:
         blocks.append(section(f"…and {len(failing) - shown} more failing items: "
                               f"`/syncdesk order {escape(s.order_id)}`"))
-    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched")]
+    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched", "Cancelled")]
     if done:
-        lines = [_confirmed_line(i) for i in done[:20]]
+        lines = [_done_line(s, i) for i in done[:20]]
         if len(done) > 20:
             lines.append(f"…and {len(done) - 20} more")
         blocks += [divider(), section("\n".join(lines))]
     if can_complete(s):
         blocks.append(section("Every item is booked. *Mark complete* sets the order Complete on the platform, "
                               "which emails the guest their confirmation."))
-        blocks.append({"type": "actions", "block_id": "complete",
-                       "elements": [button("Mark complete", MARK_COMPLETE, _value(s.order_id), "primary")]})
+    elif can_complete_unchecked(s):
+        blocks.append(section("Every item is booked, but syncdesk cannot check this payment "
+                              f"({escape(str(s.payment_detail.get('detail') or 'not Stripe'))}). Check it by hand, "
+                              "then *Complete without payment check*, giving a reason."))
+    order_actions = _actions(s, [m for m in order_moves(offered) if m.key != IM_ON_IT], "alert", named=True)
+    if order_actions:
+        blocks.append(order_actions)
+    again = resumed(s)
+    if again:
+        blocks.append(context(f"⏰ {slack_text(again)}"))
+    for note in (snooze_note(s, who), f"👤 Owner: {who(owner)}" if (owner := owner_of(s)) else None):
+        if note:
+            blocks.append(context(note))
     taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
-    blocks.append(context(f"syncdesk · {escape(s.order_id)} · "
+    zone = f" · arrival day in {escape(s.timezone)}" if s.timezone != "UTC" else ""
+    blocks.append(context(f"syncdesk · {escape(s.order_id)}{zone} · "
                           + (f"payment checked {_time(s.payment_checked_at)}" if s.payment_checked_at
                              else "payment not checked yet")
                           + (f" · 👤 {who(taken)} is on it" if taken else "")))
     return blocks[:MAX_MESSAGE_BLOCKS]
-
-
-def _unhandled(s: OrderSnapshot) -> bool:
-    """An alert nobody has taken yet: "I'm on it" stops its escalation."""
-    return any(a.state == "open" for a in s.alerts)
 
 
 def _story(s: OrderSnapshot) -> list[str]:
@@ -334,10 +357,12 @@ def _story(s: OrderSnapshot) -> list[str]:
 
 def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
     """The compact summary a completed or cancelled order's alert turns into."""
-    mark = "✅" if s.status == "Complete" else "⚪"
+    mark = "✅" if s.status in ("Complete", "Closed") else "⚪"
     story = _story(s)[-15:] or ["no actions recorded"]
+    charged = still_charged(s)
     return [
         header(f"{mark} {s.status} · {s.order_id} · {s.guest_name}"),
+        *([section(f"🚨 *{escape(charged)}*", block_id="charged")] if charged else []),
         section("\n".join(story)),
         context(payment_line(s).replace("*Payment:* ", "Payment: "),
                 f"{len(s.items)} item{'s' if len(s.items) != 1 else ''}"),
@@ -345,29 +370,8 @@ def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
 
 
 def outcome_reply(e: AuditView) -> str | None:
-    """The thread reply for one job outcome in the audit trail, or None if it is not one."""
-    actor = who(e.actor)
-    item = escape(e.item_id or "")
-    d = e.detail
-    if e.action == "item.confirmed":
-        ref = escape(str(d.get("confirmation") or ""))
-        how = d.get("how")
-        if how == "manual":
-            pm = f", deposit on {escape(str(d['payment_method']))}" if d.get("payment_method") else ""
-            return f"Booked manually by {actor}: {item} confirmed, `{ref}`{pm}"
-        verb = {"found": "already there, confirmed", "confirmed": "pending booking confirmed"}.get(how, "booked")
-        return f"Reprocessed by {actor}: {verb}, {item} `{ref}`"
-    if e.action == "reprocess.failed":
-        cls = d.get("error_class")
-        label = ErrorClass(cls).label if cls in _CLASSES else "failed"
-        return f"Reprocessed by {actor}: {item} failed again · {label}: {escape(cut(str(d.get('message') or ''), 300))}"
-    if e.action in ("reprocess.refused", "booked_manually.refused", "complete.refused"):
-        return f"{e.action.split('.')[0].replace('_', ' ').capitalize()} by {actor} refused: {escape(str(d.get('reason') or ''))}"
-    if e.action in ("booked_manually.failed", "complete.failed"):
-        return f"{e.action.split('.')[0].replace('_', ' ').capitalize()} by {actor} failed: {escape(str(d.get('message') or ''))}"
-    if e.action == "order.complete":
-        return f"Marked complete by {actor}: the platform emails the guest their confirmation."
-    return None
+    """The thread reply for one job outcome or move in the audit trail, or None if it is not one."""
+    return outcome(e, who, escape, lambda ref: f"`{escape(ref)}`")
 
 
 # -- modals -------------------------------------------------------------------------------
@@ -403,6 +407,25 @@ def log_modal(s: OrderSnapshot, item_id: str) -> dict[str, Any]:
             "close": _plain("Close", MAX_BUTTON_TEXT), "blocks": blocks}
 
 
+def complete_unchecked_modal(s: OrderSnapshot, metadata: str) -> dict[str, Any]:
+    """"Complete without payment check": confirm, with the reason (required, audited)."""
+    detail = escape(str(s.payment_detail.get("detail") or "syncdesk cannot check this payment"))
+    return {
+        "type": "modal", "callback_id": COMPLETE_UNCHECKED_VIEW, "private_metadata": metadata[:3000],
+        "title": _plain("Complete unchecked", MAX_MODAL_TITLE),
+        "submit": _plain("Complete order", MAX_BUTTON_TEXT), "close": _plain("Cancel", MAX_BUTTON_TEXT),
+        "blocks": [
+            section(f"*{escape(s.order_id)}* · {escape(s.guest_name)} · {money(s.total_minor, s.currency)}\n"
+                    f"syncdesk cannot check this payment: {detail}. Completing sets the order Complete on the "
+                    "platform, which emails the guest their confirmation."),
+            {"type": "input", "block_id": REASON_BLOCK, "label": _plain("How did you check the payment?", 2000),
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                         "min_length": 5, "max_length": 500,
+                         "placeholder": _plain("e.g. seen settled in the PSP dashboard, ref …", 150)}},
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class ExistingCheck:
     """What the Booked-manually modal says about an existing booking in the system."""
@@ -424,17 +447,6 @@ def _existing_text(system: str, check: ExistingCheck) -> str:
     if check.state == "absent":
         return f"✅ No reservation for this item in {name}: book it there, then enter its number below."
     return f"❓ Could not check {name}: {escape(check.detail)}. Look for the reservation by hand before booking."
-
-
-def payment_methods(item: ItemView) -> tuple[str, ...]:
-    """The payment methods "Booked manually" asks for: the playbook's (configured), or EMS
-    Premier's defaults when the system was not described; () when none is asked for."""
-    desc: SystemDescription | None = item.system_description
-    if desc is not None and "payment_method" in desc.manual_fields:
-        return desc.payment_methods or PREMIER_PAYMENT_METHODS
-    if desc is None and item.system == "premier":
-        return PREMIER_PAYMENT_METHODS
-    return ()
 
 
 def booked_manually_modal(s: OrderSnapshot, item_id: str, metadata: str,
@@ -478,33 +490,42 @@ def booked_manually_modal(s: OrderSnapshot, item_id: str, metadata: str,
 
 # -- the order queue and the Home tab -----------------------------------------------------
 
-def _row_line(row: QueueRow, link: str | None) -> str:
-    placed = _time(row.placed_at) if row.placed_at else "-"
+def _row_section(row: QueueRow, link: str | None) -> dict[str, Any]:
+    """One order of the queue or of `find`: linked to its alert, with a Reprocess shortcut for
+    its failed items (a button for one, a menu for several)."""
     order = f"<{link}|{escape(row.order_id)}>" if link else f"`{escape(row.order_id)}`"
-    cls = ErrorClass(row.error_class).label if row.error_class in _CLASSES else (row.error_class or "-")
-    return f"{order} · {placed} · {escape(row.status)} · *{row.queue_status}* · {row.attempts} att. · {cls}"
+    facts = row_facts(row)
+    text = f"{order} · " + " · ".join(escape(f) if n else f for n, f in enumerate(facts))
+    extra: dict[str, Any] = {}
+    if len(row.failed_items) == 1:
+        extra["accessory"] = button("Reprocess", REPROCESS, _value(row.order_id, row.failed_items[0]))
+    elif row.failed_items:
+        extra["accessory"] = overflow([(f"Reprocess {i}", more_value("reprocess", row.order_id, i))
+                                       for i in row.failed_items[:5]])
+    return section(text, **extra)
 
 
 def queue_blocks(rows: Sequence[QueueRow], title: str, links: dict[str, str] | None = None,
-                 limit_blocks: int = MAX_MESSAGE_BLOCKS) -> list[dict[str, Any]]:
-    """The order queue, newest first, like the admin order-queue page."""
+                 limit_blocks: int = MAX_MESSAGE_BLOCKS, empty: str = "No orders match.",
+                 footer: str | None = None) -> list[dict[str, Any]]:
+    """The order queue (or `find`'s answer), newest first, like the admin order-queue page: one
+    section per order, as many as fit."""
     links = links or {}
     blocks = [header(title)]
     if not rows:
-        return blocks + [section("No orders match.")]
-    lines = [_row_line(r, links.get(r.order_id)) for r in rows]
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in chunk) + len(line) > MAX_SECTION_TEXT - 50:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-        if len(blocks) >= limit_blocks - 2:
-            break
-    if chunk:
-        blocks.append(section("\n".join(chunk)))
-    return blocks[: limit_blocks - 1] + [context(f"{len(rows)} orders · placed · order status · queue status · "
-                                                 "attempts · last error")]
+        return blocks + [section(empty)]
+    room = limit_blocks - 2
+    blocks += [_row_section(r, links.get(r.order_id)) for r in rows[:room]]
+    more = f" · {len(rows) - room} more not shown: narrow it with a status or a day" if len(rows) > room else ""
+    return blocks + [context((footer or f"{len(rows)} orders · placed · guest · order status · queue status · "
+                                        "attempts · last error · alert") + more)]
+
+
+def find_blocks(query: str, rows: Sequence[QueueRow], links: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """`/syncdesk find`'s answer: at most 20 orders, newest first, each linked to its alert."""
+    return queue_blocks(rows, f"Find “{cut(query, 60)}”", links, empty=f"No order matches “{escape(cut(query, 200))}”.",
+                        footer=f"{len(rows)} order{'s' if len(rows) != 1 else ''} found, newest first (at most 20)"
+                               " · by guest name, e-mail, phone, confirmation number or payment reference")
 
 
 def _option(value: str, text: str) -> dict[str, Any]:
@@ -555,3 +576,79 @@ def home_view(open_orders: Iterable[OrderSnapshot], rows: Sequence[QueueRow], li
     blocks += [divider()] + queue_blocks(rows, f"Order queue ({filt})", links,
                                          limit_blocks=MAX_VIEW_BLOCKS - len(blocks) - 1)
     return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+
+
+# -- the moves' forms (issue 14) ---------------------------------------------------------------
+
+CANCEL_REFUND_VIEW = "cancel_refund_submit"
+UNDO_VIEW = "undo_manual_submit"
+SNOOZE_VIEW = "snooze_submit"
+HAND_OVER_VIEW = "hand_over_submit"
+SNOOZE_BLOCK = "snooze"
+UNTIL_BLOCK = "until"
+OWNER_BLOCK = "owner"
+
+
+def _reason_input(label: str, placeholder: str) -> dict[str, Any]:
+    return {"type": "input", "block_id": REASON_BLOCK, "label": _plain(label, 2000),
+            "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "min_length": 5,
+                        "max_length": 500, "placeholder": _plain(placeholder, 150)}}
+
+
+def _modal(callback_id: str, title: str, submit: str, metadata: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata[:3000],
+            "title": _plain(title, MAX_MODAL_TITLE), "submit": _plain(submit, MAX_BUTTON_TEXT),
+            "close": _plain("Cancel", MAX_BUTTON_TEXT), "blocks": blocks}
+
+
+def cancel_refund_modal(s: OrderSnapshot, item_id: str, metadata: str) -> dict[str, Any]:
+    """Cancel and refund's confirm dialog: the item, the amount the guest gets back, the reason."""
+    item = _item(s, item_id)
+    return _modal(CANCEL_REFUND_VIEW, "Cancel and refund", "Cancel and refund", metadata, [
+        section(f"Cancel *{escape(s.order_id)} · {escape(item_id)}* and refund the guest through the platform's "
+                f"*Cancel Deliveries*, which also corrects reporting.\n{_item_line(item)}\n*Guest:* "
+                f"{escape(s.guest_name)}"),
+        section(f"*Refund:* {escape(refund_estimate(s, item))}", block_id="amount"),
+        context("This cannot be undone. syncdesk asks Stripe afterwards and shows the refund in the alert."),
+        _reason_input("Why can it not be booked?", "e.g. no availability for those dates, guest informed"),
+    ])
+
+
+def undo_modal(s: OrderSnapshot, item_id: str, metadata: str) -> dict[str, Any]:
+    """Undo Booked manually: the reference typed, and what was wrong with it (required)."""
+    item = _item(s, item_id)
+    return _modal(UNDO_VIEW, "Undo Booked manually", "Undo", metadata, [
+        section(f"*{escape(s.order_id)} · {escape(item_id)}* was booked manually as "
+                f"`{escape(item.external_reference or '')}` by {who(item.confirmed_by or '')}. Undo puts it back to "
+                "failed here and to its previous status on the platform; the reference stays in its history."),
+        _reason_input("What was wrong?", "e.g. typed the reference of another booking"),
+    ])
+
+
+def snooze_modal(s: OrderSnapshot, metadata: str, today: dt.date | None = None) -> dict[str, Any]:
+    """Snooze: 1 hour, until 9:00 tomorrow, until the arrival day, or a time typed."""
+    today = today or s.today()
+    options = [_option("1h", "for 1 hour"), _option("tomorrow", f"until 9:00 tomorrow ({s.timezone})")]
+    if s.arrival is not None and s.arrival > today:
+        options.append(_option("arrival", f"until the arrival day, {_day(s.arrival)}, 9:00"))
+    return _modal(SNOOZE_VIEW, "Snooze alert", "Snooze", metadata, [
+        section(f"Pause the escalation of *{escape(s.order_id)}* ({escape(s.guest_name)}). The alert comes back "
+                "when the time is up, or at once if the order fails again."),
+        {"type": "input", "block_id": SNOOZE_BLOCK, "label": _plain("Snooze", 2000), "optional": True,
+         "element": {"type": "radio_buttons", "action_id": "value", "options": options,
+                     "initial_option": options[0]}},
+        {"type": "input", "block_id": UNTIL_BLOCK, "label": _plain("…or until", 2000), "optional": True,
+         "element": {"type": "plain_text_input", "action_id": "value", "max_length": 40,
+                     "placeholder": _plain("18:00, 2h or 2026-12-01 09:00", 150)},
+         "hint": _plain(f"Times are in {s.timezone}.", 2000)},
+    ])
+
+
+def hand_over_modal(s: OrderSnapshot, metadata: str) -> dict[str, Any]:
+    """Hand over: Slack's user picker; the teammate must be on the reservations team."""
+    return _modal(HAND_OVER_VIEW, "Hand over", "Hand over", metadata, [
+        section(f"Give *{escape(s.order_id)}* ({escape(s.guest_name)}) to a teammate: they get a direct message "
+                "with the link, the alert shows them as its owner, and escalation goes to them first."),
+        {"type": "input", "block_id": OWNER_BLOCK, "label": _plain("Hand over to", 2000),
+         "element": {"type": "users_select", "action_id": "value", "placeholder": _plain("A teammate", 150)}},
+    ])

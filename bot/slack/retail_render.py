@@ -1,4 +1,4 @@
-"""Block Kit for retail orders awaiting dispatch (`workflows.retail`), as pure functions:
+"""Block Kit for retail orders awaiting dispatch (`workflows.retail.service`), as pure functions:
 the one reminder message listing every overdue order with a **Dispatched** button per
 item, and the Dispatched modal (courier and tracking number, both required). No I/O here.
 
@@ -12,12 +12,23 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bot.slack.render import (
-    MAX_BUTTON_TEXT, MAX_MESSAGE_BLOCKS, MAX_MODAL_TITLE, MAX_SECTION_TEXT, button, context, cut, escape, header,
-    parse_value, section,
+    MARK_COMPLETE,
+    MAX_BUTTON_TEXT,
+    MAX_MESSAGE_BLOCKS,
+    MAX_MODAL_TITLE,
+    MAX_SECTION_TEXT,
+    button,
+    context,
+    cut,
+    escape,
+    header,
+    parse_value,
+    section,
 )
+from bot.wording import retail_headline
 
 if TYPE_CHECKING:
-    from workflows.retail import RetailOrder, RetailReminder
+    from workflows.retail.service import RetailOrder, RetailReminder
 
 DISPATCHED = "dispatched"  # the button's action_id; value: [order id, item id]
 DISPATCHED_VIEW = "dispatched_submit"  # the modal's callback_id
@@ -28,9 +39,7 @@ MAX_BUTTONS = 25  # elements of one actions block
 
 
 def reminder_text(reminder: RetailReminder) -> str:
-    n = len(reminder.orders)
-    return f"{n} retail order{'s' if n != 1 else ''} awaiting dispatch for more than {reminder.after_hours} h"
-
+    return retail_headline(len(reminder.orders), [o.order_id for o in reminder.ready], reminder.after_hours)
 
 def _order_line(order: RetailOrder) -> str:
     items = ", ".join(f"{i.quantity} × {escape(cut(i.description, 120)) or escape(i.item_id)}" for i in order.items)
@@ -52,6 +61,12 @@ def reminder_blocks(reminder: RetailReminder) -> list[dict[str, Any]]:
             button(cut(f"Dispatched {i.item_id}" if len(order.items) > 1 else "Dispatched", MAX_BUTTON_TEXT),
                    DISPATCHED, json.dumps([order.order_id, i.item_id], separators=(",", ":")))
             for i in order.items[:MAX_BUTTONS]]})
+    for order in reminder.ready[:MAX_ORDERS_WITH_BUTTONS]:
+        blocks.append(section(f"✅ {_order_line(order)}\nEverything is dispatched. *Mark complete* sets the order "
+                              "Complete on the platform, which emails the guest.",
+                              block_id=f"ready:{order.order_id}"[:255]))
+        blocks.append({"type": "actions", "block_id": f"complete:{order.order_id}"[:255], "elements": [
+            button("Mark complete", MARK_COMPLETE, json.dumps([order.order_id], separators=(",", ":")), "primary")]})
     rest = reminder.orders[len(shown):]
     if rest:
         lines = [f"• {escape(o.order_id)} · {escape(cut(o.guest_name, 60))} · waiting {o.waiting_hours} h" for o in rest]

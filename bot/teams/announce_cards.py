@@ -1,6 +1,8 @@
 """Adaptive Cards for what the on-call workflows announce in Teams, as pure functions of
-their frozen views: the outage card (`workflows.outage.IncidentView`, with "Reprocess all
-N" as an `Action.Execute`) and the daily digest (`workflows.digest.Digest`). No I/O here.
+their frozen views: the outage card (`workflows.outage.views.IncidentView`, the same view as
+Slack's message: counts, most urgent guests, totals by property, progress; "Reprocess all N"
+as an `Action.Execute`, "Show all" as an `Action.Submit` answered with a list card a page at
+a time, `IncidentPage`) and the daily digest (`workflows.reports.digest.Digest`). No I/O here.
 
 Same schema and conventions as `bot.teams.cards` (Adaptive Cards 1.5, Universal Actions).
 """
@@ -10,14 +12,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from bot.teams.cards import MAX_TEXT, SCHEMA, VERSION, cut, facts, system_name, text, who
+from bot.teams.cards import (
+    MAX_TEXT,
+    SCHEMA,
+    VERSION,
+    cut,
+    facts,
+    system_name,
+    text,
+    who,
+)
 from connectors.errors import ErrorClass
 
 if TYPE_CHECKING:
-    from workflows.digest import Digest
-    from workflows.outage import IncidentView
+    from workflows.outage.views import AffectedItem, IncidentPage, IncidentView
+    from workflows.reports.digest import Digest
 
 REPROCESS_ALL = "reprocess_all"  # the verb; data: {"syncdesk": "reprocess_all", "incident_id": n}
+SHOW_ALL = "outage_show_all"  # Action.Submit data: {"syncdesk": "outage_show_all", "incident_id": n, "page": p}
 MAX_LINES = 40
 _CLASSES = {c.value for c in ErrorClass}
 
@@ -38,26 +50,90 @@ def _hm(t: dt.datetime) -> str:
     return f"{t:%H:%M} UTC"
 
 
-def incident_card(incident: IncidentView) -> dict[str, Any]:
+def _arrival(day: dt.date | None, today: dt.date) -> str:
+    if day is None:
+        return "arrival unknown"
+    days = (day - today).days
+    return "arriving " + ("today" if days == 0 else "tomorrow" if days == 1 else f"{day:%a %-d %b}")
+
+
+def affected_line(item: AffectedItem, today: dt.date) -> str:
+    order = f"[{item.order_id}]({item.link})" if item.link and ")" not in item.link else f"**{item.order_id}**"
+    why = f" ({_label(item.error_class)})" if item.error_class and item.state != "rebooked" else ""
+    where = f" · {item.property}" if item.property else ""
+    return f"- {order} {cut(item.guest_name, 60)} — {_arrival(item.arrival, today)}{where} — {item.state}{why}"
+
+
+def _show_all(incident_id: int, page: int, title: str) -> dict[str, Any]:
+    return {"type": "Action.Submit", "title": title,
+            "data": {"syncdesk": SHOW_ALL, "incident_id": incident_id, "page": page}}
+
+
+def incident_card(incident: IncidentView, today: dt.date | None = None) -> dict[str, Any]:
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     quiet = incident.state != "open"
-    classes = " · ".join(f"{_label(c)} {n}" for c, n in incident.error_classes[:8]) or "no class recorded"
+    classes = " · ".join(f"{_label(c)} {n:,}" for c, n in incident.error_classes[:8]) or "no class recorded"
     body: list[dict[str, Any]] = [
-        text(f"{'✅' if quiet else '🚨'} {incident.summary}", size="Large", weight="Bolder", style="heading",
-             color="Good" if quiet else "Attention"),
-        facts(("Failures", f"{incident.failure_count} at {incident.system_name}: {classes}"),
+        text(f"{'✅' if quiet else '⏸️' if incident.recovery_paused else '🚨'} {incident.summary}", size="Large",
+             weight="Bolder", style="heading", color="Good" if quiet else "Attention"),
+        facts(("Failures", f"{incident.failure_count:,} at {incident.system_name}: {classes}"),
               ("When", f"first {_hm(incident.first_failure_at)}, last {_hm(incident.last_failure_at)}"),
-              ("Orders", str(len(incident.order_ids)))),
-        text(incident.all_clear_text if quiet else
-             "On-call has been paged once; I'll post the all-clear when it has been quiet for a while."),
+              ("Orders", f"{len(incident.order_ids):,} affected, {incident.open_items:,} still open")),
     ]
+    if incident.urgent:
+        more = incident.open_items - len(incident.urgent)
+        body += [text("**Most urgent, soonest arrival first**", separator=True),
+                 text("\n".join(affected_line(i, today) for i in incident.urgent)
+                      + (f"\n\n…and {more:,} more: Show all" if more > 0 else ""))]
+    if incident.by_property:
+        body.append(text("**By property:** " + " · ".join(
+            f"{p} {n:,}" + (f" ({o:,} open)" if o != n else "") for p, n, o in incident.by_property[:12])))
+    if incident.recovery_paused:
+        body.append(text(f"⏸️ Recovery paused: {incident.system_name} is failing again. It resumes, soonest "
+                         "arrival first, after the next all-clear. On-call has been paged."))
+    else:
+        body.append(text(incident.all_clear_text if quiet else
+                         "On-call has been paged once. Failures are collected here instead of one alert each; "
+                         "every order stays tracked (send **order ID** for one). I'll post the all-clear when it "
+                         "has been quiet for a while."))
     if incident.reprocess_requested_by is not None:
         progress = f": {incident.progress.text}" if incident.progress else ""
         body.append(text(f"🔁 Reprocess all asked by {who(incident.reprocess_requested_by)}{progress}"))
-    actions = None
+    actions = [_show_all(incident.incident_id, 0, f"Show all {incident.affected:,}")]
     if incident.reprocess_all_offered:
-        actions = [{"type": "Action.Execute", "title": f"Reprocess all {incident.still_failed}", "verb": REPROCESS_ALL,
-                    "style": "positive", "data": {"syncdesk": REPROCESS_ALL, "incident_id": incident.incident_id}}]
+        actions.append({"type": "Action.Execute", "title": f"Reprocess all {incident.still_failed:,}",
+                        "verb": REPROCESS_ALL, "style": "positive",
+                        "data": {"syncdesk": REPROCESS_ALL, "incident_id": incident.incident_id}})
     return _card(body, incident.summary, actions)
+
+
+def outage_list_card(shown: IncidentPage, today: dt.date | None = None) -> dict[str, Any]:
+    """"Show all": one page of every affected order with its state, open ones first by arrival."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    incident = shown.incident
+    body: list[dict[str, Any]] = [
+        text(incident.summary, weight="Bolder", wrap=True),
+        text(f"{incident.affected:,} affected, {incident.open_items:,} still open"
+             + (f" · {incident.progress.text}" if incident.progress else "")
+             + f" · page {shown.page + 1} of {shown.pages}", isSubtle=True),
+        text("\n".join(affected_line(i, today) for i in shown.items) or "Nothing is attached to this outage."),
+    ]
+    actions = []
+    if shown.has_previous:
+        actions.append(_show_all(incident.incident_id, shown.page - 1, "‹ Previous"))
+    if shown.has_next:
+        actions.append(_show_all(incident.incident_id, shown.page + 1, "Next ›"))
+    return _card(body, f"{incident.summary}: page {shown.page + 1} of {shown.pages}", actions or None)
+
+
+def parse_show_all(data: Any) -> tuple[int, int] | None:
+    """The (incident id, page) a "Show all" submit carries; None when it is not one."""
+    if not isinstance(data, dict) or data.get("syncdesk") != SHOW_ALL:
+        return None
+    incident, number = data.get("incident_id"), data.get("page", 0)
+    if isinstance(incident, int) and isinstance(number, int) and number >= 0:
+        return incident, number
+    return None
 
 
 def _duration(value: dt.timedelta | None) -> str:
@@ -79,6 +155,8 @@ def digest_card(digest: Digest) -> dict[str, Any]:
         facts(("Failures", cut(failures, MAX_TEXT)), ("Time to resolution", resolution),
               ("Still open", str(len(digest.open_orders)))),
     ]
+    if digest.channels:  # issue 14: what each alert conversation covers
+        body.append(text("Channels: " + "; ".join(f"{c} — {what}" for c, what in digest.channels), size="Small"))
     lines = []
     for o in digest.open_orders[:MAX_LINES]:
         arrival = f"arriving {o.arrival:%a %d %b}" if o.arrival else "arrival unknown"

@@ -2,7 +2,7 @@
 
 Every request is validate the Bot Connector JWT (`bot.teams.auth`, before anything else
 is looked at) → parse the activity → authorize (`bot.teams.gate`) → call
-`workflows.actions` → answer. Nothing slow happens before the answer: card actions are
+`workflows.actions.requests` → answer. Nothing slow happens before the answer: card actions are
 enqueued, and anything that talks to Teams (a reply, a lookup's card) runs after the
 response has left, as a background task.
 
@@ -11,9 +11,11 @@ Activities (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-co
   response with an Adaptive Card action response (`statusCode` 200, type
   `application/vnd.microsoft.activity.message`, the acknowledgement as `value`), as
   Universal Actions require (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/universal-actions-for-adaptive-cards/work-with-universal-actions-for-adaptive-cards).
-- `message` with a `value`: an `Action.Submit` click; acknowledged with a reply.
+- `message` with a `value`: an `Action.Submit` click; acknowledged with a reply. The outage
+  card's "Show all" (and its list's "Previous"/"Next") is answered with a page of the list.
 - `message` with text: `order ORD-10042` answers with the order's card, `oncall` with who
-  is on call; @mentions of the bot (`<at>…</at>`) are ignored.
+  is on call, `find <text>`, `orders [status]` and `reconcile` as Slack's `/syncdesk` does
+  (issue 14); @mentions of the bot (`<at>…</at>`) are ignored.
 """
 
 from __future__ import annotations
@@ -31,16 +33,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.teams import announce_cards, cards
+from bot.teams import announce_cards, cards, reads, retail_cards
+from bot.wording import cut
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
-from workflows import actions, oncall_actions, outage, states
-from workflows.actions import Ack
-from workflows.db import transaction
-from workflows.queue import get_redis
-from workflows.settings import Settings
-from workflows.snapshot import load
+from workflows.actions import requests as actions
+from workflows.core import states
+from workflows.core.answers import Ack
+from workflows.core.db import transaction
+from workflows.core.queue import get_redis
+from workflows.core.settings import Settings
+from workflows.oncall import requests as oncall_actions
+from workflows.orders import search
+from workflows.orders.lookup import order_queue
+from workflows.orders.snapshot import load
+from workflows.outage import requests as outage
+from workflows.outage.views import incident_page
+from workflows.retail import requests as retail_actions
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +58,11 @@ MAX_BODY_BYTES = 256 * 1024
 INVOKE_ACTION = "adaptiveCard/action"
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
 REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
-USAGE = "Send **order ORD-10042** to see an order's alert, or **oncall** to see who is on call."
+USAGE = ("Send **order ORD-10042** to see an order's alert, **find walker** to find orders by guest name, e-mail, "
+         "phone, confirmation number or payment reference, **orders [failed]** for the order queue, **reconcile** "
+         "to compare syncdesk, the platform and Stripe, or **oncall** to see who is on call.")
+QUEUE_STATUSES = ("failed", "ready", "processing", "success", "created")
+MOVES = (cards.CANCEL_REFUND, cards.UNDO_MANUAL, cards.SNOOZE, cards.HAND_OVER)
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -159,11 +173,16 @@ class TeamsSurface:
             action_value = action_value if isinstance(action_value, dict) else {}
             if action_value.get("verb") == announce_cards.REPROCESS_ALL:
                 return Answer(200, invoke_message(cards.plain(self.reprocess_all(turn, action_value.get("data")))))
+            if action_value.get("verb") == retail_cards.DISPATCHED:
+                return Answer(200, invoke_message(cards.plain(self.dispatched(turn, action_value.get("data")))))
             action = cards.parse_action(action_value.get("verb"), action_value.get("data"))
             if action is None:
                 return Answer(200, invoke_message("syncdesk does not know that action."))
             return Answer(200, invoke_message(cards.plain(self.act(turn, action).message)))
         if turn.kind == "message" and isinstance(turn.value, dict):
+            listing = announce_cards.parse_show_all(turn.value)
+            if listing is not None:
+                return Answer(200, None, [lambda: self.outage_list(turn, *listing)])
             action = cards.parse_action(None, turn.value)
             if action is not None:
                 ack = self.act(turn, action)
@@ -173,11 +192,11 @@ class TeamsSurface:
         return Answer(200, None)
 
     def act(self, turn: Turn, action: cards.CardAction) -> Ack:
-        """Authorize the click, then ask `workflows.actions` for it."""
+        """Authorize the click, then ask `workflows.actions.requests` for it."""
         decision = self.gate.check(turn.user_id, turn.tenant_id)
         if not decision.allowed:
             self._audit_refusal(turn, f"click.{action.verb}", action.order_id, action.item_id, decision.reason)
-            return Ack(False, REFUSAL)
+            return Ack(False, decision.tell or REFUSAL)
         if action.verb == cards.REPROCESS:
             return actions.request_reprocess(self.settings, action.order_id, action.item_id or "", turn.actor)
         if action.verb == cards.IM_ON_IT:
@@ -185,17 +204,56 @@ class TeamsSurface:
         if action.verb == cards.BOOKED_MANUALLY:
             return actions.request_booked_manually(self.settings, action.order_id, action.item_id or "", turn.actor,
                                                    action.reference, action.payment_method, action.notes)
+        if action.verb in MOVES:
+            return self.move(turn, action)
+        if action.verb == cards.COMPLETE_UNCHECKED:
+            if len(action.reason) < 5:
+                return Ack(False, "Say how you checked the payment (at least a few words).")
+            return actions.request_complete(self.settings, action.order_id, turn.actor,
+                                            unchecked_reason=action.reason)
         return actions.request_complete(self.settings, action.order_id, turn.actor)
 
+    def move(self, turn: Turn, action: cards.CardAction) -> Ack:
+        """Issue 14's moves: Cancel and refund, Undo Booked manually, Snooze, Hand over."""
+        if action.verb == cards.CANCEL_REFUND:
+            return actions.request_cancel_refund(self.settings, action.order_id, action.item_id or "", turn.actor,
+                                                 action.reason)
+        if action.verb == cards.UNDO_MANUAL:
+            return actions.request_undo_manual(self.settings, action.order_id, action.item_id or "", turn.actor,
+                                               action.reason)
+        if action.verb == cards.SNOOZE:
+            return oncall_actions.snooze(self.settings, action.order_id, turn.actor, action.choice or None,
+                                         action.until)
+        # Hand over: the teammate (the people picker's Entra ID object id) must be allowed too
+        decision = self.gate.check(action.owner, turn.tenant_id) if action.owner else None
+        refusal = "nobody was chosen" if decision is None else None if decision.allowed else decision.reason
+        return oncall_actions.hand_over(self.settings, action.order_id, turn.actor, f"teams:{action.owner}",
+                                        refusal=refusal)
+
+    def dispatched(self, turn: Turn, data: Any) -> str:
+        """The retail reminder's Dispatched form (`bot.teams.retail_cards`)."""
+        data = data if isinstance(data, dict) else {}
+        order_id, item_id = data.get("order_id"), data.get("item_id")
+        if not isinstance(order_id, str) or not isinstance(item_id, str):
+            return "syncdesk does not know that action."
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.dispatched", order_id, item_id, decision.reason)
+            return REFUSAL
+        courier, tracking = data.get(cards.input_id("courier", item_id)), data.get(cards.input_id("tracking", item_id))
+        return retail_actions.request_dispatched(self.settings, order_id, item_id, turn.actor,
+                                                 courier if isinstance(courier, str) else "",
+                                                 tracking if isinstance(tracking, str) else "").message
+
     def reprocess_all(self, turn: Turn, data: Any) -> str:
-        """The outage card's "Reprocess all N": authorize, then `workflows.outage.reprocess_all`."""
+        """The outage card's "Reprocess all N": authorize, then `workflows.outage.requests.reprocess_all`."""
         incident_id = data.get("incident_id") if isinstance(data, dict) else None
         if not isinstance(incident_id, int):
             return "syncdesk does not know that action."
         decision = self.gate.check(turn.user_id, turn.tenant_id)
         if not decision.allowed:
             self._audit_refusal(turn, "click.reprocess_all", None, None, decision.reason)
-            return REFUSAL
+            return decision.tell or REFUSAL
         return outage.reprocess_all(self.settings, incident_id, turn.actor).message
 
     def _audit_refusal(self, turn: Turn, what: str, order_id: str | None, item_id: str | None, reason: str) -> None:
@@ -219,14 +277,16 @@ class TeamsSurface:
                  (turn.conversation_id or "").split(";")[0], turn.service_url)
         words = " ".join(_MENTION.sub(" ", turn.text).split()).split(" ")
         command = words[0].lower() if words and words[0] else ""
-        if command not in ("order", "oncall"):
+        if command not in ("order", "oncall", "find", "orders", "reconcile"):
             return self.reply(turn, USAGE)
         decision = self.gate.check(turn.user_id, turn.tenant_id)
         if not decision.allowed:
             self._audit_refusal(turn, f"lookup.{command}", None, None, decision.reason)
-            return self.reply(turn, REFUSAL)
+            return self.reply(turn, decision.tell or REFUSAL)
         if command == "oncall":
             return self.reply(turn, self.oncall())
+        if command in ("find", "orders", "reconcile"):
+            return self.answer(turn, command, _MENTION.sub(" ", turn.text).strip()[len(command):])
         if len(words) != 2:
             return self.reply(turn, USAGE)
         with transaction(self.settings.database_url) as session:
@@ -236,9 +296,46 @@ class TeamsSurface:
         self.reply(turn, cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))
 
 
+    def outage_list(self, turn: Turn, incident_id: int, number: int) -> None:
+        """"Show all" on the outage card: a page of every affected order, as a reply."""
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.outage_show_all", None, None, decision.reason)
+            return self.reply(turn, REFUSAL)
+        shown = incident_page(self.settings, incident_id, number)
+        if shown is None:
+            return self.reply(turn, f"There is no outage {incident_id}.")
+        card = announce_cards.outage_list_card(shown)
+        self.reply(turn, card["fallbackText"], cards.attachment(card))
+    def answer(self, turn: Turn, command: str, rest: str) -> None:
+        """`find <text>`, `orders [status]` and `reconcile` (issue 14: what Slack's `/syncdesk` offers)."""
+        if command == "find":
+            found = search.find_orders(self.settings, rest, turn.actor, via="teams")
+            if found.problem:
+                return self.reply(turn, found.problem)
+            title = f"Find “{cut(found.query, 60)}”: {len(found.rows)} orders"
+            card = cards.queue_card(title, found.rows, reads.alert_links(self.settings, [r.order_id for r in found.rows]),
+                                    empty=f"No order matches “{cut(found.query, 200)}”.",
+                                    footer="newest first, at most 20 · by guest name, e-mail, phone, confirmation "
+                                           "number or payment reference")
+            return self.reply(turn, title, cards.attachment(card))
+        if command == "orders":
+            status = next((w for w in rest.split() if w in QUEUE_STATUSES), None)
+            with transaction(self.settings.database_url) as session:
+                rows = order_queue(session, status=status, limit=cards.MAX_ROWS)
+            title = "Order queue" + (f" · {status}" if status else "")
+            return self.reply(turn, title, cards.attachment(cards.queue_card(
+                title, rows, reads.alert_links(self.settings, [r.order_id for r in rows]))))
+        from workflows.reports.reconcile import reconcile
+
+        with transaction(self.settings.database_url) as session:
+            states.audit(session, actor=turn.actor, action="reconcile.requested", via="teams")
+        report = reconcile(self.settings)
+        self.reply(turn, cut(report.render_text(), 20_000))
+
     def oncall(self) -> str:
         """Who is on call now and next, as `syncdesk oncall` says it."""
-        from workflows import oncall
+        from workflows.oncall import rotation as oncall
 
         try:
             rotation = oncall.rotation_for(self.settings)
@@ -251,7 +348,7 @@ class TeamsSurface:
 
 
 def create_endpoint(settings: Settings) -> Callable[[Request], Any]:
-    """The Starlette endpoint `workflows.web` mounts at `POST /api/teams/messages`."""
+    """The Starlette endpoint `syncdesk.web` mounts at `POST /api/teams/messages`."""
     surface = TeamsSurface(settings)
 
     async def teams_messages(request: Request) -> Response:

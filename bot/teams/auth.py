@@ -30,11 +30,14 @@ from typing import Any
 import httpx
 import jwt
 
-from workflows.settings import Settings
+from workflows.core.settings import Settings
 
 with warnings.catch_warnings():  # the SDK's package import warns about an unrelated preview feature
     warnings.simplefilter("ignore")
-    from microsoft_teams.apps.auth.token_validator import JwtValidationOptions, TokenValidator
+    from microsoft_teams.apps.auth.token_validator import (
+        JwtValidationOptions,
+        TokenValidator,
+    )
 
 log = logging.getLogger(__name__)
 

@@ -21,35 +21,80 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.errors import ErrorClass
-from workflows.actions import PREMIER_PAYMENT_METHODS
-from workflows.lookup import money
-from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 from bot.wording import (  # the words both surfaces share
     ERROR_CLASSES as _CLASSES,
-    SYSTEM_NAMES,
+)
+from bot.wording import (
+    BOOKED_MANUALLY,
+    attempt_line,
+    attempt_lines,
+    CANCEL_REFUND,
+    COMPLETE_UNCHECKED,
+    HAND_OVER,
+    IM_ON_IT,
+    MARK_COMPLETE,
+    REPROCESS,
+    SNOOZE,
+    UNDO_MANUAL,
+    VIEW_LOG,
+    Move,
+    can_complete,
+    can_complete_unchecked,
+    cancelled_line,
+    confirmed_line,
+    payment_methods,
+    item_moves,
+    moves,
+    order_moves,
+    outcome,
+    owner_of,
+    payment_says,
+    refund_estimate,
+    row_facts,
+    snooze_note,
     cut,
-    dates as _dates,
-    day as _day,
-    headline as _headline,
-    is_manual,
-    property_label as _property,
+    resumed,
+    status_note,
+    still_charged,
+    next_step,
     story,
     system_name,
-    time_utc as _time,
     urgency,
 )
+from bot.wording import (
+    resolved as resolved,
+)
+from bot.wording import (
+    dates as _dates,
+)
+from bot.wording import (
+    day as _day,
+)
+from bot.wording import (
+    headline as _headline,
+)
+from bot.wording import (
+    property_label as _property,
+)
+from bot.wording import (
+    time_utc as _time,
+)
+from connectors.errors import ErrorClass
+from workflows.orders.lookup import QueueRow, money
+from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 
-# the verbs the handler in `bot.teams.app` dispatches on
-REPROCESS = "reprocess"
-BOOKED_MANUALLY = "booked_manually"
-MARK_COMPLETE = "mark_complete"
-IM_ON_IT = "im_on_it"
-VERBS = (REPROCESS, BOOKED_MANUALLY, MARK_COMPLETE, IM_ON_IT)
+# the verbs the handler in `bot.teams.app` dispatches on: the moves of `bot.wording`
+VERBS = (REPROCESS, BOOKED_MANUALLY, MARK_COMPLETE, COMPLETE_UNCHECKED, IM_ON_IT, CANCEL_REFUND, UNDO_MANUAL,
+         SNOOZE, HAND_OVER)
+ITEM_VERBS = (REPROCESS, BOOKED_MANUALLY, CANCEL_REFUND, UNDO_MANUAL)
+REASON = "reason"  # the input of "Complete without payment check"
+# the inputs of the moves' forms (each id also carries the item id: one card holds every item's)
+CANCEL_REASON, UNDO_REASON, SNOOZE_CHOICE, SNOOZE_UNTIL, OWNER = (
+    "cancel_reason", "undo_reason", "snooze_choice", "snooze_until", "owner")
 
 MAX_TEXT = 500
 # Teams refuses messages over about 28 KB: a big order is shown with shorter logs and fewer
@@ -57,7 +102,6 @@ MAX_TEXT = 500
 MAX_CARD_BYTES = 26 * 1024
 FIT_LEVELS = ((8, 1500), (8, 400), (5, 200), (3, 0))  # (items shown, log characters)
 
-RESOLVED_STATUSES = ("Complete", "Cancelled", "Closed")
 _ACTOR = re.compile(r"(?:teams|slack):[^ ()]+ \((?P<name>[^)]*)\)")
 
 
@@ -81,47 +125,18 @@ def _urgency_color(arrival: dt.date | None, today: dt.date) -> str:
     return "Attention" if days <= 1 else "Warning" if days <= 7 else "Default"
 
 
-def resolved(s: OrderSnapshot) -> bool:
-    return s.status in RESOLVED_STATUSES
-
-
 def summary(s: OrderSnapshot, today: dt.date | None = None) -> str:
     """The one-line text of the alert: the notification and the fallback of the card."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or s.today()
     if resolved(s):
         return f"{s.status} · {s.order_id} · {s.guest_name}"
     return f"{_headline(s)} · {urgency(s.arrival, today)} · {s.guest_name}"
 
 
 def payment(s: OrderSnapshot) -> tuple[str, str]:
-    """The payment line and its colour: the stored Stripe check, or a loud warning."""
-    d = s.payment_detail
-    cur = d.get("currency") or s.currency
-    ref = s.payment_reference or "no reference"
-    amount = money(int(d.get("amount_minor") or s.total_minor), cur)
-    refunded = money(int(d.get("refunded_minor") or 0), cur)
-    detail = str(d.get("detail") or "")
-    state = s.payment_state
-    if state == "captured":
-        return f"✅ {amount} captured ({ref}), no refunds", "Good"
-    if state == "partially_refunded":
-        return (f"⚠️ {amount} captured ({ref}), {refunded} refunded — check what the guest is still owed "
-                "before booking", "Warning")
-    if state == "refunded":
-        return (f"🚨 REFUNDED — {refunded} refunded ({ref}). Do not book; syncdesk will not reprocess or "
-                "complete this order.", "Attention")
-    if state == "not_captured":
-        return f"🚨 NOT CAPTURED ({ref}) — the money was never taken. Do not book; ask the guest to pay again.", \
-            "Attention"
-    if state == "mismatch":
-        expected = money(int(d.get("expected_minor") or s.total_minor), cur)
-        received = money(int(d.get("received_minor") or 0), cur)
-        return (f"🚨 AMOUNT MISMATCH — order {expected}, Stripe received {received} ({ref}). "
-                "Do not book until resolved.", "Attention")
-    if state == "unknown":
-        return (f"⚠️ NOT VERIFIED ({ref}){': ' + detail if detail else ''}. Check it by hand before telling "
-                "the guest anything.", "Warning")
-    return f"⏳ not checked yet ({ref}, {money(s.total_minor, s.currency)})", "Default"
+    """The payment line and its colour: the stored Stripe check, a loud warning, or the refund made."""
+    said, level = payment_says(s)
+    return said, {"good": "Good", "warning": "Warning", "attention": "Attention"}.get(level, "Default")
 
 
 # -- elements -----------------------------------------------------------------------------
@@ -153,28 +168,13 @@ def input_id(name: str, item_id: str) -> str:
 # -- the alert ----------------------------------------------------------------------------
 
 def _attempt_line(a: AttemptView) -> str:
-    what = {"failed": "failed", "success": "succeeded", "processing": "running"}.get(a.status, a.status)
-    cls = ""
-    if a.error_class:
-        cls = f" · {ErrorClass(a.error_class).label if a.error_class in _CLASSES else a.error_class}"
-    ref = f" · {a.confirmation}" if a.confirmation else ""
-    return f"#{a.number} {what} {_time(a.finished_at or a.started_at)} by {who(a.triggered_by)}{cls}{ref}"
+    return attempt_line(a, who)
 
 
 def _attempts(s: OrderSnapshot, item: ItemView) -> list[dict[str, Any]]:
-    shown = item.attempts[-4:]
-    lines = [_attempt_line(a) for a in shown]
-    if len(item.attempts) > len(shown):
-        lines.insert(0, f"{len(item.attempts) - len(shown)} earlier attempts")
-    retry = s.pending_retry()
-    if retry is not None and retry.item_id == item.item_id:
-        at = retry.detail.get("at")
-        lines.append(f"🔁 automatic retry scheduled for {_time(dt.datetime.fromisoformat(at)) if at else 'soon'} (once)")
-    elif any(a.triggered_by.startswith("syncdesk (automatic") for a in item.attempts):
-        lines.append("🔁 automatic retry done")
     head = f"**Attempts ({len(item.attempts)})**" if item.attempts else "**Attempts:** none yet"
     return [text(head, spacing="Small", size="Small"),
-            *(text(line, isSubtle=True, size="Small", spacing="None") for line in lines)]
+            *(text(line, isSubtle=True, size="Small", spacing="None") for line in attempt_lines(s, item, _attempt_line))]
 
 
 def _why(item: ItemView) -> list[dict[str, Any]]:
@@ -185,19 +185,8 @@ def _why(item: ItemView) -> list[dict[str, Any]]:
     blocks = [text(f"**Why: {cls.label}.** {cls.explanation}", color="Attention")]
     if last.message:
         blocks.append(text(cut(last.message, MAX_TEXT), isSubtle=True, spacing="Small"))
-    blocks.append(text(f"**Next step:** {cls.next_step}", spacing="Small"))
+    blocks.append(text(f"**Next step:** {next_step(cls, item)}", spacing="Small"))
     return blocks
-
-
-def payment_methods(item: ItemView) -> tuple[str, ...]:
-    """The payment methods "Booked manually" asks for: the playbook's (configured), or EMS
-    Premier's defaults when the system was not described; () when none is asked for."""
-    desc = item.system_description
-    if desc is not None and "payment_method" in desc.manual_fields:
-        return desc.payment_methods or PREMIER_PAYMENT_METHODS
-    if desc is None and item.system == "premier":
-        return PREMIER_PAYMENT_METHODS
-    return ()
 
 
 def _playbook(item: ItemView) -> list[dict[str, Any]]:
@@ -248,18 +237,95 @@ def _log_card(item: ItemView, limit: int) -> dict[str, Any] | None:
     ]}
 
 
-def _item_actions(s: OrderSnapshot, item: ItemView, log_limit: int) -> dict[str, Any]:
-    actions: list[dict[str, Any]] = []
-    if item.sync_status != "processing" and not is_manual(item):
-        actions.append(execute("Reprocess", REPROCESS, s.order_id, item.item_id, "positive"))
-    actions.append({"type": "Action.ShowCard", "title": "Booked manually", "card": _booked_manually_card(s, item)})
-    log = _log_card(item, log_limit)
-    if log is not None:
-        actions.append({"type": "Action.ShowCard", "title": "View log", "card": log})
-    return {"type": "ActionSet", "actions": actions}
+def _show(title: str, card: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Action.ShowCard", "title": title, "card": card}
 
 
-def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int) -> dict[str, Any]:
+def _reason_card(label: str, input_name: str, item_id: str, intro: str, submit: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "AdaptiveCard", "body": [
+        text(intro, size="Small"),
+        {"type": "Input.Text", "id": input_id(input_name, item_id), "label": label, "isMultiline": True,
+         "isRequired": True, "maxLength": 500, "errorMessage": "Say why, in a few words."},
+    ], "actions": [submit]}
+
+
+def _cancel_card(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
+    """Cancel and refund's confirm step: what is cancelled and refunded, and why (required)."""
+    return _reason_card(
+        "Why can it not be booked?", CANCEL_REASON, item.item_id,
+        f"Cancel {item.item_id} ({cut(item.description, 120) or item.kind}) and refund "
+        f"{refund_estimate(s, item)} to the guest through the platform's Cancel Deliveries, which also corrects "
+        "reporting. This cannot be undone.",
+        execute(f"Cancel and refund {item.item_id}", CANCEL_REFUND, s.order_id, item.item_id, "destructive"))
+
+
+def _undo_card(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
+    return _reason_card(
+        "What was wrong?", UNDO_REASON, item.item_id,
+        f"{item.item_id} goes back to failed, and back to its previous status on the platform; "
+        f"{item.external_reference or 'the reference'} stays in its history.",
+        execute("Undo the booking", UNDO_MANUAL, s.order_id, item.item_id, "destructive"))
+
+
+def _snooze_card(s: OrderSnapshot) -> dict[str, Any]:
+    choices = [{"title": "for 1 hour", "value": "1h"}, {"title": "until 9:00 tomorrow", "value": "tomorrow"}]
+    if s.arrival is not None and s.arrival > s.today():
+        choices.append({"title": f"until the guest's arrival day ({_day(s.arrival)})", "value": "arrival"})
+    return {"type": "AdaptiveCard", "body": [
+        text(f"Escalation pauses until then, or until the order fails again (times in {s.timezone}).", size="Small"),
+        {"type": "Input.ChoiceSet", "id": input_id(SNOOZE_CHOICE, ""), "label": "Snooze", "style": "expanded",
+         "value": "1h", "choices": choices},
+        {"type": "Input.Text", "id": input_id(SNOOZE_UNTIL, ""), "label": "…or until (18:00, 2h, 2026-12-01 09:00)",
+         "maxLength": 40},
+    ], "actions": [execute("Snooze", SNOOZE, s.order_id)]}
+
+
+def _hand_over_card(s: OrderSnapshot) -> dict[str, Any]:
+    """Hand over: Teams' people picker (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/people-picker)."""
+    return {"type": "AdaptiveCard", "body": [
+        text("They get a direct message with the link, and escalation goes to them first.", size="Small"),
+        {"type": "Input.ChoiceSet", "id": input_id(OWNER, ""), "label": "Hand over to", "isRequired": True,
+         "errorMessage": "Choose a teammate", "choices": [],
+         "choices.data": {"type": "Data.Query", "dataset": "graph.microsoft.com/users"}},
+    ], "actions": [execute("Hand over", HAND_OVER, s.order_id)]}
+
+
+def _move_action(s: OrderSnapshot, move: Move, log_limit: int) -> dict[str, Any] | None:
+    """A move as an action: a button, or (`mode: secondary`) an entry of the card's overflow menu."""
+    item = next((i for i in s.items if i.item_id == move.item_id), None)
+    action: dict[str, Any] | None
+    if move.key == REPROCESS:
+        action = execute(move.label, REPROCESS, s.order_id, move.item_id, "positive")
+    elif move.key == BOOKED_MANUALLY and item is not None:
+        action = _show(move.label, _booked_manually_card(s, item))
+    elif move.key == VIEW_LOG and item is not None:
+        log = _log_card(item, log_limit)
+        action = _show(move.label, log) if log is not None else None
+    elif move.key == CANCEL_REFUND and item is not None:
+        action = _show(move.label, _cancel_card(s, item))
+    elif move.key == UNDO_MANUAL and item is not None:
+        action = _show(f"{move.label} · {item.item_id}", _undo_card(s, item))
+    elif move.key in (IM_ON_IT, MARK_COMPLETE):
+        action = execute(move.label, move.key, s.order_id, style="positive" if move.key == MARK_COMPLETE else None)
+    elif move.key == COMPLETE_UNCHECKED:
+        action = _show(move.label, _unchecked_card(s))
+    elif move.key == SNOOZE:
+        action = _show(move.label, _snooze_card(s))
+    elif move.key == HAND_OVER:
+        action = _show(move.label, _hand_over_card(s))
+    else:
+        action = None
+    if action is not None and not move.visible:
+        action["mode"] = "secondary"
+    return action
+
+
+def _action_set(s: OrderSnapshot, shown: list[Move], log_limit: int, **style: Any) -> list[dict[str, Any]]:
+    actions = [a for m in shown if (a := _move_action(s, m, log_limit)) is not None]
+    return [{"type": "ActionSet", "actions": actions, **style}] if actions else []
+
+
+def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int, offered: list[Move]) -> dict[str, Any]:
     party = f"{item.guests} guest{'s' if item.guests != 1 else ''}"
     qty = f"{item.quantity} × " if item.quantity != 1 else ""
     running = " · ⏳ **reprocessing now**" if item.sync_status == "processing" else ""
@@ -269,33 +335,22 @@ def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int) -> dict[st
         *_why(item),
         *_attempts(s, item),
         *_playbook(item),
-        _item_actions(s, item, log_limit),
+        *_action_set(s, item_moves(offered, item.item_id), log_limit),
     ]
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
-def can_complete(s: OrderSnapshot) -> bool:
-    """Mark complete is offered when nothing would refuse it: every item booked or dispatched."""
-    if resolved(s) or not s.items:
-        return False
-    return all(i.status == "Confirmed" or (i.kind == "retail" and i.status == "Dispatched") for i in s.items)
-
-
 def _confirmed_line(item: ItemView) -> str:
-    ref = f" {item.external_reference}" if item.external_reference else ""
-    by = f" by {who(item.confirmed_by)}" if item.confirmed_by else ""
-    pm = f" · deposit on {item.payment_method}" if item.payment_method else ""
-    return f"✅ **{item.item_id}** {item.status} in {system_name(item.system)}{ref}{by}{pm}"
+    return confirmed_line(item, who, bold=lambda words: f"**{words}**")
 
-
-def _card(body: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+def card(body: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "fallbackText": fallback,
             "msteams": {"width": "Full"}, "body": body}
 
 
 def alert_card(s: OrderSnapshot, today: dt.date | None = None) -> dict[str, Any]:
     """The alert: urgency, guest, payment, and per failing item why / next step / attempts / actions."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or s.today()
     if resolved(s):
         return resolved_card(s)
     for max_items, log_limit in FIT_LEVELS:
@@ -318,28 +373,51 @@ def _alert_card(s: OrderSnapshot, today: dt.date, max_items: int, log_limit: int
               ("Arrival", f"{_day(arrival)} ({urgency(arrival, today)})" if arrival else "no arrival date")),
         text(f"**Payment:** {pay}", color=pay_color),
     ]
+    note = status_note(s)
+    if note:
+        body.append(text(f"⚠️ {note}", color="Warning"))
     failing = s.failing_items
-    body += [_item_container(s, item, log_limit) for item in failing[:max_items]]
+    offered = moves(s)
+    body += [_item_container(s, item, log_limit, offered) for item in failing[:max_items]]
     if len(failing) > max_items:
         body.append(text(f"…and {len(failing) - max_items} more failing items: send `order {s.order_id}`."))
-    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched")]
+    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched", "Cancelled")]
     if done:
         body.append({"type": "Container", "separator": True, "items": [
-            text(_confirmed_line(i), spacing="None") for i in done[:20]]})
+            text(f"↩️ {cancelled_line(s, i, who)}" if i.status == "Cancelled" else _confirmed_line(i),
+                 spacing="None") for i in done[:20]]})
     taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
     if taken:
         body.append(text(f"👤 {who(taken)} is on it", size="Small", separator=True))
-    elif any(a.state == "open" for a in s.alerts):
-        body.append({"type": "ActionSet", "actions": [execute("I'm on it", IM_ON_IT, s.order_id)]})
     if can_complete(s):
         body.append(text("Every item is booked. **Mark complete** sets the order Complete on the platform, which "
                          "emails the guest their confirmation.", separator=True))
-        body.append({"type": "ActionSet", "actions": [execute("Mark complete", MARK_COMPLETE, s.order_id,
-                                                              style="positive")]})
-    body.append(text(f"syncdesk · {s.order_id} · " + (f"payment checked {_time(s.payment_checked_at)}"
+    elif can_complete_unchecked(s):
+        body.append(text("Every item is booked, but syncdesk cannot check this payment "
+                         f"({s.payment_detail.get('detail') or 'not Stripe'}). Check it by hand, then "
+                         "**Complete without payment check**, giving a reason.", separator=True))
+    body += _action_set(s, order_moves(offered), log_limit)
+    again = resumed(s)
+    if again:
+        body.append(text(f"⏰ {again}", size="Small", color="Warning"))
+    for note in (snooze_note(s, who), f"👤 Owner: {who(owner)}" if (owner := owner_of(s)) else None):
+        if note:
+            body.append(text(note, size="Small"))
+    zone = f" · arrival day in {s.timezone}" if s.timezone != "UTC" else ""
+    body.append(text(f"syncdesk · {s.order_id}{zone} · " + (f"payment checked {_time(s.payment_checked_at)}"
                                                        if s.payment_checked_at else "payment not checked yet"),
                      size="Small", isSubtle=True, separator=True))
-    return _card(body, summary(s, today))
+    return card(body, summary(s, today))
+
+
+def _unchecked_card(s: OrderSnapshot) -> dict[str, Any]:
+    """The confirm step of "Complete without payment check": the reason is required and audited."""
+    return {"type": "AdaptiveCard", "body": [
+        text(f"Completing sets {s.order_id} Complete on the platform, which emails the guest their confirmation."),
+        {"type": "Input.Text", "id": input_id(REASON, ""), "label": "How did you check the payment?",
+         "isMultiline": True, "isRequired": True, "maxLength": 500,
+         "errorMessage": "Say how you checked the payment."},
+    ], "actions": [execute("Complete order", COMPLETE_UNCHECKED, s.order_id, style="destructive")]}
 
 
 def _story(s: OrderSnapshot) -> list[str]:
@@ -348,12 +426,14 @@ def _story(s: OrderSnapshot) -> list[str]:
 
 def resolved_card(s: OrderSnapshot) -> dict[str, Any]:
     """The compact summary a completed or cancelled order's alert turns into."""
-    mark = "✅" if s.status == "Complete" else "⚪"
+    mark = "✅" if s.status in ("Complete", "Closed") else "⚪"
     story = _story(s)[-15:] or ["no actions recorded"]
     pay, _ = payment(s)
-    return _card([
+    charged = still_charged(s)
+    return card([
         text(f"{mark} {s.status} · {s.order_id} · {cut(s.guest_name, 200)}", size="Large", weight="Bolder",
              style="heading"),
+        *([text(f"🚨 **{charged}**", color="Attention")] if charged else []),
         *(text(line, spacing="None") for line in story),
         text(f"Payment: {pay} · {len(s.items)} item{'s' if len(s.items) != 1 else ''}", size="Small",
              isSubtle=True, separator=True),
@@ -365,31 +445,9 @@ def attachment(card: dict[str, Any]) -> dict[str, Any]:
     return {"contentType": CONTENT_TYPE, "content": card}
 
 
-_ACTION_NAMES = {"reprocess": "Reprocess", "booked_manually": "Booked manually", "complete": "Mark complete"}
-
-
 def outcome_text(e: AuditView) -> str | None:
-    """The reply for one job outcome in the audit trail, or None if the event is not one."""
-    actor, item, d = who(e.actor), e.item_id or "", e.detail
-    if e.action == "item.confirmed":
-        ref = str(d.get("confirmation") or "")
-        if d.get("how") == "manual":
-            pm = f", deposit on {d['payment_method']}" if d.get("payment_method") else ""
-            return f"Booked manually by {actor}: {item} confirmed, {ref}{pm}"
-        verb = {"found": "already there, confirmed", "confirmed": "pending booking confirmed"}.get(
-            str(d.get("how")), "booked")
-        return f"Reprocessed by {actor}: {verb}, {item} {ref}"
-    if e.action == "reprocess.failed":
-        cls = d.get("error_class")
-        label = ErrorClass(cls).label if cls in _CLASSES else "failed"
-        return f"Reprocessed by {actor}: {item} failed again · {label}: {cut(str(d.get('message') or ''), 300)}"
-    if e.action in ("reprocess.refused", "booked_manually.refused", "complete.refused"):
-        return f"{_ACTION_NAMES[e.action.split('.')[0]]} by {actor} refused: {d.get('reason') or ''}"
-    if e.action in ("booked_manually.failed", "complete.failed"):
-        return f"{_ACTION_NAMES[e.action.split('.')[0]]} by {actor} failed: {d.get('message') or ''}"
-    if e.action == "order.complete":
-        return f"Marked complete by {actor}: the platform emails the guest their confirmation."
-    return None
+    """The reply for one job outcome or move in the audit trail, or None if the event is not one."""
+    return outcome(e, who)
 
 
 # -- what a click carries -----------------------------------------------------------------
@@ -402,6 +460,10 @@ class CardAction:
     reference: str = ""
     payment_method: str | None = None
     notes: str | None = None
+    reason: str = ""  # Complete without payment check, Cancel and refund, Undo Booked manually
+    choice: str = ""  # Snooze: 1h | tomorrow | arrival
+    until: str = ""  # Snooze: a time typed instead
+    owner: str = ""  # Hand over: the teammate's Entra ID object id (the people picker's value)
 
 
 def parse_action(verb: str | None, data: Any) -> CardAction | None:
@@ -415,12 +477,45 @@ def parse_action(verb: str | None, data: Any) -> CardAction | None:
         return None
     if item_id is not None and not isinstance(item_id, str):
         return None
-    if verb in (REPROCESS, BOOKED_MANUALLY) and not item_id:
+    if verb in ITEM_VERBS and not item_id:
         return None
 
     def field(name: str) -> str:
         value = data.get(input_id(name, item_id or ""))
         return value.strip() if isinstance(value, str) else ""
 
+    def order_field(name: str) -> str:
+        value = data.get(input_id(name, ""))
+        return value.strip() if isinstance(value, str) else ""
+
+    reason = {CANCEL_REFUND: field(CANCEL_REASON), UNDO_MANUAL: field(UNDO_REASON)}.get(verb, order_field(REASON))
     return CardAction(verb, order_id, item_id, reference=field("reference"),
-                      payment_method=field("payment_method") or None, notes=field("notes") or None)
+                      payment_method=field("payment_method") or None, notes=field("notes") or None,
+                      reason=reason, choice=order_field(SNOOZE_CHOICE), until=order_field(SNOOZE_UNTIL),
+                      owner=order_field(OWNER))
+
+
+# -- the order queue and `find` (issue 14) -----------------------------------------------------
+
+MAX_ROWS = 30  # rows a queue card shows: each may carry Reprocess shortcuts, and a message stays under 28 KB
+
+
+def queue_card(title: str, rows: list[QueueRow] | tuple[QueueRow, ...], links: dict[str, str],
+               empty: str = "No orders match.", footer: str | None = None) -> dict[str, Any]:
+    """The order queue (or `find`'s answer) as a card: each order linked to its alert card, with
+    a Reprocess shortcut for each of its failed items."""
+    body: list[dict[str, Any]] = [text(title, size="Large", weight="Bolder", style="heading")]
+    if not rows:
+        body.append(text(empty))
+    for row in rows[:MAX_ROWS]:
+        link = links.get(row.order_id)
+        name = f"[{row.order_id}]({link})" if link else f"**{row.order_id}**"
+        items: list[dict[str, Any]] = [text(f"{name} · " + " · ".join(row_facts(row)), spacing="None")]
+        if row.failed_items:
+            items.append({"type": "ActionSet", "actions": [
+                execute(f"Reprocess {item_id}", REPROCESS, row.order_id, item_id) for item_id in row.failed_items[:3]]})
+        body.append({"type": "Container", "separator": True, "items": items})
+    more = f" · {len(rows) - MAX_ROWS} more not shown" if len(rows) > MAX_ROWS else ""
+    body.append(text((footer or f"{len(rows)} orders · placed · guest · order status · queue status · attempts · "
+                                "last error · alert") + more, size="Small", isSubtle=True, separator=True))
+    return card(body, title)

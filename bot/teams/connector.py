@@ -35,12 +35,15 @@ import requests
 from redis import Redis
 from redis.exceptions import RedisError
 
-from workflows.settings import Settings
+from workflows.core import metrics
+from workflows.core.settings import Settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from microsoft_teams.api import Attachment, MessageActivityInput
-    from microsoft_teams.api.clients.conversation.activity import ConversationActivityClient
+    from microsoft_teams.api.clients.conversation.activity import (
+        ConversationActivityClient,
+    )
     from microsoft_teams.common.http import Client, ClientOptions
 
 log = logging.getLogger(__name__)
@@ -152,6 +155,16 @@ def message(text: str, card: dict[str, Any] | None = None) -> MessageActivityInp
     return activity
 
 
+def in_thread(conversation_id: str, root_id: str) -> str:
+    """The conversation id that places a post in the thread under `root_id`.
+
+    In a Teams channel `replyToId` alone does not thread: a post lands under a message only
+    when sent to `<conversation id>;messageid=<root activity id>` (the channel's own thread
+    id form, as incoming replies carry it; microsoft/botframework-sdk#6626).
+    """
+    return f"{conversation_id.split(';', 1)[0]};messageid={root_id}"
+
+
 class BotConnector:
     """Send, update and reply to activities in Teams conversations."""
 
@@ -169,6 +182,10 @@ class BotConnector:
                 return asyncio.run(self._once(url, call))
             except httpx.HTTPStatusError as exc:
                 status = exc.response.status_code
+                if status == 429:
+                    metrics.CHAT_API_RATE_LIMITED.labels("teams", what).inc()
+                else:
+                    metrics.CHAT_API_ERRORS.labels("teams", what, f"http_{status}").inc()
                 if status == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
                     wait = _retry_after(exc.response)
                     log.warning("Teams throttled %s; retrying in %.1f s", what, wait)
@@ -177,6 +194,7 @@ class BotConnector:
                 kind = ActivityGone if status == 404 else TeamsApiError
                 raise kind(f"{what} failed: HTTP {status} {exc.response.text[:300]}", status) from exc
             except httpx.HTTPError as exc:
+                metrics.CHAT_API_ERRORS.labels("teams", what, exc.__class__.__name__).inc()
                 raise TeamsApiError(f"{what} failed: {exc.__class__.__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
@@ -215,7 +233,8 @@ class BotConnector:
 
     def reply(self, conversation_id: str, activity_id: str, activity: MessageActivityInput,
               service_url: str | None = None) -> str:
-        """Reply under an activity (a job's outcome, a lookup's answer)."""
+        """Reply to an activity. In a channel it lands in the thread `conversation_id` names
+        (`in_thread`); `replyToId` only says which message it answers."""
         sent = self._run(service_url, lambda c: c.reply(conversation_id, activity_id, activity), "replying")
         return sent.id
 

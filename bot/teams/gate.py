@@ -8,7 +8,8 @@ Group members come from Microsoft Graph `GET /v1.0/groups/{id}/members?$select=i
 GroupMember.Read.All), following `@odata.nextLink`, with an app token for
 `{TEAMS_GRAPH_URL}/.default`; cached for a few minutes so a click rarely costs a Graph
 call. When Graph cannot be asked the answer is "no" (fail closed) with a reason; the
-caller audits refusals.
+caller audits refusals. With neither setting the answer is "no" too, telling the person
+what to set, unless `ALLOW_ANY_MEMBER=true`.
 """
 
 from __future__ import annotations
@@ -21,17 +22,23 @@ from dataclasses import dataclass
 import httpx
 
 from bot.teams.connector import BotToken, TeamsApiError
-from workflows.settings import Settings
+from workflows.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300.0
 
 
+NOT_CONFIGURED = ("🚫 syncdesk does not know who may act yet, so it refuses everyone: an admin sets "
+                  "TEAMS_ALLOWED_GROUP (an Entra ID group) or TEAMS_ALLOWED_USERS (or ALLOW_ANY_MEMBER=true "
+                  "to let everyone in the tenant act).")
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str = ""
+    tell: str = ""  # what to tell the person instead of the usual refusal (a setting is missing)
 
 
 class MemberGate:
@@ -39,6 +46,7 @@ class MemberGate:
         self.tenant = settings.teams_tenant_id
         self.users = frozenset(u.strip().lower() for u in (settings.teams_allowed_users or "").split(",") if u.strip())
         self.group = settings.teams_allowed_group
+        self.allow_any = settings.allow_any_member
         self.graph_url = settings.teams_graph_url.rstrip("/")
         self._token = token
         self._settings = settings
@@ -47,8 +55,9 @@ class MemberGate:
         self._members: frozenset[str] = frozenset()
         self._fetched_at = float("-inf")
         if not self.users and not self.group:
-            log.warning("neither TEAMS_ALLOWED_USERS nor TEAMS_ALLOWED_GROUP is set: everyone in the "
-                        "tenant may press syncdesk's buttons in Teams")
+            log.warning("neither TEAMS_ALLOWED_USERS nor TEAMS_ALLOWED_GROUP is set: %s",
+                        "everyone in the tenant may act (ALLOW_ANY_MEMBER=true)" if self.allow_any
+                        else "every Teams action is refused until one is (or ALLOW_ANY_MEMBER=true)")
 
     @property
     def token(self) -> BotToken:
@@ -77,7 +86,10 @@ class MemberGate:
         if self.tenant and tenant_id and tenant_id.lower() != self.tenant.lower():
             return Decision(False, f"from another tenant ({tenant_id})")
         if not self.users and not self.group:
-            return Decision(True)
+            if self.allow_any:
+                return Decision(True)
+            return Decision(False, "neither TEAMS_ALLOWED_USERS nor TEAMS_ALLOWED_GROUP is set (and "
+                                   "ALLOW_ANY_MEMBER is not true)", NOT_CONFIGURED)
         user = (user_id or "").lower()
         if not user:
             return Decision(False, "the activity names no Entra ID user")

@@ -1,8 +1,10 @@
 """`TeamsNotifier`: shows an order's alert in Teams as the database says it is.
 
-The first `show` posts the Adaptive Card to `TEAMS_CONVERSATION_ID` (a channel); every
+The first `show` posts the Adaptive Card to the conversation the routing file gives the
+order's property or system (`teams_conversation`, issue 14), else `TEAMS_CONVERSATION_ID`; every
 later one replaces the same activity in place (update activity, learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-send-and-receive-messages),
-and each job outcome in the audit trail becomes one reply under it. An alert deleted in
+and each job outcome in the audit trail becomes one reply in its thread (posted to
+`<conversation>;messageid=<card id>`: in a channel `replyToId` alone lands at the top level). An alert deleted in
 Teams is posted again. A failed call raises, the `refresh_alert` job fails and RQ retries
 it: an alert is late, never dropped.
 """
@@ -15,10 +17,10 @@ import logging
 from redis import Redis
 
 from bot.teams import cards
-from bot.teams.connector import ActivityGone, BotConnector, BotToken, message
-from workflows.queue import get_redis
-from workflows.settings import Settings
-from workflows.snapshot import OrderSnapshot
+from bot.teams.connector import ActivityGone, BotConnector, BotToken, in_thread, message
+from workflows.core.queue import get_redis
+from workflows.core.settings import Settings
+from workflows.orders.snapshot import OrderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,9 @@ class TeamsNotifier:
                 posted = (conversation, activity_id)
             except ActivityGone:
                 log.warning("alert card for %s is gone from Teams: posting it again", snapshot.order_id)
-        if posted is None:
-            posted = (self.conversation, self.connector.post(self.conversation, activity))
+        if posted is None:  # its property's or system's conversation (routing file), else TEAMS_CONVERSATION_ID
+            conversation = snapshot.teams_conversation or self.conversation
+            posted = (conversation, self.connector.post(conversation, activity))
         self._reply_outcomes(snapshot, *posted)
         return posted
 
@@ -57,7 +60,7 @@ class TeamsNotifier:
             if not self.redis.set(key, activity_id, nx=True, ex=REPLY_MEMORY_SECONDS):
                 continue
             try:
-                self.connector.reply(conversation, activity_id, message(reply))
+                self.connector.reply(in_thread(conversation, activity_id), activity_id, message(reply))
             except Exception:
                 self.redis.delete(key)  # not said yet: the job's retry says it
                 raise

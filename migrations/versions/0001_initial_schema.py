@@ -6,7 +6,7 @@ Create Date: 2026-11-23 21:59:05.433940
 """
 from alembic import op
 import sqlalchemy as sa
-import workflows.models
+import workflows.core.models
 
 
 revision = '0001'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('result', sa.String(length=32), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=False),
-    sa.Column('created_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
@@ -37,7 +37,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.String(length=64), nullable=False),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('received_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('event_id')
     )
@@ -47,7 +47,7 @@ def upgrade() -> None:
     op.create_table('orders',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('platform_status', sa.String(length=32), nullable=False),
-    sa.Column('placed_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('placed_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('total_minor', sa.BigInteger(), nullable=False),
     sa.Column('guest_first_name', sa.String(length=200), nullable=False),
@@ -59,9 +59,9 @@ def upgrade() -> None:
     sa.Column('payment_amount_minor', sa.BigInteger(), nullable=True),
     sa.Column('payment_state', sa.String(length=32), nullable=True),
     sa.Column('payment_detail', sa.JSON(), nullable=True),
-    sa.Column('payment_checked_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('payment_checked_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
@@ -73,8 +73,8 @@ def upgrade() -> None:
     sa.Column('kwargs', sa.JSON(), nullable=False),
     sa.Column('job_id', sa.String(length=200), nullable=False),
     sa.Column('delay_seconds', sa.Integer(), nullable=False),
-    sa.Column('created_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('dispatched_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('dispatched_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
@@ -89,12 +89,12 @@ def upgrade() -> None:
     sa.Column('thread_id', sa.String(length=128), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('acknowledged_by', sa.String(length=128), nullable=True),
-    sa.Column('acknowledged_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('escalation_level', sa.Integer(), nullable=False),
-    sa.Column('escalated_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('resolved_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('escalated_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('order_id', 'surface', name='uq_alerts_order_surface')
@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('external_reference', sa.String(length=128), nullable=True),
     sa.Column('confirmed_by', sa.String(length=128), nullable=True),
-    sa.Column('confirmed_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('payment_method', sa.String(length=64), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
@@ -140,8 +140,8 @@ def upgrade() -> None:
     sa.Column('triggered_by', sa.String(length=128), nullable=False),
     sa.Column('job_id', sa.String(length=200), nullable=True),
     sa.Column('confirmation', sa.String(length=128), nullable=True),
-    sa.Column('started_at', workflows.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', workflows.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', workflows.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', workflows.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['item_pk'], ['order_items.pk'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('item_pk', 'number', name='uq_sync_attempts_item_number')

@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, post_failure
+from tests.fakes.platform import FakePlatform
 from tests.fakes.slack import FakeSlack
-from tests.workflows.test_intake import payload
-from workflows.settings import Settings
+from tests.fakes.stripe import FakeStripe
+from tests.workflows.intake.test_intake import payload
+from workflows.core.settings import Settings
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -65,7 +67,7 @@ def slack_settings(settings: Settings, fake_slack: FakeSlack) -> Settings:
 
 @pytest.fixture
 def slack_app(slack_settings: Settings) -> Iterator[LiveServer]:
-    from workflows.web import create_app
+    from syncdesk.web import create_app
 
     with LiveServer(create_app(slack_settings)) as server:
         yield server
@@ -141,3 +143,37 @@ def submission(order_id: str, item_id: str, system: str, reference: str | None,
             "token": "legacy", "trigger_id": f"{time.time_ns()}.trigger",
             "view": {"id": "V0MODAL", "type": "modal", "callback_id": "booked_manually_submit",
                      "private_metadata": meta, "hash": "1.1", "state": {"values": values}}}
+
+
+# -- the platform and Stripe behind issue 14's moves (Cancel and refund re-checks Stripe) -----------
+
+@pytest.fixture
+def stripe_fake() -> Iterator[FakeStripe]:
+    """Stripe holding the order's payment (`pi_3Qtest`, £240.00, captured)."""
+    with FakeStripe(api_key="sk_test_fake") as stripe:
+        stripe.add_payment_intent(amount=24000, intent_id="pi_3Qtest")
+        yield stripe
+
+
+@pytest.fixture
+def platform_fake(stripe_fake: FakeStripe) -> Iterator[FakePlatform]:
+    """The platform holding the order, refunding through `stripe_fake`."""
+    with FakePlatform(api_key="platform-key", stripe=stripe_fake) as platform:
+        platform.seed(payload()["order"])
+        yield platform
+
+
+def with_platform(settings: Settings, platform: FakePlatform, stripe: FakeStripe) -> Settings:
+    return Settings(_env_file=None, **settings.model_dump() | {
+        "platform_api_url": platform.url, "platform_api_key": "platform-key",
+        "stripe_api_key": "sk_test_fake", "stripe_api_base": stripe.url})
+
+
+@pytest.fixture
+def app(moves_settings: Settings) -> Iterator[LiveServer]:
+    """The real web app on the module's `moves_settings` (Slack's or Teams', with the platform
+    and Stripe), for the moves' end-to-end tests."""
+    from syncdesk.web import create_app
+
+    with LiveServer(create_app(moves_settings)) as server:
+        yield server

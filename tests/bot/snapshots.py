@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 TODAY = dt.date(2026, 11, 29)
 T0 = dt.datetime(2026, 11, 22, 9, 58, tzinfo=dt.timezone.utc)

@@ -7,18 +7,20 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.platform import PlatformClient
-from connectors.stripe_payments import StripePayments
-from connectors.synxis import SynxisConnector
+from connectors.base import Timeouts
+from connectors.platform import PlatformClient, PlatformConfig
+from connectors.stripe_payments import StripeConfig, StripePayments
+from connectors.synxis import SynxisConfig, SynxisConnector
 from connectors.types import BookingRequest, Guest
 from tests.fakes.platform import FakePlatform
 from tests.fakes.pms import FakeMews
 from tests.fakes.resdiary import FakeResDiary
 from tests.fakes.stripe import FakeStripe
 from tests.fakes.synxis import FakeSynxis
-from workflows.settings import Settings
+from workflows.core.settings import Settings
 
 READ_TIMEOUT = 0.5
+TIMEOUTS = Timeouts(connect=0.5, read=READ_TIMEOUT)
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -57,6 +59,7 @@ def synxis_fake() -> Iterator[FakeSynxis]:
 
 
 def synxis_settings(fake: FakeSynxis, **overrides: Any) -> Settings:
+    """Settings pointing SynXis at the fake (for the tests that go through `workflows`)."""
     values: dict[str, Any] = dict(
         synxis_api_url=fake.url,
         synxis_token_url=fake.token_url,
@@ -67,9 +70,16 @@ def synxis_settings(fake: FakeSynxis, **overrides: Any) -> Settings:
     return make_settings(**values)
 
 
+def synxis_config(fake: FakeSynxis, **overrides: Any) -> SynxisConfig:
+    values: dict[str, Any] = dict(api_url=fake.url, token_url=fake.token_url, client_id=fake.client_id,
+                                  client_secret=fake.client_secret, timeouts=TIMEOUTS)
+    values.update(overrides)
+    return SynxisConfig(**values)
+
+
 @pytest.fixture
 def synxis(synxis_fake: FakeSynxis) -> Iterator[SynxisConnector]:
-    with SynxisConnector(synxis_settings(synxis_fake)) as connector:
+    with SynxisConnector(synxis_config(synxis_fake)) as connector:
         yield connector  # type: ignore[misc]
 
 
@@ -81,8 +91,7 @@ def platform_fake() -> Iterator[FakePlatform]:
 
 @pytest.fixture
 def platform(platform_fake: FakePlatform) -> Iterator[PlatformClient]:
-    settings = make_settings(platform_api_url=platform_fake.url, platform_api_key="platform-key")
-    with PlatformClient(settings) as client:
+    with PlatformClient(PlatformConfig(platform_fake.url, "platform-key", TIMEOUTS)) as client:
         yield client  # type: ignore[misc]
 
 
@@ -94,7 +103,7 @@ def stripe_fake() -> Iterator[FakeStripe]:
 
 @pytest.fixture
 def payments(stripe_fake: FakeStripe) -> Iterator[StripePayments]:
-    checker = StripePayments(make_settings(stripe_api_key="sk_test_fake", stripe_api_base=stripe_fake.url))
+    checker = StripePayments(StripeConfig("sk_test_fake", stripe_fake.url, TIMEOUTS))
     yield checker
     checker.close()
 
@@ -107,11 +116,11 @@ def item_with():
 
 @pytest.fixture
 def synxis_with(synxis_fake: FakeSynxis) -> Iterator[Any]:
-    """Build a SynxisConnector with some settings changed (closed at teardown)."""
+    """Build a SynxisConnector with some of its config changed (closed at teardown)."""
     made: list[SynxisConnector] = []
 
     def build(**overrides: Any) -> SynxisConnector:
-        connector = SynxisConnector(synxis_settings(synxis_fake, **overrides))
+        connector = SynxisConnector(synxis_config(synxis_fake, **overrides))
         made.append(connector)
         return connector
 

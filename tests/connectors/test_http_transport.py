@@ -29,9 +29,9 @@ def test_token_is_fetched_once_for_several_requests(synxis, synxis_fake, item):
         synxis.find_existing(item)
 
     (token_request,) = synxis_fake.token_requests
-    assert token_request.form["grant_type"] == "client_credentials"
-    assert token_request.form["client_id"] == "syncdesk"
-    assert token_request.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert token_request.json["GrantType"] == "CLIENT_CREDENTIALS"
+    assert token_request.header("Content-Type") == "application/json"
+    assert token_request.header("Authorization").startswith("Basic ")
 
 
 def test_a_revoked_token_is_refreshed_exactly_once_and_the_request_replayed(synxis, synxis_fake, item):
@@ -70,7 +70,7 @@ def test_a_token_past_its_lifetime_is_renewed_before_use(synxis_fake, synxis, it
 
 
 def test_wrong_credentials_are_an_auth_failure_with_a_next_step(synxis_with, synxis_fake, item):
-    connector = synxis_with(synxis_client_secret="changed-by-someone")
+    connector = synxis_with(client_secret="changed-by-someone")
 
     with pytest.raises(AuthFailure) as caught:
         connector.find_existing(item)
@@ -158,7 +158,7 @@ def test_connection_refused_is_a_connection_failure(synxis_with, item):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     connector: SynxisConnector = synxis_with(
-        synxis_api_url=f"http://127.0.0.1:{port}", synxis_token_url=f"http://127.0.0.1:{port}/oauth/token"
+        api_url=f"http://127.0.0.1:{port}", token_url=f"http://127.0.0.1:{port}/oauth/token"
     )
 
     with pytest.raises(ConnectionFailed) as caught:

@@ -7,9 +7,8 @@ import datetime as dt
 import pytest
 
 from connectors.errors import AuthFailure, ErrorClass, PlatformRefused, UnknownFailure
-from connectors.platform import PlatformClient
+from connectors.platform import PlatformClient, PlatformConfig
 from tests.fakes.platform import FakePlatform
-from workflows.settings import Settings
 
 
 def order(order_id: str, status: str = "In Progress", **extra) -> dict:
@@ -101,10 +100,46 @@ def test_a_status_patch_is_retried_after_a_5xx_because_it_is_idempotent(platform
 
 
 def test_a_wrong_platform_key_is_an_auth_failure(platform_fake: FakePlatform):
-    settings = Settings(_env_file=None, platform_api_url=platform_fake.url, platform_api_key="old-key")
-    client = PlatformClient(settings)
+    client = PlatformClient(PlatformConfig(platform_fake.url, "old-key"))
     try:
         with pytest.raises(AuthFailure):
             client.get_order("ORD-1")
     finally:
         client.close()
+
+
+def test_cancel_delivery_refunds_once_per_key_and_answers_a_repeat_the_same(platform, platform_fake):
+    from tests.fakes.stripe import FakeStripe
+
+    with FakeStripe() as stripe:
+        pi = stripe.add_payment_intent(amount=24000)
+        platform_fake.stripe = stripe
+        platform_fake.seed(order("ORD-10042", payment={"provider": "stripe", "reference": pi, "amount_minor": 24000}))
+
+        first = platform.cancel_delivery("ORD-10042", "ITEM-1", "No availability", "syncdesk:cancel:ORD-10042:ITEM-1")
+        again = platform.cancel_delivery("ORD-10042", "ITEM-1", "No availability", "syncdesk:cancel:ORD-10042:ITEM-1")
+
+        assert first == again and first.item_status == "Cancelled" and first.refund_minor == 24000
+        assert first.refund_reference is not None and first.refund_reference.startswith("re_")
+        assert len(platform_fake.refunds) == 1
+        body = platform_fake.requests_to("POST")[0].json
+        assert body == {"reason": "No availability", "idempotency_key": "syncdesk:cancel:ORD-10042:ITEM-1"}
+        assert platform_fake.order("ORD-10042")["status"] == "Cancelled"  # its only item is cancelled
+
+
+def test_cancel_delivery_of_a_confirmed_item_is_refused_with_409(platform, platform_fake):
+    platform_fake.seed(order("ORD-10042"))
+    platform.confirm_item("ORD-10042", "ITEM-1", "13098CU000379")
+    with pytest.raises(PlatformRefused) as caught:
+        platform.cancel_delivery("ORD-10042", "ITEM-1", "No availability", "k1")
+    assert caught.value.status == 409 and "Confirmed" in caught.value.message
+    assert platform_fake.refunds == []
+
+
+def test_cancel_delivery_without_a_key_is_refused_by_the_published_contract(platform_fake):
+    import httpx
+
+    platform_fake.seed(order("ORD-10042"))
+    answer = httpx.post(f"{platform_fake.url}/orders/ORD-10042/items/ITEM-1/cancel-delivery",
+                        json={"reason": "No availability"}, headers={"Authorization": "Bearer platform-key"})
+    assert answer.status_code == 400 and platform_fake.refunds == []

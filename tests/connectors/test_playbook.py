@@ -10,8 +10,9 @@ from connectors.errors import ErrorClass, ManualOnly
 from connectors.premier import PremierPlaybook
 from connectors.rtp import RtpPlaybook
 from connectors.siriusware import SiriuswarePlaybook
-from connectors.types import ExistingBooking, BookingStatus
+from connectors.types import BookingStatus, ExistingBooking
 from tests.connectors.conftest import make_item, make_settings
+from workflows.systems.registry import premier_payment_methods
 
 SPA = dict(system="premier", kind="spa", description="Signature Hot Stone Massage, 90 min",
            start=dt.date(2026, 12, 12), end=dt.date(2026, 12, 12), guests=1,
@@ -26,7 +27,7 @@ CASES = [(PremierPlaybook, SPA, "offline"), (RtpPlaybook, LIFT, "Set Ready"), (S
 
 @pytest.mark.parametrize(("cls", "fields", "says"), CASES)
 def test_a_playbook_system_describes_itself_as_manual_with_its_steps(cls, fields, says):
-    description = cls(make_settings()).describe()
+    description = cls().describe()
 
     assert description.automatic is False and description.system == fields["system"]
     assert len(description.playbook) >= 3 and all(step.endswith(".") for step in description.playbook)
@@ -37,7 +38,7 @@ def test_a_playbook_system_describes_itself_as_manual_with_its_steps(cls, fields
 def test_the_steps_for_an_item_carry_its_facts(cls, fields, says):
     item = make_item(**fields)
 
-    steps = "\n".join(cls(make_settings()).describe_item(item).playbook)
+    steps = "\n".join(cls().describe_item(item).playbook)
 
     assert says in steps and "Larry Walker" in steps and "larry.walker@example.com" in steps
     assert fields["start"].isoformat() in steps
@@ -45,7 +46,7 @@ def test_the_steps_for_an_item_carry_its_facts(cls, fields, says):
 
 @pytest.mark.parametrize(("cls", "fields", "says"), CASES)
 def test_reprocess_is_told_to_book_by_hand_with_the_steps_never_retried(cls, fields, says):
-    connector = cls(make_settings())
+    connector = cls()
     item = make_item(**fields)
     existing = ExistingBooking("X1", BookingStatus.PENDING, "Pending")
 
@@ -58,7 +59,7 @@ def test_reprocess_is_told_to_book_by_hand_with_the_steps_never_retried(cls, fie
 
 
 def test_premier_steps_say_offline_reservation_and_the_e_commerce_payment_method():
-    description = PremierPlaybook(make_settings()).describe_item(make_item(**SPA))
+    description = PremierPlaybook().describe_item(make_item(**SPA))
     steps = "\n".join(description.playbook)
 
     assert "*offline* reservation" in steps and "HSM90" in steps and "14:30" in steps
@@ -68,7 +69,7 @@ def test_premier_steps_say_offline_reservation_and_the_e_commerce_payment_method
 
 
 def test_premier_payment_methods_are_configurable():
-    description = PremierPlaybook(make_settings(premier_payment_methods="spaweb, giftcard")).describe()
+    description = PremierPlaybook(premier_payment_methods(make_settings(premier_payment_methods="spaweb, giftcard"))).describe()
 
     assert description.payment_methods == ("spaweb", "giftcard")
     assert "spaweb / giftcard" in "\n".join(description.playbook)

@@ -7,10 +7,17 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.errors import AuthFailure, DataFormat, NoAvailability, NotMapped, UnknownFailure
+from connectors.errors import (
+    AuthFailure,
+    DataFormat,
+    NoAvailability,
+    NotMapped,
+    UnknownFailure,
+)
 from connectors.pms import PmsConnector, load_profile, required_env
 from connectors.types import BookingStatus, ExistingBooking
-from tests.connectors.conftest import make_item, make_settings
+from tests.connectors.conftest import TIMEOUTS, make_item
+from tests.fakes.middleware import FakeMiddleware
 from tests.fakes.pms import FakeMews
 
 ROOM = dict(system="pms", description="Superior Double, Room Only, 2 nights", start=dt.date(2026, 12, 8),
@@ -22,6 +29,7 @@ def mews_options(fake: FakeMews, **overrides: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "profile": "mews", "base_url": fake.url, "constants": {"service_id": "svc-1"},
         "maps": {"room_type": {"SUPD": "cat-supd"}, "rate_plan": {"RO": "rate-ro"}},
+        "age_categories": dict(fake.age_categories),
     }
     options.update(overrides)
     return options
@@ -34,7 +42,7 @@ def fake(mews_fake: FakeMews) -> FakeMews:
 
 @pytest.fixture
 def mews(fake: FakeMews) -> Iterator[PmsConnector]:
-    with PmsConnector(make_settings(), mews_options(fake)) as connector:
+    with PmsConnector(mews_options(fake), timeouts=TIMEOUTS) as connector:
         yield connector  # type: ignore[misc]
 
 
@@ -54,7 +62,9 @@ def test_create_adds_the_guest_then_a_confirmed_reservation_carrying_our_referen
     (params,) = body["Reservations"]
     assert params["StartUtc"] == "2026-12-08T14:00:00Z" and params["EndUtc"] == "2026-12-10T10:00:00Z"
     assert params["RequestedCategoryId"] == "cat-supd" and params["RateId"] == "rate-ro"
-    assert params["AdultCount"] == 2 and params["ChannelNumber"] == "ORD-10042/ITEM-1"
+    assert params["PersonCounts"] == [{"AgeCategoryId": "age-adult", "Count": 2}]
+    assert "AdultCount" not in params and "ChildCount" not in params  # deprecated: "Use PersonCounts instead"
+    assert params["ChannelNumber"] == "ORD-10042/ITEM-1"
     assert params["CustomerId"] in fake.customers
     assert "Authorization" not in add.headers  # Mews: the tokens travel in the body
 
@@ -66,7 +76,7 @@ def test_check_first_finds_the_reservation_by_our_reference(mews, fake, room):
 
     assert found is not None and found.confirmation == number and found.status is BookingStatus.BOOKED
     (search,) = fake.requests_to("POST", r".*/reservations/getAll/2023-06-06")
-    assert search.json["ChannelNumbers"] == ["ORD-10042/ITEM-1"]
+    assert search.json["ChannelNumbers"] == ["ORD-10042/ITEM-1"] and search.json["Limitation"]["Count"] == 100
 
 
 def test_a_created_reservation_is_found_next_time_so_nothing_is_booked_twice(mews, fake, room):
@@ -86,12 +96,15 @@ def test_results_the_pms_did_not_filter_are_verified_here(mews, fake, room):
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("Confirmed", BookingStatus.BOOKED), ("Started", BookingStatus.BOOKED), ("Processed", BookingStatus.BOOKED),
-    ("Optional", BookingStatus.PENDING), ("Canceled", BookingStatus.ABSENT), ("Enquired", BookingStatus.ABSENT),
+    ("Optional", BookingStatus.PENDING), ("Requested", BookingStatus.NO_AVAILABILITY),
+    ("Canceled", BookingStatus.ABSENT), ("Enquired", BookingStatus.ABSENT), ("Inquired", BookingStatus.ABSENT),
 ])
-def test_each_mews_state_maps_to_ours(mews, fake, room, raw, expected):
+def test_each_mews_state_maps_to_ours_with_its_meaning(mews, fake, room, raw, expected):
     fake.seed(channel_number="ORD-10042/ITEM-1", state=raw)
 
-    assert mews.find_existing(room).status is expected
+    found = mews.find_existing(room)
+
+    assert found.status is expected and found.meaning
 
 
 def test_an_optional_reservation_is_confirmed(mews, fake, room):
@@ -136,7 +149,7 @@ def test_a_reservation_the_pms_creates_optional_is_confirmed_at_once(mews, fake,
 
 def test_invalid_tokens_are_an_auth_failure(fake, room, monkeypatch):
     monkeypatch.setenv("MEWS_ACCESS_TOKEN", "revoked")
-    with PmsConnector(make_settings(), mews_options(fake)) as connector, pytest.raises(AuthFailure):
+    with PmsConnector(mews_options(fake), timeouts=TIMEOUTS) as connector, pytest.raises(AuthFailure):
         connector.find_existing(room)
 
 
@@ -158,25 +171,26 @@ def test_a_profile_names_every_variable_it_reads_credentials_from(fake):
     assert required_env(profile) == ["HARBOURVIEW_MEWS_TOKEN", "MEWS_CLIENT_TOKEN"]
 
 
-def test_an_inline_profile_with_oauth2_renews_its_token(monkeypatch, synxis_fake, item):
-    """Middleware in front of any system: here the fake CRS stands in for a REST endpoint with OAuth2."""
-    monkeypatch.setenv("MW_ID", synxis_fake.client_id)
-    monkeypatch.setenv("MW_SECRET", synxis_fake.client_secret)
-    synxis_fake.seed_reservation(reference=item.reference, status="Confirmed")
-    options = {
-        "name": "Middleware", "base_url": synxis_fake.url,
-        "auth": {"type": "oauth2", "token_url": synxis_fake.token_url, "client_id_env": "MW_ID",
-                 "client_secret_env": "MW_SECRET"},
-        "search": {"method": "GET", "path": "/v1/api/reservation", "result": "reservations",
-                   "params": {"hotel": "{details.hotel_id}", "externalReferenceNumber": "{reference}"}},
-        "create": {"path": "/v1/api/reservation", "body": {}},
-        "fields": {"id": "CrsConfirmationNumber", "confirmation": "CrsConfirmationNumber", "status": "Status",
-                   "reference": "ExternalReferenceNumber"},
-        "statuses": {"Confirmed": "booked", "Cancelled": "absent"},
-    }
-    with PmsConnector(make_settings(), options, system="premier") as connector:
-        assert connector.find_existing(item).status is BookingStatus.BOOKED
-        synxis_fake.expire_tokens()
-        assert connector.find_existing(item).status is BookingStatus.BOOKED
-        assert connector.describe().automatic and connector.describe().system == "premier"
-    assert len(synxis_fake.token_requests) == 2
+def test_an_inline_profile_with_oauth2_renews_its_token(monkeypatch, item):
+    """Middleware in front of any system, with OAuth 2.0 client credentials (RFC 6749 §4.4)."""
+    with FakeMiddleware() as middleware:
+        monkeypatch.setenv("MW_ID", middleware.client_id)
+        monkeypatch.setenv("MW_SECRET", middleware.client_secret)
+        middleware.seed(reference=item.reference, status="Confirmed")
+        options = {
+            "name": "Middleware", "base_url": middleware.url,
+            "auth": {"type": "oauth2", "token_url": middleware.token_url, "client_id_env": "MW_ID",
+                     "client_secret_env": "MW_SECRET"},
+            "search": {"method": "GET", "path": "/bookings", "result": "bookings",
+                       "params": {"reference": "{reference}"}},
+            "create": {"path": "/bookings", "body": {}},
+            "fields": {"id": "id", "confirmation": "number", "status": "status", "reference": "reference"},
+            "statuses": {"Confirmed": "booked", "Cancelled": "absent"},
+        }
+        with PmsConnector(options, system="premier", timeouts=TIMEOUTS) as connector:
+            assert connector.find_existing(item).status is BookingStatus.BOOKED
+            middleware.expire_tokens()
+            assert connector.find_existing(item).status is BookingStatus.BOOKED
+            assert connector.describe().automatic and connector.describe().system == "premier"
+        assert len(middleware.token_requests) == 2
+        assert middleware.token_requests[0].form["grant_type"] == "client_credentials"

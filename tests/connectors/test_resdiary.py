@@ -7,10 +7,17 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.errors import AuthFailure, MissingField, NoAvailability, NotMapped, UnknownFailure
-from connectors.resdiary import ResDiaryConnector
+from connectors.errors import (
+    AuthFailure,
+    MissingField,
+    NeedsReview,
+    NoAvailability,
+    NotMapped,
+    UnknownFailure,
+)
+from connectors.resdiary import STATUSES, EposConfig, ResDiaryConfig, ResDiaryConnector
 from connectors.types import BookingStatus, Guest
-from tests.connectors.conftest import make_item, make_settings
+from tests.connectors.conftest import TIMEOUTS, make_item
 from tests.fakes.resdiary import FakeResDiary
 
 TABLE = dict(system="resdiary", kind="table", description="Festive Dinner for 4, 19:30", start=dt.date(2026, 12, 24),
@@ -24,11 +31,18 @@ def fake(resdiary_fake: FakeResDiary) -> FakeResDiary:
     return resdiary_fake
 
 
-def build(fake: FakeResDiary, **overrides: Any) -> ResDiaryConnector:
-    values: dict[str, Any] = dict(resdiary_api_url=fake.url, resdiary_username=fake.username,
-                                  resdiary_password=fake.password)
+def epos(fake: FakeResDiary, **overrides: Any) -> EposConfig:
+    values: dict[str, Any] = dict(api_url=fake.url, oauth_url=fake.oauth_url, consumer_key=fake.consumer_key,
+                                  consumer_secret=fake.consumer_secret, second_secret=fake.second_secrets[4321])
     values.update(overrides)
-    return ResDiaryConnector(make_settings(**values), {"epos_restaurant_id": 4321})
+    return EposConfig(**values)
+
+
+def build(fake: FakeResDiary, **overrides: Any) -> ResDiaryConnector:
+    values: dict[str, Any] = dict(api_url=fake.url, username=fake.username, password=fake.password,
+                                  epos=epos(fake), timeouts=TIMEOUTS)
+    values.update(overrides)
+    return ResDiaryConnector(ResDiaryConfig(**values), {"epos_restaurant_id": 4321})
 
 
 @pytest.fixture
@@ -90,13 +104,35 @@ def test_nothing_in_the_diary_means_none(resdiary, table):
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ("Booked", BookingStatus.BOOKED), ("Confirmed", BookingStatus.BOOKED), ("Seated", BookingStatus.BOOKED),
-    ("Cancelled", BookingStatus.ABSENT), ("Waitlist", BookingStatus.NO_AVAILABILITY),
+    ("Unconfirmed", BookingStatus.PENDING), ("Pending", BookingStatus.PENDING),
+    ("Booked", BookingStatus.BOOKED), ("Confirmed", BookingStatus.BOOKED), ("Closed", BookingStatus.BOOKED),
+    ("Bumped", BookingStatus.BOOKED), ("Arrived", BookingStatus.BOOKED), ("Seated", BookingStatus.BOOKED),
+    ("Left", BookingStatus.BOOKED), ("Cancelled", BookingStatus.ABSENT), ("Declined", BookingStatus.ABSENT),
+    ("WaitListQueueDeclined", BookingStatus.ABSENT), ("Expired", BookingStatus.ABSENT),
+    ("Wait", BookingStatus.NO_AVAILABILITY), ("WaitListQueued", BookingStatus.NO_AVAILABILITY),
+    ("WaitListQueueAccepted", BookingStatus.NO_AVAILABILITY), ("WaitListQueueReAdded", BookingStatus.NO_AVAILABILITY),
+    ("Locked", BookingStatus.REVIEW),
 ])
-def test_each_resdiary_status_maps_to_ours(resdiary, fake, table, raw, expected):
+def test_each_resdiary_status_maps_to_ours_with_its_meaning(resdiary, fake, table, raw, expected):
     fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status=raw)
 
-    assert resdiary.find_existing(table).status is expected
+    found = resdiary.find_existing(table)
+
+    assert found.status is expected and found.raw_status == raw and found.meaning == STATUSES[raw].meaning
+
+
+def test_the_status_list_is_resdiarys_whole_list():
+    official = {"Unconfirmed", "Booked", "Confirmed", "Closed", "Cancelled", "Wait", "Declined", "Bumped",
+                "WaitListQueued", "WaitListQueueDeclined", "WaitListQueueAccepted", "WaitListQueueReAdded", "Locked",
+                "Expired"}  # the Consumer API guide's booking-status page
+    assert official <= set(STATUSES)
+
+
+def test_the_diary_status_is_read_by_name_or_as_resdiarys_enum_number(resdiary, fake, table):
+    fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status="Unconfirmed")
+    assert resdiary.find_existing(table).raw_status == "Unconfirmed"  # the diary sent 0
+    fake.numeric_status = False
+    assert resdiary.find_existing(table).raw_status == "Unconfirmed"  # and now "Unconfirmed"
 
 
 def test_an_unknown_status_is_an_error_not_a_guess(resdiary, fake, table):
@@ -123,24 +159,39 @@ def test_no_availability_is_its_own_class(resdiary, fake, table):
 def test_a_booking_held_for_a_card_says_to_confirm_it_by_hand(resdiary, fake, table):
     fake.card_required = True
 
-    with pytest.raises(NotMapped, match="CreditCardRequired"):
+    with pytest.raises(NeedsReview, match="CreditCardRequired"):
         resdiary.create(table)
 
 
+def test_an_unconfirmed_booking_found_by_the_check_is_not_reported_as_booked(resdiary, fake, table):
+    """Unconfirmed is "NOT A BOOKING": a Reprocess must not say the table is booked."""
+    held = fake.seed(comments="[syncdesk ORD-10042/ITEM-1]", status="Unconfirmed")
+    found = resdiary.find_existing(table)
+
+    assert found.confirmation == held and found.status is not BookingStatus.BOOKED
+    with pytest.raises(NeedsReview, match="Unconfirmed: not a booking"):
+        resdiary.confirm(found, table)
+    assert len(fake.bookings()) == 1
+
+
 def test_wrong_credentials_are_an_auth_failure_naming_the_settings(fake, table):
-    with build(fake, resdiary_password="wrong") as connector, pytest.raises(AuthFailure, match="RESDIARY_PASSWORD"):
+    with build(fake, password="wrong") as connector, pytest.raises(AuthFailure, match="RESDIARY_PASSWORD"):
         connector.create(table)
     assert fake.requests_to("POST", r".*/BookingWithStripeToken") == []
 
 
 def test_a_revoked_token_is_renewed_once_and_the_request_replayed(resdiary, fake, table):
-    resdiary.find_existing(table)
+    resdiary.create(table)
     fake.expire_tokens()
 
-    resdiary.create(table)
+    resdiary.create(item_for_another_time(table))
 
     assert len(fake.requests_to("POST", r"/api/Jwt/v2/Authenticate")) == 2
-    assert len(fake.bookings()) == 1
+    assert len(fake.bookings()) == 2
+
+
+def item_for_another_time(table):
+    return make_item(**{**TABLE, "item_id": "ITEM-2", "details": {**TABLE["details"], "visit_time": "21:00"}})
 
 
 def test_an_unknown_restaurant_is_not_mapped(resdiary, table, item_with):
@@ -149,10 +200,16 @@ def test_an_unknown_restaurant_is_not_mapped(resdiary, table, item_with):
 
 
 def test_without_the_diary_id_it_refuses_to_create_rather_than_skip_the_check(fake, table):
-    connector = ResDiaryConnector(make_settings(resdiary_api_url=fake.url, resdiary_username=fake.username,
-                                                resdiary_password=fake.password))
+    connector = ResDiaryConnector(ResDiaryConfig(fake.url, fake.username, fake.password, epos=epos(fake),
+                                                 timeouts=TIMEOUTS))
     with connector, pytest.raises(NotMapped, match="epos_restaurant_id"):
         connector.find_existing(table)
+
+
+def test_without_the_epos_credentials_it_refuses_to_create_rather_than_skip_the_check(fake, table):
+    with build(fake, epos=None) as connector, pytest.raises(NotMapped, match="RESDIARY_EPOS_SECOND_SECRET"):
+        connector.find_existing(table)
+    assert fake.requests_to("GET", r".*/DiaryData") == []
 
 
 def test_missing_visit_time_or_surname_is_a_missing_field(resdiary, item_with):

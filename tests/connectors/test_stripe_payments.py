@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import stripe
 
 from connectors.errors import AuthFailure
-from connectors.stripe_payments import StripePayments
+from connectors.stripe_payments import StripeConfig, StripePayments
 from connectors.types import PaymentState
-from workflows.settings import Settings
 
 
 def test_a_captured_payment_is_safe_to_book(payments, stripe_fake):
@@ -92,7 +92,7 @@ def test_an_empty_reference_is_unknown_without_asking_stripe(payments, stripe_fa
 
 
 def test_a_wrong_stripe_key_is_an_auth_failure(stripe_fake):
-    checker = StripePayments(Settings(_env_file=None, stripe_api_key="sk_test_rotated", stripe_api_base=stripe_fake.url))
+    checker = StripePayments(StripeConfig("sk_test_rotated", stripe_fake.url))
     pi = stripe_fake.add_payment_intent(amount=24000)
 
     with pytest.raises(AuthFailure) as caught:
@@ -129,8 +129,24 @@ def test_stripe_unreachable_is_a_connection_failure():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    checker = StripePayments(Settings(_env_file=None, stripe_api_key="sk_test_fake", stripe_api_base=f"http://127.0.0.1:{port}"))
+    checker = StripePayments(StripeConfig("sk_test_fake", f"http://127.0.0.1:{port}"))
 
     with pytest.raises(ConnectionFailed):
         checker.check("pi_123", 24000, "gbp")
     checker.close()
+
+
+def test_the_declared_stripe_bound_is_the_first_release_with_stripeclient_v1():
+    """`StripeClient.v1` shipped in stripe-python 12.5.0 (stripe/stripe-python#1549, #1575); the
+    package must not allow an older stripe, whose StripeClient has no `v1`."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    (declared,) = [Requirement(d) for d in pyproject["project"]["dependencies"] if Requirement(d).name == "stripe"]
+    assert "12.4.9" not in declared.specifier and "11.6.0" not in declared.specifier
+    assert "12.5.0" in declared.specifier
+    client = stripe.StripeClient("sk_test_fake")
+    assert hasattr(client, "v1") and hasattr(client.v1, "payment_intents") and hasattr(client.v1, "refunds")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import MissingField, NoAvailability, NotMapped, Timeout, UnknownFailure
-from connectors.types import BookingStatus, ExistingBooking, Guest
+from connectors.errors import (
+    MissingField,
+    NoAvailability,
+    NotMapped,
+    Timeout,
+    UnknownFailure,
+)
+from connectors.types import BookingStatus, Guest
 
 
 def test_create_posts_a_confirmed_reservation_with_our_reference(synxis, synxis_fake, item):
@@ -39,7 +45,8 @@ def test_find_existing_finds_the_reservation_by_our_reference(synxis, synxis_fak
 
     found = synxis.find_existing(item)
 
-    assert found == ExistingBooking(number, BookingStatus.BOOKED, "Confirmed", item.reference)
+    assert (found.confirmation, found.status, found.raw_status, found.reference) == (
+        number, BookingStatus.BOOKED, "Confirmed", item.reference)
     (search,) = synxis_fake.requests_to("GET", "/v1/api/reservation")
     assert search.param("hotel") == "13098" and search.param("chain") == "12723" and search.param("view") == "full"
     assert search.param("externalReferenceNumber") == "ORD-10042/ITEM-1"
@@ -84,11 +91,14 @@ def test_broad_search_still_finds_the_one_that_matches(synxis, synxis_fake, item
         ("Confirmed", BookingStatus.BOOKED),
         ("Booked", BookingStatus.PENDING),
         ("OnHold", BookingStatus.PENDING),
-        ("PendingModify", BookingStatus.PENDING),
+        ("PendingModify", BookingStatus.BOOKED),
         ("Waitlisted", BookingStatus.NO_AVAILABILITY),
         ("Cancelled", BookingStatus.ABSENT),
         ("Ignored", BookingStatus.ABSENT),
         ("Stored", BookingStatus.ABSENT),
+        ("PendingCancel", BookingStatus.REVIEW),
+        ("PaymentPending", BookingStatus.REVIEW),
+        ("Released", BookingStatus.REVIEW),
     ],
 )
 def test_each_synxis_status_maps_to_ours(synxis, synxis_fake, item, raw, expected):
@@ -97,12 +107,13 @@ def test_each_synxis_status_maps_to_ours(synxis, synxis_fake, item, raw, expecte
     found = synxis.find_existing(item)
 
     assert found is not None and found.status is expected and found.raw_status == raw
+    assert found.meaning  # every status has its explicit meaning
 
 
 def test_an_unknown_status_is_an_error_not_a_guess(synxis, synxis_fake, item):
-    synxis_fake.seed_reservation(reference=item.reference, status="Released")
+    synxis_fake.seed_reservation(reference=item.reference, status="Teleported")
 
-    with pytest.raises(UnknownFailure, match="Released"):
+    with pytest.raises(UnknownFailure, match="Teleported"):
         synxis.find_existing(item)
 
 
@@ -205,12 +216,12 @@ def test_the_fake_serves_a_connector_running_in_another_process(synxis_fake, ite
 
     script = (
         "import datetime as dt\n"
-        "from connectors.synxis import SynxisConnector\n"
+        "from workflows.systems.registry import connector_for\n"
         "from connectors.types import BookingRequest, Guest\n"
-        "from workflows.settings import Settings\n"
+        "from workflows.core.settings import Settings\n"
         "item = BookingRequest('ORD-7', 'ITEM-1', 'room', 'synxis', '', dt.date(2026, 12, 1), dt.date(2026, 12, 2),"
         " 1, 1, Guest('Ann', 'Lee'), {'hotel_id': 13098, 'chain_id': 12723, 'room_code': 'LUXT', 'rate_code': 'BAR'})\n"
-        "print(SynxisConnector(Settings(_env_file=None)).create(item).confirmation)\n"
+        "print(connector_for(item, Settings(_env_file=None)).create(item).confirmation)\n"
     )
     env = {
         **os.environ,

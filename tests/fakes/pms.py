@@ -1,13 +1,18 @@
-"""A fake Mews Connector API: the reference shape of `connectors.pms`' `profile: mews`.
+"""A fake Mews Connector API: the reference shape of `connectors.pms`' `profile: mews`
+(the pages `connectors.pms` cites), refusing what Mews refuses.
 
 Every call is a POST whose JSON body carries `ClientToken`, `AccessToken`, `Client`; wrong
-tokens → 401 `{"Message"}`. Implemented:
-- `reservations/getAll/2023-06-06` filtered by `ChannelNumbers` → `{"Reservations", "Cursor"}`
-  (`broad_search = True` ignores the filter, like a PMS that does not know it);
-- `customers/add` → the customer `{"Id", …}`;
-- `reservations/add` → `{"Reservations": [{"Identifier", "Reservation": {...}}]}`; `full = True`
-  answers 403 with a business-logic message (no availability);
-- `reservations/confirm` `{ReservationIds}` → `{}` (Optional → Confirmed);
+tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implemented:
+- `reservations/getAll/2023-06-06` filtered by `ChannelNumbers`, `Limitation: {Count, Cursor}`
+  required → `{"Reservations", "Cursor"}` (`broad_search = True` ignores the filter, like a
+  PMS that does not know it);
+- `customers/getAll` by `Emails` → `{"Customers", "Cursor"}`;
+- `customers/add` → the customer `{"Id", …}`; an e-mail that already exists with
+  `OverwriteExisting: false` → 403 `{"Message"}` ("an error response is returned");
+- `reservations/add` → `{"Reservations": [{"Identifier", "Reservation": {...}}]}`;
+  `PersonCounts` required (`[{"AgeCategoryId", "Count"}]`, known categories, positive
+  counts); `full = True` answers 403 with a business-logic message (no availability);
+- `reservations/confirm` `{ReservationIds}` → `{"ReservationIds": [...]}`, Optional only;
 - `configuration/get` → `{"Enterprise": {...}}`.
 """
 
@@ -30,10 +35,12 @@ class FakeMews(FakeServer):
         self.full = False
         self.broad_search = False
         self.state_on_add = "Confirmed"
+        self.age_categories = {"adult": "age-adult", "child": "age-child"}
         self.customers: dict[str, dict[str, Any]] = {}
         self._reservations: dict[str, dict[str, Any]] = {}
         self._numbers = itertools.count(870)
-        for path, handler in (("/reservations/getAll/2023-06-06", self._get_all), ("/customers/add", self._add_customer),
+        for path, handler in (("/reservations/getAll/2023-06-06", self._get_all),
+                              ("/customers/getAll", self._get_customers), ("/customers/add", self._add_customer),
                               ("/reservations/add", self._add), ("/reservations/confirm", self._confirm),
                               ("/configuration/get", self._configuration)):
             self.route("POST", re.escape(API + path), self._guarded(handler))
@@ -50,37 +57,78 @@ class FakeMews(FakeServer):
                                           "ChannelNumber": channel_number}
             return number
 
+    def seed_customer(self, *, email: str, last_name: str = "Walker", first_name: str = "Larry") -> str:
+        with self.lock:
+            customer = {"Id": str(uuid.uuid4()), "FirstName": first_name, "LastName": last_name, "Email": email}
+            self.customers[customer["Id"]] = customer
+            return customer["Id"]
+
     # -- endpoints -------------------------------------------------------------------------
     def _guarded(self, handler):  # type: ignore[no-untyped-def]
         def serve(req: RecordedRequest, m: re.Match[str]) -> Reply:
             body = req.json if isinstance(req.json, dict) else {}
             if body.get("ClientToken") != self.client_token or body.get("AccessToken") != self.access_token:
-                return Reply(401, {"Message": "Invalid ClientToken or AccessToken."})
-            if not body.get("Client"):
-                return Reply(400, {"Message": "Invalid Client."})
-            return handler(body)
+                reply = Reply(401, {"Message": "Invalid ClientToken or AccessToken."})
+            elif not body.get("Client"):
+                reply = Reply(400, {"Message": "Invalid Client."})
+            else:
+                reply = handler(body)
+            reply.headers.setdefault("Request-Id", str(uuid.uuid4()))
+            return reply
         return serve
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> Reply:
+        limitation = body.get("Limitation")
+        if not isinstance(limitation, dict) or not isinstance(limitation.get("Count"), int):
+            return Reply(400, {"Message": "Invalid Limitation."})
+        count, cursor = limitation["Count"], limitation.get("Cursor")
+        start = next((n + 1 for n, i in enumerate(items) if i["Id"] == cursor), 0) if cursor else 0
+        page = items[start:start + count]
+        return Reply(200, {key: page, "Cursor": page[-1]["Id"] if page else cursor})
 
     def _get_all(self, body: dict[str, Any]) -> Reply:
         wanted = set(body.get("ChannelNumbers") or [])
         found = [dict(r) for r in self._reservations.values() if self.broad_search or r["ChannelNumber"] in wanted]
-        return Reply(200, {"Reservations": found, "Cursor": None})
+        return self._page(found, body, "Reservations")
+
+    def _get_customers(self, body: dict[str, Any]) -> Reply:
+        wanted = {e.casefold() for e in body.get("Emails") or []}
+        found = [dict(c) for c in self.customers.values() if str(c.get("Email") or "").casefold() in wanted]
+        return self._page(found, body, "Customers")
 
     def _add_customer(self, body: dict[str, Any]) -> Reply:
         if not body.get("LastName"):
             return Reply(400, {"Message": "Invalid LastName."})
-        customer = {"Id": str(uuid.uuid4()), "FirstName": body.get("FirstName"), "LastName": body["LastName"]}
+        email = str(body.get("Email") or "")
+        existing = next((c for c in self.customers.values()
+                         if email and str(c.get("Email") or "").casefold() == email.casefold()), None)
+        if existing is not None:
+            if not body.get("OverwriteExisting"):
+                return Reply(403, {"Message": f"Customer with email {email} already exists."})
+            existing.update({"FirstName": body.get("FirstName"), "LastName": body["LastName"]})
+            return Reply(200, dict(existing))
+        customer = {"Id": str(uuid.uuid4()), "FirstName": body.get("FirstName"), "LastName": body["LastName"],
+                    "Email": email or None}
         self.customers[customer["Id"]] = customer
         return Reply(200, customer)
+
+    def _valid_person_counts(self, counts: Any) -> bool:
+        known = set(self.age_categories.values())
+        return isinstance(counts, list) and len(counts) >= 1 and all(
+            isinstance(c, dict) and c.get("AgeCategoryId") in known and isinstance(c.get("Count"), int)
+            and c["Count"] > 0 for c in counts)
 
     def _add(self, body: dict[str, Any]) -> Reply:
         if self.full:
             return Reply(403, {"Message": "The reservation cannot be created: there is no availability."})
         added = []
         for params in body.get("Reservations") or []:
-            for name in ("StartUtc", "EndUtc", "CustomerId", "RequestedCategoryId", "RateId", "AdultCount"):
+            for name in ("StartUtc", "EndUtc", "CustomerId", "RequestedCategoryId", "RateId"):
                 if params.get(name) in (None, ""):
                     return Reply(400, {"Message": f"Invalid {name}."})
+            if not self._valid_person_counts(params.get("PersonCounts")):
+                return Reply(400, {"Message": "Invalid PersonCounts."})
             if params["CustomerId"] not in self.customers:
                 return Reply(400, {"Message": "Invalid CustomerId."})
             number = str(next(self._numbers))
@@ -93,15 +141,16 @@ class FakeMews(FakeServer):
         return Reply(200, {"Reservations": added})
 
     def _confirm(self, body: dict[str, Any]) -> Reply:
-        known = {r["Id"] for r in self._reservations.values()}
-        if not set(body.get("ReservationIds") or []) <= known:
+        ids = body.get("ReservationIds") or []
+        known = {r["Id"]: r for r in self._reservations.values()}
+        if not ids or not set(ids) <= set(known):
             return Reply(400, {"Message": "Invalid ReservationIds."})
-        for reservation in self._reservations.values():
-            if reservation["Id"] in (body.get("ReservationIds") or []):
-                if reservation["State"] != "Optional":
-                    return Reply(403, {"Message": f"Reservation {reservation['Number']} is not Optional."})
-                reservation["State"] = "Confirmed"
-        return Reply(200, {})
+        for reservation_id in ids:
+            if known[reservation_id]["State"] != "Optional":
+                return Reply(403, {"Message": f"Reservation {known[reservation_id]['Number']} is not Optional."})
+        for reservation_id in ids:
+            known[reservation_id]["State"] = "Confirmed"
+        return Reply(200, {"ReservationIds": list(ids)})
 
     def _configuration(self, body: dict[str, Any]) -> Reply:
         return Reply(200, {"Enterprise": {"Id": "ent-1", "Name": "Harbourview Hotel"}})

@@ -1,16 +1,26 @@
-"""A fake ResDiary speaking the wire format `connectors.resdiary` documents.
+"""A fake ResDiary speaking the wire formats `connectors.resdiary` documents, and refusing the wrong ones.
 
+Consumer API (bearer JWT):
 - `POST /api/Jwt/v2/Authenticate` `{"Username", "Password"}` → `{"Status": "Success", "Token",
   "TokenExpiryUtc"}`; wrong credentials → 200 `{"Status": "Fail"}` (as the real API does).
 - `POST /api/ConsumerApi/v1/Restaurant/{microsite}/BookingWithStripeToken` →
   `{"Status": "Success", "Booking": {"Reference", "BookingStatus": "Booked", …}, "Errors": null}`;
   unknown microsite → 404 `{"Message"}`.
 - `GET /api/ConsumerApi/v1/Restaurant/{microsite}/Booking/{reference}` → the Booking.
-- `GET /WebServices/Epos/v1/Restaurant/{restaurantId}/DiaryData?date=` → the diary bookings
-  of that visit date.
+
+EPOS API (2-legged OAuth 1.0a, HMAC-SHA1, as in ResDiary's own examples):
+- `POST /OAuth/V10a?second_secret=…&scope=…` signed with the consumer key and secret → form
+  `oauth_token=…&oauth_token_secret=…` (a request token); `POST /OAuth/V10a` signed with the
+  consumer and that request token → an access token for the restaurant the second secret names.
+- `GET /WebServices/Epos/v1/Restaurant/{restaurantId}/DiaryData?date=` signed with the access
+  token → the diary bookings of that visit date, `Status` as the number of ResDiary's example
+  enum (`numeric_status = False`: as its name). A bearer JWT, a bad signature or another
+  restaurant's token → 401 `{"Message"}`.
+Signatures are checked with oauthlib's RFC 5849 primitives (base string, HMAC-SHA1).
 
 `fake.full = True`: creates answer 400 with a no-availability message. `fake.card_required
-= True`: creates answer `Status: "CreditCardRequired"` (the booking is held).
+= True`: creates answer `Status: "CreditCardRequired"` and the booking sits in the diary as
+`Unconfirmed` (not a booking until the card is given).
 """
 
 from __future__ import annotations
@@ -19,34 +29,64 @@ import datetime as dt
 import itertools
 import re
 import secrets
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
+
+from oauthlib.oauth1.rfc5849 import signature as oauth
 
 from tests.fakes.http import FakeServer, RecordedRequest, Reply
 
 CONSUMER = r"/api/ConsumerApi/v1/Restaurant/(?P<microsite>[^/]+)"
 DIARY = r"/WebServices/Epos/v1/Restaurant/(?P<restaurant>\d+)/DiaryData"
+OAUTH = "/OAuth/V10a"
+SCOPE = "http://app.restaurantdiary.com/WebServices/Epos/v1"
+# ResDiary's EPOS example enum (Helpers/Enums/BookingStatus.cs), in its order.
+EPOS_STATUSES = ["Unconfirmed", "Booked", "Confirmed", "Closed", "Cancelled", "Expired", "Pending", "Declined",
+                 "Locked", "Wait", "Bumped"]
+DENIED = {"Message": "Authorization has been denied for this request."}
 
 
 class FakeResDiary(FakeServer):
     def __init__(self, *, username: str = "api@syncdesk", password: str = "pw",
-                 restaurants: dict[str, int] | None = None) -> None:
+                 restaurants: dict[str, int] | None = None, consumer_key: str = "epos-key",
+                 consumer_secret: str = "epos-secret", second_secrets: dict[int, str] | None = None) -> None:
         super().__init__()
         self.username, self.password = username, password
         self.restaurants = dict(restaurants) if restaurants is not None else {"TheGrillRoom": 4321}
+        self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
+        self.second_secrets = dict(second_secrets) if second_secrets is not None else {
+            rid: f"second-{rid}" for rid in self.restaurants.values()}
         self.full = False
         self.card_required = False
+        self.numeric_status = True
         self._tokens: set[str] = set()
+        self._request_tokens: dict[str, tuple[str, int]] = {}  # token -> (secret, restaurant id)
+        self._access_tokens: dict[str, tuple[str, int]] = {}
         self._bookings: list[dict[str, Any]] = []  # diary shape plus "Microsite"
         self._refs = itertools.count(1)
         self.route("POST", r"/api/Jwt/v2/Authenticate", self._authenticate)
         self.route("POST", CONSUMER + r"/BookingWithStripeToken", self._create)
         self.route("GET", CONSUMER + r"/Booking/(?P<reference>[^/]+)", self._get)
+        self.route("POST", re.escape(OAUTH), self._oauth)
         self.route("GET", DIARY, self._diary)
 
     # -- test API --------------------------------------------------------------------------
+    @property
+    def oauth_url(self) -> str:
+        return self.url + OAUTH
+
+    def epos_values(self, restaurant: int = 4321) -> dict[str, Any]:
+        """The EPOS settings (as Settings fields) for one restaurant of this fake."""
+        return {"resdiary_epos_url": self.url, "resdiary_epos_oauth_url": self.oauth_url,
+                "resdiary_epos_consumer_key": self.consumer_key,
+                "resdiary_epos_consumer_secret": self.consumer_secret,
+                "resdiary_epos_second_secret": self.second_secrets[restaurant]}
+
     def expire_tokens(self) -> None:
         with self.lock:
             self._tokens.clear()
+            self._access_tokens.clear()
 
     def bookings(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -56,12 +96,13 @@ class FakeResDiary(FakeServer):
              name: str = "Larry Walker", comments: str = "", status: str = "Booked") -> str:
         with self.lock:
             reference = f"RD{next(self._refs):05d}"
-            self._bookings.append({"Microsite": microsite, "BookingReference": reference, "VisitDateTime": visit,
-                                   "Covers": covers, "CustomerFullName": name, "Comments": comments,
-                                   "CustomerComments": "", "Status": status})
+            self._bookings.append({"Microsite": microsite, "BookingId": next(self._refs) + 1000,
+                                   "BookingReference": reference, "VisitDateTime": visit, "Covers": covers,
+                                   "CustomerFullName": name, "Comments": comments, "CustomerComments": "",
+                                   "ArrivalStatus": 0, "MealStatus": 0, "Status": status})
             return reference
 
-    # -- endpoints -------------------------------------------------------------------------
+    # -- Consumer API ----------------------------------------------------------------------
     def _authenticate(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
         body = req.json or {}
         if body.get("Username") != self.username or body.get("Password") != self.password:
@@ -76,7 +117,7 @@ class FakeResDiary(FakeServer):
 
     def _create(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
         if not self._authorized(req):
-            return Reply(401, {"Message": "Authorization has been denied for this request."})
+            return Reply(401, DENIED)
         if m["microsite"] not in self.restaurants:
             return Reply(404, {"Message": f"Restaurant {m['microsite']} not found"})
         body = req.json or {}
@@ -86,30 +127,95 @@ class FakeResDiary(FakeServer):
         if self.full:
             return Reply(400, {"Message": "No availability for the requested time"})
         customer = body.get("Customer") or {}
+        status = "Unconfirmed" if self.card_required else "Booked"
         reference = self.seed(microsite=m["microsite"], visit=f"{body['VisitDate']}T{body['VisitTime']}",
                               covers=body["PartySize"], comments=body.get("SpecialRequests") or "",
-                              name=f"{customer.get('FirstName', '')} {customer.get('Surname', '')}".strip())
+                              name=f"{customer.get('FirstName', '')} {customer.get('Surname', '')}".strip(),
+                              status=status)
         booking = {"Id": len(self._bookings), "Reference": reference, "VisitDate": body["VisitDate"] + "T00:00:00",
                    "VisitTime": body["VisitTime"], "PartySize": body["PartySize"], "ChannelCode": body["ChannelCode"],
-                   "Customer": customer, "BookingStatus": "Booked"}
-        status = "CreditCardRequired" if self.card_required else "Success"
-        return Reply(200, {"Booking": booking, "Status": status, "Errors": None})
+                   "Customer": customer, "BookingStatus": status}
+        outcome = "CreditCardRequired" if self.card_required else "Success"
+        return Reply(200, {"Booking": booking, "Status": outcome, "Errors": None})
 
     def _get(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
         if not self._authorized(req):
-            return Reply(401, {"Message": "Authorization has been denied for this request."})
+            return Reply(401, DENIED)
         found = [b for b in self._bookings if b["BookingReference"] == m["reference"]]
         if not found:
             return Reply(404, {"Message": "Booking not found"})
         return Reply(200, {"Reference": found[0]["BookingReference"], "BookingStatus": found[0]["Status"]})
 
+    # -- EPOS API --------------------------------------------------------------------------
+    def _signed(self, req: RecordedRequest, token_secret: str) -> dict[str, str] | None:
+        """The request's OAuth parameters when its HMAC-SHA1 signature is right, else None."""
+        header = req.header("Authorization") or ""
+        if not header.startswith("OAuth "):
+            return None
+        query = urlencode([(k, v) for k, values in req.query.items() for v in values])
+        try:
+            params = oauth.collect_parameters(uri_query=query, headers={"Authorization": header},
+                                              exclude_oauth_signature=False)
+        except ValueError:
+            return None
+        given = dict(params)
+        if given.get("oauth_signature_method") != "HMAC-SHA1" or given.get("oauth_consumer_key") != self.consumer_key:
+            return None
+        if not given.get("oauth_nonce") or not given.get("oauth_timestamp"):
+            return None
+        unsigned = [(k, v) for k, v in params if k != "oauth_signature"]
+        base = oauth.signature_base_string(req.method, oauth.base_string_uri(self.url + req.path),
+                                           oauth.normalize_parameters(unsigned))
+        keys = SimpleNamespace(client_secret=self.consumer_secret, resource_owner_secret=token_secret)
+        expected = oauth.sign_hmac_sha1_with_client(base, keys)
+        return given if oauth.safe_string_equals(expected, given.get("oauth_signature", "")) else None
+
+    def _oauth(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
+        header = req.header("Authorization") or ""
+        token = re.search(r'oauth_token="([^"]*)"', header)
+        if token is None:  # step 1: a request token for the restaurant the second secret names
+            given = self._signed(req, "")
+            restaurant = next((r for r, s in self.second_secrets.items() if s == req.param("second_secret")), None)
+            if given is None or restaurant is None or req.param("scope") != SCOPE:
+                return Reply(401, body=b"oauth_problem=signature_invalid",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+            issued = secrets.token_hex(8)
+            self._request_tokens[issued] = (secrets.token_hex(8), restaurant)
+            return self._token_reply(issued, self._request_tokens[issued][0])
+        pending = self._request_tokens.pop(token.group(1), None)  # step 2: the access token
+        if pending is None or self._signed(req, pending[0]) is None:
+            return Reply(401, body=b"oauth_problem=token_rejected",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        issued = secrets.token_hex(8)
+        self._access_tokens[issued] = (secrets.token_hex(8), pending[1])
+        return self._token_reply(issued, self._access_tokens[issued][0])
+
+    @staticmethod
+    def _token_reply(token: str, secret: str) -> Reply:
+        return Reply(200, body=urlencode({"oauth_token": token, "oauth_token_secret": secret}).encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def _epos_restaurant(self, req: RecordedRequest) -> int | None:
+        token = re.search(r'oauth_token="([^"]*)"', req.header("Authorization") or "")
+        access = self._access_tokens.get(token.group(1)) if token else None
+        if access is None or self._signed(req, access[0]) is None:
+            return None
+        return access[1]
+
     def _diary(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
-        if not self._authorized(req):
-            return Reply(401, {"Message": "Authorization has been denied for this request."})
+        restaurant = self._epos_restaurant(req)
+        if restaurant is None or str(restaurant) != m["restaurant"]:
+            return Reply(401, DENIED)
         microsite = next((k for k, v in self.restaurants.items() if str(v) == m["restaurant"]), None)
         if microsite is None:
             return Reply(404, {"Message": f"Restaurant {m['restaurant']} not found"})
         day = (req.param("date") or "")[:10]
-        diary = [{k: v for k, v in b.items() if k != "Microsite"} for b in self._bookings
-                 if b["Microsite"] == microsite and b["VisitDateTime"][:10] == day]
+        diary = []
+        for booking in self._bookings:
+            if booking["Microsite"] != microsite or booking["VisitDateTime"][:10] != day:
+                continue
+            shown = {k: v for k, v in booking.items() if k != "Microsite"}
+            if self.numeric_status and shown["Status"] in EPOS_STATUSES:
+                shown["Status"] = EPOS_STATUSES.index(shown["Status"])
+            diary.append(shown)
         return Reply(200, diary)

@@ -8,6 +8,10 @@
   `conversations.open` (a DM channel `D…` per user), `views.open`, `views.update`,
   `views.publish`, `usergroups.users.list`.
 - `POST /hooks/<anything>`: a `response_url` (what Bolt's `respond()` posts to).
+- `apps.connections.open` (Socket Mode): only with the app-level token (`xapp-…`, scope
+  connections:write) in the `Authorization` header, as the method page requires; a bot token
+  is `not_allowed_token_type`. Answers `{"ok": true, "url": <one-use ticket>}` from the
+  attached `FakeSocketMode` (`tests.fakes.slack_socket`).
 - `rate_limit(method, retry_after, times)`: HTTP 429 with `Retry-After`, Slack's
   `{"ok": false, "error": "ratelimited"}` body; `fail(method, error, times)`: ok:false.
 
@@ -32,9 +36,11 @@ BOT_USER = "U0SYNCBOT"
 
 class FakeSlack(FakeServer):
     def __init__(self, *, token: str = "xoxb-test", usergroups: dict[str, list[str]] | None = None,
-                 channels: dict[str, str] | None = None) -> None:
+                 channels: dict[str, str] | None = None, app_token: str = "xapp-1-A0SYNCDESK-test") -> None:
         super().__init__()
         self.token = token
+        self.app_token = app_token
+        self.socket: Any = None  # a started tests.fakes.slack_socket.FakeSocketMode
         self.usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
         self.channels = dict(channels) if channels is not None else {"#reservations-alerts": "C0ALERTS"}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel id, ts) -> message
@@ -100,6 +106,8 @@ class FakeSlack(FakeServer):
         if err is not None:
             headers = {"Retry-After": str(err[3])} if err[3] is not None else {}
             return Reply(err[1], {"ok": False, "error": err[2]}, headers=headers)
+        if method == "apps.connections.open":
+            return Reply(200, self._apps_connections_open(req))
         if token != self.token:
             return Reply(200, {"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -123,6 +131,18 @@ class FakeSlack(FakeServer):
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://syncdesk-test.slack.com/", "team": "syncdesk test", "user": "syncdesk",
                 "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0SYNCBOT", "is_enterprise_install": False}
+
+    def _apps_connections_open(self, req: RecordedRequest) -> dict[str, Any]:
+        header = (req.header("Authorization") or "").removeprefix("Bearer ")
+        if not header:
+            return {"ok": False, "error": "not_authed"}  # a token in the body does not count here
+        if header == self.token or header.startswith("xoxb-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if header != self.app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        if self.socket is None:
+            return {"ok": False, "error": "internal_error"}
+        return {"ok": True, "url": self.socket.issue_url()}
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(str(args.get("channel", "")))

@@ -1,18 +1,26 @@
-"""A fake Sabre SynXis CRS speaking the REST Reservation Services wire format.
+"""A fake Sabre SynXis CRS speaking the REST Reservation Services wire format
+(the pages `connectors.synxis` cites), and refusing what SynXis does not take.
 
-- `POST {token_path}` (form `grant_type=client_credentials&client_id&client_secret`, or
-  HTTP Basic) → `{"access_token", "token_type": "Bearer", "expires_in"}`; wrong
-  credentials → 401 `{"error": "invalid_client", ...}`.
+- `POST {token_path}`: `Authorization: Basic base64(base64(user) + ":" + base64(password))`
+  (Sabre Hospitality's "How to Get a Token for REST APIs") with a JSON body
+  `{"GrantType": "CLIENT_CREDENTIALS", …}` → `{"access_token", "token_type": "bearer",
+  "expires_in"}`. Anything else → 401 `{"error": "invalid_client", …}`: a single-base64
+  `Basic base64(user:password)`, a form body (`grant_type=client_credentials&client_id=…`),
+  wrong credentials.
 - `POST /v1/api/reservation` → `{"reservations": [{"CrsConfirmationNumber": ...}]}`.
-- `PATCH /v1/api/reservation` (by `CrsConfirmationNumber`) → same shape.
+- `PATCH /v1/api/reservation` (by `CrsConfirmationNumber`): `Guests`, `Packages` (merged by
+  Code and Date; each needs Code, Date, Quantity), `status` → same shape.
 - `GET /v1/api/reservation?hotel&chain&view&crsConfirmationNumber&externalReferenceNumber
-  &guestLastName&guestFirstName&startDate&status` → `{"reservations": [...], "Pagination": ...}`.
+  &guestLastName&guestFirstName&startDate&status[&pageStart&pageSize]` →
+  `{"reservations": [...], "paging": {"Start", "Size", "Total"}}` (Start counts from 1);
+  `page_size` sets how many a page holds.
 - `GET /v1/api/reservation/hotel/{hotelId}/{id}` → `{"reservations": [reservation]}`.
 
 Modes (`fake.mode = ...`): "timeout_before_create" (sleep `stall_seconds`, create nothing),
 "timeout_after_create" (create, then sleep — the ambiguous outcome), "waitlist" (no
 availability: created reservations come back Waitlisted). `broad_search = True` makes GET
-ignore every filter except hotel, like a CRS that does not understand a parameter.
+ignore every filter except hotel, like a CRS that does not understand a parameter;
+`ignore_paging = True` answers the first page whatever `pageStart` asks for.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ from tests.fakes.http import FakeServer, RecordedRequest, Reply
 RESERVATION = "/v1/api/reservation"
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 class FakeSynxis(FakeServer):
     def __init__(
         self,
@@ -38,7 +50,7 @@ class FakeSynxis(FakeServer):
         client_id: str = "syncdesk",
         client_secret: str = "s3cret",
         token_ttl: float = 3600,
-        token_path: str = "/oauth/token",
+        token_path: str = "/v1/auth/token",
         hotels: dict[int, int] | None = None,
         stall_seconds: float = 2.0,
     ) -> None:
@@ -51,8 +63,10 @@ class FakeSynxis(FakeServer):
         self.stall_seconds = stall_seconds
         self.mode: str | None = None
         self.broad_search = False
+        self.page_size = 50  # Sabre: "0 = return maximum size of 50"
+        self.ignore_paging = False
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
-        self._reservations: dict[str, dict[str, Any]] = {}
+        self._reservations: dict[str, dict[str, Any]] = {}  # by number (or an internal key when it has none)
         self._numbers = itertools.count(1)
         self.route("POST", re.escape(token_path), self._token)
         self.route("POST", RESERVATION, self._create)
@@ -100,12 +114,14 @@ class FakeSynxis(FakeServer):
         room_code: str = "LUXT",
         rate_code: str = "BAR",
         number: str | None = None,
+        numbered: bool = True,
+        packages: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Store an existing reservation (full view) and return its CrsConfirmationNumber."""
+        """Store an existing reservation (full view) and return its CrsConfirmationNumber
+        (`numbered=False`: a Stored one without a number; the key it is kept under is returned)."""
         with self.lock:
             number = number or self._next_number(hotel_id)
             reservation: dict[str, Any] = {
-                "CrsConfirmationNumber": number,
                 "Status": status,
                 "Chain": {"Id": chain_id},
                 "Hotel": {"Id": hotel_id},
@@ -118,8 +134,12 @@ class FakeSynxis(FakeServer):
                 },
                 "Guests": [{"PersonName": {"GivenName": given_name, "Surname": surname}, "Role": "Primary"}],
             }
+            if numbered:
+                reservation["CrsConfirmationNumber"] = number
             if reference is not None:
                 reservation["ExternalReferenceNumber"] = reference
+            if packages:
+                reservation["Packages"] = [dict(p) for p in packages]
             self._reservations[number] = reservation
             return number
 
@@ -127,19 +147,26 @@ class FakeSynxis(FakeServer):
     def _next_number(self, hotel_id: Any) -> str:
         return f"{hotel_id}CU{next(self._numbers):06d}"
 
+    @staticmethod
+    def _refused(description: str) -> Reply:
+        return Reply(401, {"error": "invalid_client", "error_description": description})
+
     def _token(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
-        form = req.form
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        basic = req.header("Authorization") or ""
-        if basic.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-        if form.get("grant_type") != "client_credentials":
-            return Reply(400, {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"})
-        if client_id != self.client_id or client_secret != self.client_secret:
-            return Reply(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
+        header = req.header("Authorization") or ""
+        if "json" not in (req.header("Content-Type") or "") or not isinstance(req.json, dict):
+            return self._refused("the token request must be JSON (GrantType), not a form")
+        if not header.startswith("Basic "):
+            return self._refused("Basic authorization is required")
+        if header[6:] != _b64(f"{_b64(self.client_id)}:{_b64(self.client_secret)}"):
+            # Wrong credentials, or a single-base64 base64(user:password): Sabre Hospitality
+            # encodes user name and password each, then the pair.
+            return self._refused("Client authentication failed")
+        if req.json.get("GrantType") != "CLIENT_CREDENTIALS":
+            return Reply(400, {"error": "unsupported_grant_type", "error_description": "GrantType must be "
+                                                                                       "CLIENT_CREDENTIALS"})
         token = "tok-" + secrets.token_hex(8)
         self._tokens[token] = time.monotonic() + self.token_ttl
-        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl})
+        return Reply(200, {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl})
 
     def _authorized(self, req: RecordedRequest) -> bool:
         header = req.header("Authorization") or ""
@@ -205,14 +232,25 @@ class FakeSynxis(FakeServer):
         body = req.json if isinstance(req.json, dict) else {}
         number = body.get("CrsConfirmationNumber")
         stored = self._reservations.get(str(number))
-        if stored is None:
+        if stored is None or "CrsConfirmationNumber" not in stored:
             return self._bad_request(f"Reservation {number} not found", 404)
+        if stored["Status"] in ("Cancelled", "Ignored"):
+            return self._bad_request(f"Reservation {number} is {stored['Status']} and cannot be modified")
+        if "Packages" in body:
+            packages = body["Packages"]
+            if not isinstance(packages, list):
+                return self._bad_request("Packages must be a list")
+            for package in packages:
+                for name in ("Code", "Date", "Quantity"):
+                    if not isinstance(package, dict) or package.get(name) in (None, ""):
+                        return self._bad_request(f"Packages.{name} is required")
+            merged = {(p["Code"], str(p["Date"])[:10]): p for p in stored.get("Packages") or []}
+            merged.update({(p["Code"], str(p["Date"])[:10]): dict(p) for p in packages})
+            stored["Packages"] = list(merged.values())
         if body.get("Guests"):
             stored["Guests"] = body["Guests"]
         wanted = body.get("status")
         if wanted:
-            if stored["Status"] in ("Cancelled", "Ignored"):
-                return self._bad_request(f"Reservation {number} is {stored['Status']} and cannot be modified")
             if wanted == "Confirmed" and not stored.get("Guests"):
                 return self._bad_request("A guest is required to confirm a reservation")
             stored["Status"] = wanted
@@ -233,14 +271,21 @@ class FakeSynxis(FakeServer):
             if not self.broad_search and not self._matches(res, req):
                 continue
             results.append(dict(res))
-        return Reply(200, {"reservations": results, "Pagination": {"Start": 0, "Size": len(results), "Total": len(results)}})
+        try:
+            start = 1 if self.ignore_paging else max(int(req.param("pageStart") or 1), 1)
+            size = int(req.param("pageSize") or 0) or self.page_size
+        except ValueError:
+            return self._bad_request("pageStart and pageSize must be numbers")
+        size = min(size, self.page_size)
+        page = results[start - 1:start - 1 + size]
+        return Reply(200, {"reservations": page, "paging": {"Start": start, "Size": len(page), "Total": len(results)}})
 
     @staticmethod
     def _matches(res: dict[str, Any], req: RecordedRequest) -> bool:
         guest = (res.get("Guests") or [{}])[0].get("PersonName") or {}
         checks = {
             "chain": str(res["Chain"]["Id"]),
-            "crsConfirmationNumber": res["CrsConfirmationNumber"],
+            "crsConfirmationNumber": res.get("CrsConfirmationNumber"),
             "externalReferenceNumber": res.get("ExternalReferenceNumber"),
             "guestLastName": guest.get("Surname"),
             "guestFirstName": guest.get("GivenName"),
@@ -265,6 +310,6 @@ class FakeSynxis(FakeServer):
         if not self._authorized(req):
             return self._unauthorized()
         res = self._reservations.get(unquote(m["id"]))
-        if res is None or str(res["Hotel"]["Id"]) != unquote(m["hotel"]):
+        if res is None or "CrsConfirmationNumber" not in res or str(res["Hotel"]["Id"]) != unquote(m["hotel"]):
             return self._bad_request(f"Reservation {m['id']} not found", 404)
         return Reply(200, {"reservations": [dict(res)]})

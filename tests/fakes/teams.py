@@ -18,6 +18,7 @@ import ssl
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 import trustme
@@ -130,7 +131,13 @@ class FakeTokenEndpoint(FakeServer):
 
 class FakeBotConnector(FakeServer):
     """`smba.trafficmanager.net/...`: create conversations (1:1, for direct messages), create,
-    update and reply to activities; and Graph's group members."""
+    update and reply to activities; and Graph's group members.
+
+    Posts are placed the way Teams places them in a channel: a post to
+    `/v3/conversations/<id>;messageid=<root>/activities` lands in the thread under `root`; a
+    post to the bare `<id>` lands at the top level of the channel, `replyToId` or not
+    (microsoft/botframework-sdk#6626). `thread_of(activity)` says where each one landed.
+    """
 
     def __init__(self, tokens: FakeTokenEndpoint, groups: dict[str, list[str]] | None = None) -> None:
         super().__init__()
@@ -139,6 +146,7 @@ class FakeBotConnector(FakeServer):
         self.activities: dict[str, dict[str, Any]] = {}  # id -> current activity
         self.deleted: set[str] = set()
         self.conversations: dict[str, dict[str, Any]] = {}  # id -> the create request's body
+        self.threads: dict[str, str | None] = {}  # activity id -> the thread root it landed under (None: top level)
         self._next = 0
         self.route("POST", r"/v3/conversations", self._create_conversation)
         self.route("POST", r"/v3/conversations/(?P<conv>[^/]+)/activities", self._create)
@@ -165,7 +173,9 @@ class FakeBotConnector(FakeServer):
             return Reply(401, {"error": {"code": "Unauthorized"}})
         self._next += 1
         aid = f"1700000000{self._next:03d}"
-        self.activities[aid] = {"conversation": m.group("conv"), **(req.json or {})}
+        conversation, thread = _placement(m.group("conv"))
+        self.activities[aid] = {"conversation": conversation, **(req.json or {})}
+        self.threads[aid] = thread
         return Reply(201, {"id": aid})
 
     def _update(self, req: RecordedRequest, m: Any) -> Reply:
@@ -174,7 +184,7 @@ class FakeBotConnector(FakeServer):
         aid = m.group("aid")
         if aid not in self.activities or aid in self.deleted:
             return Reply(404, {"error": {"code": "ActivityNotFoundInConversation"}})
-        self.activities[aid] = {"conversation": m.group("conv"), **(req.json or {})}
+        self.activities[aid] = {"conversation": _placement(m.group("conv"))[0], **(req.json or {})}
         return Reply(200, {"id": aid})
 
     def _members(self, req: RecordedRequest, m: Any) -> Reply:
@@ -186,18 +196,41 @@ class FakeBotConnector(FakeServer):
         return Reply(200, {"value": [{"@odata.type": "#microsoft.graph.user", "id": u} for u in members]})
 
     # -- what the tests look at ---------------------------------------------------------------
+    def _placed(self) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """(conversation, thread root or None, activity) of every post, oldest first."""
+        placed = []
+        for r in self.requests_to("POST", r"/v3/conversations/[^/]+/activities"):
+            if r.json is None:
+                continue
+            conv = r.path.split("/v3/conversations/", 1)[1].rsplit("/activities", 1)[0]
+            placed.append((*_placement(unquote(conv)), r.json))
+        return placed
+
     def posted(self, conversation: str | None = None) -> list[dict[str, Any]]:
         """Activities created (new posts and replies), oldest first."""
-        return [r.json for r in self.requests_to("POST", r"/v3/conversations/[^/]+/activities")
-                if r.json is not None and (conversation is None or f"/conversations/{conversation}/" in r.path)]
+        return [a for conv, _, a in self._placed() if conversation is None or conv == conversation]
+
+    def top_level(self, conversation: str | None = None) -> list[dict[str, Any]]:
+        """Activities that landed at the top level of the channel (not in a thread)."""
+        return [a for conv, thread, a in self._placed() if thread is None
+                and (conversation is None or conv == conversation)]
 
     def cards(self, conversation: str | None = None) -> list[dict[str, Any]]:
-        """Posted activities that carry an Adaptive Card (not replies)."""
-        return [a for a in self.posted(conversation) if a.get("attachments") and not a.get("replyToId")]
+        """Top-level activities that carry an Adaptive Card (what people see in the channel)."""
+        return [a for a in self.top_level(conversation) if a.get("attachments")]
 
     def replies(self, activity_id: str | None = None) -> list[dict[str, Any]]:
-        return [a for a in self.posted() if a.get("replyToId") and (activity_id is None or a["replyToId"] == activity_id)]
+        """Activities that landed in a thread: under `activity_id` (its root), or answering it there."""
+        return [a for _, thread, a in self._placed() if thread is not None and (
+            activity_id is None or activity_id in (thread, a.get("replyToId")))]
 
     def updates(self, activity_id: str | None = None) -> list[dict[str, Any]]:
         return [r.json for r in self.requests_to("PUT", r"/v3/conversations/[^/]+/activities/[^/]+")
                 if r.json is not None and (activity_id is None or r.path.endswith(f"/{activity_id}"))]
+
+
+def _placement(conversation: str) -> tuple[str, str | None]:
+    """(the channel's conversation id, the thread root) of a conversation path segment."""
+    base, _, rest = unquote(conversation).partition(";")
+    root = rest.removeprefix("messageid=") if rest.startswith("messageid=") else None
+    return base, root or None

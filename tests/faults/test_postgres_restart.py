@@ -7,12 +7,12 @@ import json
 
 from sqlalchemy import func, select
 
+from syncdesk.web import create_app
 from tests.conftest import LiveServer, post_failure
 from tests.faults.conftest import wait_until_accepting
-from tests.workflows.test_intake import payload
-from workflows.db import transaction
-from workflows.models import Alert, IntakeEvent, Order, SyncAttempt
-from workflows.web import create_app
+from tests.workflows.intake.test_intake import payload
+from workflows.core.db import transaction
+from workflows.core.models import Alert, IntakeEvent, Order, SyncAttempt
 
 
 def test_intake_answers_503_while_postgres_is_down_and_loses_nothing(settings, private_postgres):

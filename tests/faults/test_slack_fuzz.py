@@ -15,11 +15,19 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from tests.bot.conftest import (  # noqa: F401 - the Slack fixtures
-    ANA, click, fake_slack, interaction, recorded_order, send, slack_app, slack_settings, submission,
+    ANA,
+    click,
+    fake_slack,
+    interaction,
+    recorded_order,
+    send,
+    slack_app,
+    slack_settings,
+    submission,
 )
-from workflows.db import transaction
-from workflows.models import Alert, AuditEvent, OrderItem, SyncAttempt
-from workflows.queue import get_queues, get_redis
+from workflows.core.db import transaction
+from workflows.core.models import Alert, AuditEvent, OrderItem, SyncAttempt
+from workflows.core.queue import get_queues, get_redis
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=60)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) |

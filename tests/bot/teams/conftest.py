@@ -16,8 +16,8 @@ import trustme
 
 from tests.conftest import LiveServer
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity, FakeTokenEndpoint
-from tests.workflows.test_intake import payload
-from workflows.settings import Settings
+from tests.workflows.intake.test_intake import payload
+from workflows.core.settings import Settings
 
 APP_ID = "00000000-0000-4000-8000-00000000a11e"
 APP_PASSWORD = "test-teams-app-password"
@@ -86,7 +86,7 @@ def teams_settings(settings: Settings, identity: FakeBotIdentity, token_endpoint
 
 @pytest.fixture
 def teams_app(teams_settings: Settings) -> Iterator[LiveServer]:
-    from workflows.web import create_app
+    from syncdesk.web import create_app
 
     with LiveServer(create_app(teams_settings)) as server:
         yield server

@@ -15,13 +15,14 @@ from bot.teams.announcer import TeamsAnnouncer
 from tests.bot.teams.conftest import ANA, APP_ID, BEN, CONVERSATION, FAILURE, TENANT
 from tests.bot.teams.test_app import click
 from tests.bot.teams.test_cards import SCHEMA, item, snapshot
-from tests.bot.test_slack_workflow_render import INCIDENTS, PREMIER, digest
+from tests.bot.slack.test_workflow_render import INCIDENTS, PREMIER, digest
+from tests.bot.snapshots import TODAY
 from tests.conftest import LiveServer, post_failure
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
-from workflows.db import transaction
-from workflows.models import Alert
-from workflows.settings import Settings
-from workflows.snapshot import AlertView
+from workflows.core.db import transaction
+from workflows.core.models import Alert
+from workflows.core.settings import Settings
+from workflows.orders.snapshot import AlertView
 
 
 def test_a_direct_message_creates_the_one_to_one_conversation_then_posts_in_it(
@@ -50,14 +51,37 @@ def test_channel_messages_go_to_the_alert_conversation(teams_settings: Settings,
 def test_the_outage_card_is_posted_once_updated_in_place_and_valid(teams_settings: Settings,
                                                                    bot_connector: FakeBotConnector) -> None:
     announcer = TeamsAnnouncer(teams_settings)
-    ref = announcer.show_incident(INCIDENTS["open"], (None, None))
-    assert announcer.show_incident(INCIDENTS["quiet, offered"], ref) == ref
+    ref = announcer.show_incident(lambda: INCIDENTS["open"], (None, None))
+    assert announcer.show_incident(lambda: INCIDENTS["quiet, offered"], ref) == ref
     assert len(bot_connector.cards(CONVERSATION)) == 1
     [update] = bot_connector.updates(ref[1])
     card = update["attachments"][0]["content"]
     jsonschema.validate(card, SCHEMA)
-    assert card["actions"] == [{"type": "Action.Execute", "title": "Reprocess all 7", "verb": "reprocess_all",
-                                "style": "positive", "data": {"syncdesk": "reprocess_all", "incident_id": 7}}]
+    assert card["actions"] == [
+        {"type": "Action.Submit", "title": "Show all 0", "data": {"syncdesk": "outage_show_all", "incident_id": 7,
+                                                                   "page": 0}},
+        {"type": "Action.Execute", "title": "Reprocess all 7", "verb": "reprocess_all", "style": "positive",
+         "data": {"syncdesk": "reprocess_all", "incident_id": 7}}]
+
+
+def test_the_outage_card_names_the_most_urgent_guests_and_its_list_pages_through_every_order() -> None:
+    from tests.bot.slack.test_workflow_render import affected
+    from workflows.outage.views import IncidentPage
+
+    card = announce_cards.incident_card(INCIDENTS["a thousand"], today=TODAY)
+    jsonschema.validate(card, SCHEMA)
+    text = json.dumps(card, ensure_ascii=False)
+    assert "[ORD-0000](https://admin.example.com/orders/ORD-0000)" in text and "…and 980 more: Show all" in text
+    assert "hotel 13098 334 (330 open)" in text and len(text.encode()) < 28 * 1024
+    page = announce_cards.outage_list_card(IncidentPage(INCIDENTS["a thousand"], tuple(affected(n) for n in range(25)),
+                                                        3, 40), today=TODAY)
+    jsonschema.validate(page, SCHEMA)
+    assert [a["data"] for a in page["actions"]] == [
+        {"syncdesk": "outage_show_all", "incident_id": 7, "page": 2},
+        {"syncdesk": "outage_show_all", "incident_id": 7, "page": 4}]
+    assert all(f"ORD-{n:04d}" in json.dumps(page) for n in range(25)) and len(json.dumps(page).encode()) < 28 * 1024
+    assert announce_cards.parse_show_all({"syncdesk": "outage_show_all", "incident_id": 7, "page": 4}) == (7, 4)
+    assert announce_cards.parse_show_all({"syncdesk": "outage_show_all", "incident_id": "7"}) is None
 
 
 def test_every_outage_and_digest_card_is_valid() -> None:
@@ -82,7 +106,7 @@ def test_a_playbook_system_shows_its_steps_instead_of_reprocess_and_asks_for_the
     said = json.dumps(card, ensure_ascii=False)
     assert "**Book it by hand in EMS Premier:**" in said and "1. In EMS Premier" in said
     assert '"verb": "reprocess"' not in said
-    [choice] = [e for e in elements(card) if e.get("type") == "Input.ChoiceSet"]
+    [choice] = [e for e in elements(card) if e.get("type") == "Input.ChoiceSet" and e["id"].startswith("payment_method")]
     assert [c["value"] for c in choice["choices"]] == ["spa-web", "revspa"]
 
 

@@ -11,14 +11,26 @@ import pytest
 from rq.job import Job
 from sqlalchemy import select
 
-from tests.bot.teams.conftest import ANA, BEN, CONVERSATION, FAILURE, GROUP, MALLORY, TENANT, execute, failure, send, \
-    submit, text
+from tests.bot.teams.conftest import (
+    ANA,
+    BEN,
+    CONVERSATION,
+    FAILURE,
+    GROUP,
+    MALLORY,
+    TENANT,
+    execute,
+    failure,
+    send,
+    submit,
+    text,
+)
 from tests.conftest import LiveServer, post_failure, wait_for
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
-from workflows.db import transaction
-from workflows.models import AuditEvent
-from workflows.queue import get_queues
-from workflows.settings import Settings
+from workflows.core.db import transaction
+from workflows.core.models import AuditEvent
+from workflows.core.queue import get_queues
+from workflows.core.settings import Settings
 
 REPROCESS = {"syncdesk": "reprocess", "order_id": "ORD-10042", "item_id": "ITEM-1"}
 
@@ -57,7 +69,7 @@ def test_reprocess_click_is_enqueued_and_acknowledged_in_the_invoke_response(
     started = time.monotonic()
     assert click(teams_app, identity, bot_connector, "reprocess", REPROCESS) == "Reprocess queued."
     assert time.monotonic() - started < 2.0
-    (job,) = queued(teams_settings, "workflows.jobs.reprocess")
+    (job,) = queued(teams_settings, "workflows.actions.jobs.reprocess")
     assert job.kwargs["actor"] == f"teams:{ANA['aadObjectId']} (Ana Lopez)"
     assert job.kwargs["order_id"] == "ORD-10042" and job.kwargs["item_id"] == "ITEM-1"
     (event,) = audit(teams_settings, "click.reprocess")
@@ -69,7 +81,7 @@ def test_a_double_click_enqueues_one_job(teams_app: LiveServer, teams_settings: 
     click(teams_app, identity, bot_connector, "reprocess", REPROCESS)
     second = click(teams_app, identity, bot_connector, "reprocess", REPROCESS, user=BEN)
     assert "already" in second and "Ana Lopez" in second and "teams:" not in second  # named, not an id
-    assert len(queued(teams_settings, "workflows.jobs.reprocess")) == 1
+    assert len(queued(teams_settings, "workflows.actions.jobs.reprocess")) == 1
 
 
 def test_booked_manually_carries_the_confirmation_number_from_the_inline_card(
@@ -78,7 +90,7 @@ def test_booked_manually_carries_the_confirmation_number_from_the_inline_card(
     data = {"syncdesk": "booked_manually", "order_id": order, "item_id": "ITEM-1",
             "reference__ITEM-1": "13098CU000379", "notes__ITEM-1": "booked by phone"}
     assert click(teams_app, identity, bot_connector, "booked_manually", data) == "Booked manually queued."
-    (job,) = queued(teams_settings, "workflows.jobs.booked_manually")
+    (job,) = queued(teams_settings, "workflows.actions.jobs.booked_manually")
     assert job.kwargs["reference"] == "13098CU000379" and job.kwargs["notes"] == "booked by phone"
 
 
@@ -88,7 +100,7 @@ def test_booked_manually_without_a_number_is_refused_with_the_reason(
     data = {"syncdesk": "booked_manually", "order_id": order, "item_id": "ITEM-1", "reference__ITEM-1": ""}
     answer = click(teams_app, identity, bot_connector, "booked_manually", data)
     assert answer == "The external confirmation number is required."
-    assert queued(teams_settings, "workflows.jobs.booked_manually") == []
+    assert queued(teams_settings, "workflows.actions.jobs.booked_manually") == []
 
 
 def test_premier_booked_manually_needs_the_payment_method(
@@ -102,7 +114,7 @@ def test_premier_booked_manually_needs_the_payment_method(
     assert "payment method" in click(teams_app, identity, bot_connector, "booked_manually", data)
     data["payment_method__SPA-1"] = "revspa"
     assert click(teams_app, identity, bot_connector, "booked_manually", data) == "Booked manually queued."
-    (job,) = queued(teams_settings, "workflows.jobs.booked_manually")
+    (job,) = queued(teams_settings, "workflows.actions.jobs.booked_manually")
     assert job.kwargs["payment_method"] == "revspa"
 
 
@@ -112,7 +124,7 @@ def test_mark_complete_before_the_items_are_booked_says_why_not(
     answer = click(teams_app, identity, bot_connector, "mark_complete", {"syncdesk": "mark_complete",
                                                                         "order_id": order})
     assert answer.startswith("Not yet:")
-    assert queued(teams_settings, "workflows.jobs.mark_complete") == []
+    assert queued(teams_settings, "workflows.actions.jobs.mark_complete") == []
 
 
 def test_an_action_submit_click_is_acknowledged_with_a_reply(
@@ -121,7 +133,7 @@ def test_an_action_submit_click_is_acknowledged_with_a_reply(
     clicked = submit(REPROCESS, ANA, url(bot_connector))
     response = send(teams_app.url, clicked, identity.token(url(bot_connector)))
     assert response.status_code == 200
-    assert len(queued(teams_settings, "workflows.jobs.reprocess")) == 1
+    assert len(queued(teams_settings, "workflows.actions.jobs.reprocess")) == 1
     reply = wait_for(lambda: bot_connector.replies(clicked["id"]))
     assert reply[0]["text"] == "Reprocess queued."
     assert f"/v3/conversations/{CONVERSATION};messageid=1700000000001/activities" in \
@@ -133,7 +145,7 @@ def test_a_non_member_is_refused_politely_and_the_refusal_is_audited(
         bot_connector: FakeBotConnector, order: str) -> None:
     answer = click(teams_app, identity, bot_connector, "reprocess", REPROCESS, user=MALLORY)
     assert answer.startswith("🚫 Sorry, you are not on the reservations team")
-    assert queued(teams_settings, "workflows.jobs.reprocess") == []
+    assert queued(teams_settings, "workflows.actions.jobs.reprocess") == []
     (event,) = audit(teams_settings, "click.reprocess")
     assert event.result == "refused" and event.actor == f"teams:{MALLORY['aadObjectId']} (Mallory)"
     assert event.detail["reason"] == f"not a member of group {GROUP}"
@@ -205,7 +217,7 @@ def test_other_activities_are_accepted_and_ignored(teams_app: LiveServer, identi
 def test_the_allow_list_admits_a_user_without_asking_graph(settings: Settings, teams_settings: Settings,
                                                           identity: FakeBotIdentity,
                                                           bot_connector: FakeBotConnector) -> None:
-    from workflows.web import create_app
+    from syncdesk.web import create_app
 
     only_ben = Settings(_env_file=None, **teams_settings.model_dump() | {
         "teams_allowed_group": None, "teams_allowed_users": f"{BEN['aadObjectId'].upper()}, someone-else"})
@@ -218,8 +230,8 @@ def test_the_allow_list_admits_a_user_without_asking_graph(settings: Settings, t
 
 def test_oncall_answers_from_the_rotation(teams_settings: Settings, identity: FakeBotIdentity,
                                           bot_connector: FakeBotConnector) -> None:
+    from syncdesk.web import create_app
     from tests.conftest import ROOT
-    from workflows.web import create_app
 
     with_rotation = Settings(_env_file=None, **teams_settings.model_dump() | {
         "oncall_file": str(ROOT / "examples" / "oncall.yml")})
@@ -228,3 +240,37 @@ def test_oncall_answers_from_the_rotation(teams_settings: Settings, identity: Fa
         send(app.url, asked, identity.token(url(bot_connector)))
         (reply,) = wait_for(lambda: bot_connector.replies(asked["id"]))
     assert reply["text"].startswith("On call now: ") and "Next: " in reply["text"]
+
+
+def test_show_all_on_the_outage_card_replies_with_a_page_of_every_affected_order(
+        teams_app: LiveServer, teams_settings: Settings, identity: FakeBotIdentity,
+        bot_connector: FakeBotConnector) -> None:
+    from workflows.core.models import Alert, Incident, utcnow
+
+    for n in range(30):
+        data = failure(id=f"ORD-T{n:03d}")
+        data["event_id"] = f"evt-teams-{n}"
+        assert post_failure(teams_app.url, data).status_code == 202
+    with transaction(teams_settings.database_url) as session:
+        now = utcnow()
+        incident = Incident(system="synxis", state="open", open_for="synxis", opened_at=now, first_failure_at=now,
+                            last_failure_at=now, failure_count=30, error_classes={"not_mapped": 30})
+        session.add(incident)
+        session.flush()
+        for alert in session.scalars(select(Alert)):
+            alert.incident_id = incident.id
+        incident_id = incident.id
+    clicked = submit({"syncdesk": "outage_show_all", "incident_id": incident_id, "page": 1}, ANA, url(bot_connector))
+    assert send(teams_app.url, clicked, identity.token(url(bot_connector))).status_code == 200
+    (reply,) = wait_for(lambda: bot_connector.replies(clicked["id"]))
+    card = reply["attachments"][0]["content"]
+    listed = str(card["body"])
+    assert "page 2 of 2" in listed and listed.count("ORD-T0") == 5  # 30 orders, 25 a page: the last 5
+    assert [a["data"]["page"] for a in card["actions"]] == [0]  # "Previous" only
+
+    stranger = submit({"syncdesk": "outage_show_all", "incident_id": incident_id, "page": 0}, MALLORY,
+                      url(bot_connector))
+    assert send(teams_app.url, stranger, identity.token(url(bot_connector))).status_code == 200
+    (refused,) = wait_for(lambda: bot_connector.replies(stranger["id"]))
+    assert "not on the reservations team" in refused["text"]
+    assert audit(teams_settings, "click.outage_show_all")[0].result == "refused"

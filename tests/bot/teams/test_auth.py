@@ -14,10 +14,10 @@ from bot.teams.auth import BotConnectorAuth, Unauthorized
 from tests.bot.teams.conftest import ANA, APP_ID, FAILURE, execute, send
 from tests.conftest import post_failure
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
-from workflows.db import transaction
-from workflows.models import AuditEvent
-from workflows.queue import get_queues
-from workflows.settings import Settings
+from workflows.core.db import transaction
+from workflows.core.models import AuditEvent
+from workflows.core.queue import get_queues
+from workflows.core.settings import Settings
 
 
 def service_url(connector: FakeBotConnector) -> str:

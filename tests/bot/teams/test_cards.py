@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from bot.teams import cards
-from workflows.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
+from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.schema.json").read_text())
 TODAY = dt.date(2026, 11, 30)
@@ -128,23 +128,34 @@ def test_the_alert_says_guest_item_urgency_payment_why_next_step_and_attempts() 
     assert card["fallbackText"] == "SynXis booking failed · ORD-10042 · arrives tomorrow · Larry Walker"
 
 
-def test_the_buttons_are_reprocess_booked_manually_and_view_log() -> None:
+def buttons(card: dict[str, Any]) -> list[str]:
+    """The titles of the actions shown as buttons (not in an overflow menu), in order."""
+    return [a["title"] for s in of_type(card, "ActionSet") for a in s["actions"] if a.get("mode") != "secondary"]
+
+
+def overflow(card: dict[str, Any]) -> list[str]:
+    return [a["title"] for s in of_type(card, "ActionSet") for a in s["actions"] if a.get("mode") == "secondary"]
+
+
+def test_the_buttons_are_reprocess_and_booked_manually_the_rest_in_the_overflow_menu() -> None:
     card = cards.alert_card(snapshot(), TODAY)
     execute = of_type(card, "Action.Execute")
-    assert [(a["title"], a["verb"]) for a in execute] == [("Reprocess", "reprocess"),
-                                                          ("Record booking", "booked_manually")]
+    assert buttons(card) == ["Reprocess", "Booked manually"]
+    assert overflow(card) == ["View log", "Cancel and refund", "Snooze", "Hand over"]
     assert execute[0]["data"] == {"syncdesk": "reprocess", "order_id": "ORD-10042", "item_id": "ITEM-1"}
-    assert [a["title"] for a in of_type(card, "Action.ShowCard")] == ["Booked manually", "View log"]
-    assert "httpx.ReadTimeout" in texts(of_type(card, "Action.ShowCard")[1])
+    log = next(a for a in of_type(card, "Action.ShowCard") if a["title"] == "View log")
+    assert "httpx.ReadTimeout" in texts(log)
     assert not any(a["title"] == "Mark complete" for a in execute)
 
 
 def test_booked_manually_asks_for_the_confirmation_number_and_for_premier_the_payment_method() -> None:
     synxis = cards.alert_card(snapshot(), TODAY)
-    assert [i["id"] for i in of_type(synxis, "Input.Text")] == ["reference__ITEM-1", "notes__ITEM-1"]
-    assert of_type(synxis, "Input.ChoiceSet") == []
+    manual = next(a for a in of_type(synxis, "Action.ShowCard") if a["title"] == "Booked manually")
+    assert [i["id"] for i in of_type(manual, "Input.Text")] == ["reference__ITEM-1", "notes__ITEM-1"]
+    assert of_type(manual, "Input.ChoiceSet") == []
     premier = cards.alert_card(snapshot(item(system="premier")), TODAY)
-    (choice,) = of_type(premier, "Input.ChoiceSet")
+    (choice,) = of_type(next(a for a in of_type(premier, "Action.ShowCard") if a["title"] == "Booked manually"),
+                        "Input.ChoiceSet")
     assert choice["id"] == "payment_method__ITEM-1" and choice["isRequired"] is True
     assert [c["value"] for c in choice["choices"]] == ["onejourney", "ecommerce", "revspa"]
     assert "end-of-day accounts will not balance" in texts(premier)
@@ -153,12 +164,12 @@ def test_booked_manually_asks_for_the_confirmation_number_and_for_premier_the_pa
 def test_an_item_being_reprocessed_has_no_reprocess_button() -> None:
     card = cards.alert_card(snapshot(item(sync_status="processing")), TODAY)
     assert "reprocessing now" in texts(card)
-    assert [a["verb"] for a in of_type(card, "Action.Execute")] == ["booked_manually"]
+    assert buttons(card) == ["Booked manually"] and "Cancel and refund" not in overflow(card)
 
 
 def test_mark_complete_is_offered_once_every_item_is_booked() -> None:
     card = cards.alert_card(SNAPSHOTS["all confirmed"], TODAY)
-    assert [a["verb"] for a in of_type(card, "Action.Execute")] == ["mark_complete"]
+    assert buttons(card) == ["Mark complete"] and "Cancel and refund" not in overflow(card)
     assert "13098CU000379 by Ana Lopez" in texts(card)
 
 
@@ -213,3 +224,21 @@ def test_job_outcomes_become_replies_naming_the_person() -> None:
                                         {"error_class": "no_connector", "message": "no SynXis"})) == \
         "Reprocessed by Ana Lopez: ITEM-1 failed again · No connector configured: no SynXis"
     assert cards.outcome_text(AuditView(T0, ana, "click.reprocess", "ITEM-1", "queued", {})) is None
+
+
+def test_an_unknown_errors_next_step_names_the_systems_support_contact() -> None:
+    """Issue 12: the contact travels in the snapshot's system description; rendering stays pure."""
+    from connectors.types import SystemDescription
+
+    mews = SystemDescription("pms", "Mews", "booked", support="Mews partner support (partnersuccess@mews.com)")
+    failed = AttemptView("ITEM-1", 1, "failed", "unknown", "Mews answered HTTP 418", "log", "platform",
+                         dt.datetime(2026, 11, 22, 9, 58, tzinfo=dt.timezone.utc), None, None)
+    said = texts(cards.alert_card(snapshot(item(system="pms", attempts=(failed,), system_description=mews)), TODAY))
+
+    assert "contact Mews partner support (partnersuccess@mews.com) with the order number" in said
+    assert "integration team" not in said
+
+def test_the_payment_line_reads_money_like_the_order_line_with_stripes_lower_case_currency() -> None:
+    stripe_said = snapshot(payment_detail={"currency": "gbp", "amount_minor": 24000, "refunded_minor": 0})
+    assert cards.payment(stripe_said)[0] == "✅ £240.00 captured (pi_3Qtest), no refunds"
+    assert "240.00 gbp" not in json.dumps(cards.alert_card(stripe_said, TODAY), ensure_ascii=False)

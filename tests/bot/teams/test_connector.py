@@ -8,13 +8,20 @@ import dataclasses
 import pytest
 from redis import Redis
 
-from bot.teams.connector import ActivityGone, BotConnector, BotToken, TeamsApiError, message
+from bot.teams.connector import (
+    in_thread,
+    ActivityGone,
+    BotConnector,
+    BotToken,
+    TeamsApiError,
+    message,
+)
 from bot.teams.notifier import TeamsNotifier
 from tests.bot.teams.conftest import CONVERSATION
 from tests.bot.teams.test_cards import snapshot
 from tests.fakes.teams import BOT_SCOPE, FakeBotConnector, FakeTokenEndpoint
-from workflows.settings import Settings
-from workflows.snapshot import AuditView
+from workflows.core.settings import Settings
+from workflows.orders.snapshot import AuditView
 
 
 def test_the_token_comes_from_the_tls_token_endpoint_and_is_cached_until_it_expires(
@@ -46,11 +53,23 @@ def test_send_update_and_reply(teams_settings: Settings, bot_connector: FakeBotC
             "content": {"type": "AdaptiveCard", "version": "1.5", "body": []}}
     activity_id = connector.post(CONVERSATION, message("hello", card))
     assert connector.update(CONVERSATION, activity_id, message("hello again", card)) == activity_id
-    connector.reply(CONVERSATION, activity_id, message("a reply"))
+    connector.reply(in_thread(CONVERSATION, activity_id), activity_id, message("a reply"))
     (posted,) = bot_connector.cards(CONVERSATION)
     assert posted["type"] == "message" and posted["attachments"][0]["content"]["version"] == "1.5"
     assert bot_connector.updates(activity_id)[0]["text"] == "hello again"
     assert bot_connector.replies(activity_id)[0]["text"] == "a reply"
+
+
+def test_a_reply_to_the_bare_channel_id_lands_at_the_top_level_as_in_teams(
+        teams_settings: Settings, bot_connector: FakeBotConnector) -> None:
+    """`replyToId` alone does not thread in a Teams channel (microsoft/botframework-sdk#6626):
+    the stand-in places it at the top level, so a notifier that forgets `;messageid=` is caught."""
+    connector = BotConnector(teams_settings)
+    root = connector.post(CONVERSATION, message("the alert"))
+    connector.reply(CONVERSATION, root, message("lost at the top level"))
+    assert bot_connector.replies(root) == []
+    assert [a["text"] for a in bot_connector.top_level(CONVERSATION)] == ["the alert", "lost at the top level"]
+    assert in_thread(CONVERSATION + ";messageid=1", root) == f"{CONVERSATION};messageid={root}"
     assert all((r.header("Authorization") or "").startswith("Bearer fake-token-") for r in bot_connector.requests)
 
 

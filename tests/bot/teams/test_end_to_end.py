@@ -12,8 +12,13 @@ import jsonschema
 from tests.bot.teams.conftest import ANA, BEN, CONVERSATION, FAILURE, execute, send
 from tests.bot.teams.test_cards import SCHEMA
 from tests.conftest import LiveServer, post_failure, wait_for
-from tests.fakes.teams import BOT_SCOPE, FakeBotConnector, FakeBotIdentity, FakeTokenEndpoint
-from workflows.settings import Settings
+from tests.fakes.teams import (
+    BOT_SCOPE,
+    FakeBotConnector,
+    FakeBotIdentity,
+    FakeTokenEndpoint,
+)
+from workflows.core.settings import Settings
 
 
 def test_intake_posts_one_card_and_each_action_updates_it_with_a_reply(
@@ -44,7 +49,9 @@ def test_intake_posts_one_card_and_each_action_updates_it_with_a_reply(
     assert reply["text"].startswith("Reprocessed by Ana Lopez: ITEM-1 failed again · No connector configured")
     assert "#2 failed" in json.dumps(wait_for(lambda: bot_connector.updates(activity_id), timeout=60)[-1])
 
-    # Booked manually: the item is confirmed and the card offers Mark complete
+    # Booked manually: the item is confirmed; with no Stripe key the payment cannot be checked, so
+    # the card offers Complete without payment check (issue 13) instead of a Mark complete that
+    # would be refused
     assert clicked("booked_manually", {"order_id": "ORD-10042", "item_id": "ITEM-1",
                                        "reference__ITEM-1": "13098CU000379"}, BEN) == "Booked manually queued."
     wait_for(lambda: len(bot_connector.replies(activity_id)) == 2, timeout=60)
@@ -52,10 +59,10 @@ def test_intake_posts_one_card_and_each_action_updates_it_with_a_reply(
 
     def offers_mark_complete() -> bool:
         updates = bot_connector.updates(activity_id)
-        return bool(updates) and '"verb": "mark_complete"' in json.dumps(updates[-1])
+        return bool(updates) and '"verb": "complete_unchecked"' in json.dumps(updates[-1])
     wait_for(offers_mark_complete, timeout=60)
 
-    # Mark complete: the job refuses (the payment cannot be verified without Stripe) and says so
+    # Mark complete (an older card, the CLI): the job refuses (no payment check without Stripe) and says so
     assert clicked("mark_complete", {"order_id": "ORD-10042"}) == "Mark complete queued."
     wait_for(lambda: len(bot_connector.replies(activity_id)) == 3, timeout=60)
     assert bot_connector.replies(activity_id)[2]["text"].startswith("Mark complete by Ana Lopez refused: payment")

@@ -1,0 +1,162 @@
+"""CPU per request on the two hot paths, measured in one process, without HTTP or a load
+generator in the way (issue 17): where `ack_latency.py` and `intake_throughput.py` measure
+the whole server under load, this one isolates syncdesk's own work, so a change of a
+millisecond shows through the noise of a shared 2-core machine.
+
+    .venv/bin/python bench/hot_path_cpu.py [--requests 300] [--rounds 3]
+
+- **Slack click**: `bolt.dispatch` of a signed Reprocess `block_actions` for a different
+  recorded order each time (verify, skip redeliveries, authorize, read, enqueue, audit,
+  acknowledge the alert, mark the item ready, ack, and the "Reprocess queued." follow-up
+  after the ack), against the bare Bolt app that verifies and acks (`bench/bare_bolt_app.py`,
+  `ack_latency.py`'s baseline) in the same run. `request_reprocess` alone (no Slack) is shown too.
+- **Intake**: `workflows.intake.webhook.handle` of a signed failure for a new order (the
+  failure committed, its alert and jobs in the outbox), against verifying the signature and
+  parsing the JSON of the same bodies.
+- CPU is `time.process_time()` of this process (every thread: the follow-up pool too). The
+  fake Slack runs in a child process, so its work is not counted. PostgreSQL and Redis
+  are the local servers (their CPU is not counted either: see `intake_throughput.py` for
+  the whole machine). Each figure is the best of `--rounds` rounds (the least disturbed).
+
+Results: bench/results/hot_path_cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from slack_bolt.request import BoltRequest  # noqa: E402
+
+from bench.bare_bolt_app import bare_bolt  # noqa: E402
+from bench.harness import fresh_postgres, load_average, print_table, redis_db, write_results  # noqa: E402
+from tests.bot.conftest import ANA, BOT_TOKEN, RESERVATIONS, SIGNING_SECRET, click, failure, signature  # noqa: E402
+from tests.fakes.slack import FakeSlack  # noqa: E402
+
+INGEST = "bench-ingest-secret"
+
+
+def _serve_fake_slack(conn: Any) -> None:
+    with FakeSlack(token=BOT_TOKEN, usergroups={RESERVATIONS: [ANA["id"]]}) as slack:
+        conn.send((slack.api_url, slack.response_url()))
+        conn.recv()  # until the parent is done
+
+
+@contextlib.contextmanager
+def fake_slack_process() -> Iterator[tuple[str, str]]:
+    """The fake Slack in its own process: (Web API url, a response_url)."""
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_serve_fake_slack, args=(child,), daemon=True)
+    proc.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("done")
+        proc.join(timeout=10)
+
+
+def cpu_ms_per_call(calls: list[Callable[[], object]], check: Callable[[object], bool]) -> float:
+    started = time.process_time()
+    for call in calls:
+        result = call()
+        assert check(result), result
+    return (time.process_time() - started) * 1000 / len(calls)
+
+
+def click_request(order_id: str, n: int, response_url: str) -> BoltRequest:
+    ts = str(int(time.time()))
+    payload = click("reprocess", order_id, "ITEM-1", response_url=response_url, action_ts=f"{ts}.{n:06d}")
+    body = urlencode({"payload": json.dumps(payload)})
+    return BoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"],
+                                           "x-slack-request-timestamp": [ts], "x-slack-signature": [signature(body, ts)]})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="requests per round and path")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is reported")
+    args = parser.parse_args()
+    load_before = load_average()
+    print(f"load average before: {load_before}")
+    n, rounds = args.requests, args.rounds
+    with contextlib.ExitStack() as stack:
+        api_url, response_url = stack.enter_context(fake_slack_process())
+        database_url = stack.enter_context(fresh_postgres())
+        redis_url = stack.enter_context(redis_db())
+        from bot.slack.app import create_bolt_app
+        from syncdesk.cli import _migrate
+        from workflows.actions import requests as actions
+        from workflows.core.settings import Settings
+        from workflows.core.signature import sign, verify
+        from workflows.intake import webhook
+
+        settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url, ingest_secret=INGEST,
+                            slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=api_url,
+                            slack_allowed_usergroup=RESERVATIONS, queue_name="bench-hot-path")
+        _migrate(settings)
+        per_round = 3 * n  # intake's orders, then clicked through Bolt and through request_reprocess
+        bodies = [json.dumps(failure(event_id=f"evt-hot-{i}", order__id=f"ORD-H{i:06d}")).encode()
+                  for i in range(20 + rounds * per_round)]
+        signed = [(body, sign(INGEST, body)) for body in bodies]
+        orders = [f"ORD-H{i:06d}" for i in range(len(bodies))]
+
+        def intake(body: bytes, sig: str) -> Callable[[], object]:
+            return lambda: webhook.handle(settings, body, sig).status
+
+        def parse_only(body: bytes, sig: str) -> Callable[[], object]:
+            return lambda: (verify(INGEST, body, sig, tolerance=settings.signature_tolerance_seconds),
+                            json.loads(body))
+
+        ours, bare = create_bolt_app(settings), bare_bolt(settings)  # the same baseline as ack_latency.py
+        for body, sig in signed[:20]:  # warm caches, pools and the usergroup
+            webhook.handle(settings, body, sig)
+        for i, order_id in enumerate(orders[:20]):
+            ours.dispatch(click_request(order_id, i, response_url))
+            bare.dispatch(click_request(order_id, i, response_url))
+        best: dict[str, float] = {}
+        for r in range(rounds):
+            start = 20 + r * per_round
+            batch = signed[start:start + per_round]
+            measured = {
+                "intake: verify + parse (baseline)": cpu_ms_per_call([parse_only(b, s) for b, s in batch],
+                                                                     lambda _: True),
+                "intake: webhook.handle": cpu_ms_per_call([intake(b, s) for b, s in batch], lambda s: s == 202),
+            }
+            clicked = orders[start:start + per_round]
+            requests = [click_request(o, 100000 * (r + 1) + i, response_url) for i, o in enumerate(clicked[:n])]
+            measured["click: bare Bolt verify + ack (baseline)"] = cpu_ms_per_call(
+                [lambda q=q: bare.dispatch(q) for q in requests], lambda resp: resp.status == 200)
+            requests = [click_request(o, 200000 * (r + 1) + i, response_url) for i, o in enumerate(clicked[:n])]
+            measured["click: syncdesk Bolt dispatch"] = cpu_ms_per_call(
+                [lambda q=q: ours.dispatch(q) for q in requests], lambda resp: resp.status == 200)
+            measured["click: request_reprocess alone"] = cpu_ms_per_call(
+                [lambda o=o: actions.request_reprocess(settings, o, "ITEM-1", "bench") for o in clicked[n:2 * n]],
+                lambda answer: answer.accepted)
+            time.sleep(0.5)  # the follow-up posts of the last clicks
+            for name, value in measured.items():
+                best[name] = min(best.get(name, value), value)
+    rows = [[name, f"{value:.2f}"] for name, value in best.items()]
+    rows.append(["intake: syncdesk / baseline",
+                 f"{best['intake: webhook.handle'] / best['intake: verify + parse (baseline)']:.1f}x"])
+    rows.append(["click: syncdesk / bare Bolt",
+                 f"{best['click: syncdesk Bolt dispatch'] / best['click: bare Bolt verify + ack (baseline)']:.1f}x"])
+    print_table(["path", "CPU ms per request (best of rounds)"], rows)
+    path = write_results("hot_path_cpu", {"load_average_before": load_before, "requests_per_round": n,
+                                          "rounds": rounds, "cpu_ms": {k: round(v, 3) for k, v in best.items()}})
+    print(f"results: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

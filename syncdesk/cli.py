@@ -1,0 +1,581 @@
+"""The `syncdesk` command: serve, worker, migrate, ingest, orders, order, and the three
+actions (reprocess, booked-manually, complete) for operators and scripts.
+
+A mistake is one line on stderr saying what is wrong and what to do, never a traceback.
+Exit codes: 0 done; 1 refused, failed or not found; 2 bad usage or configuration (the
+missing setting is named); 3 queued but no outcome yet (no worker, or `--wait` ran out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import faulthandler
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.routing import RoutingError
+from workflows.core.settings import MissingSetting, Settings, get_settings
+from workflows.oncall.rotation import RotationError
+
+DONE, REFUSED, USAGE, PENDING = 0, 1, 2, 3
+# The words a job's outcome starts with when it did what was asked (workflows.actions.jobs).
+DONE_OUTCOMES = ("success", "confirmed", "already confirmed", "complete", "already complete")
+WAIT_REPORT_SECONDS = 5.0
+
+
+class CliError(Exception):
+    """A mistake or refusal: `message` (what is wrong and what to do) and the exit code."""
+
+    def __init__(self, message: str, code: int = REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def unknown_order(order_id: str) -> CliError:
+    """The one wording for an order syncdesk has never seen, whatever the command."""
+    return CliError(f"order {order_id} is not known to syncdesk (`syncdesk orders` lists the orders it knows)")
+
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", settings.database_url)
+    command.upgrade(config, "head")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    print(f"database at head: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from syncdesk.web import create_app
+
+    if args.workers > 1:
+        if settings.slack_app_token is not None:
+            raise CliError("Socket Mode (SLACK_APP_TOKEN) runs in one web process: use --workers 1, or unset "
+                           "SLACK_APP_TOKEN and receive Slack at POST /slack/events", USAGE)
+        create_app(settings)  # fail fast on missing settings before forking
+        uvicorn.run("syncdesk.web:create_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="warning", access_log=False)
+        return DONE
+    # With SLACK_APP_TOKEN the app's lifespan connects Socket Mode in the background
+    # (bot.slack.socket_mode): Slack being down never keeps the intake webhook from starting.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return DONE
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from syncdesk.worker import run_worker
+
+    _require_redis(settings)
+    if args.processes < 1:
+        raise CliError("--processes must be at least 1", USAGE)
+    run_worker(settings, burst=args.burst, processes=args.processes, clock_tick=args.tick if args.clock else None)
+    return DONE
+
+
+def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    from syncdesk.worker import run_clock
+
+    _require_redis(settings)
+    run_clock(settings, tick=args.tick)
+    return DONE
+
+
+def cmd_embedded_redis(args: argparse.Namespace, settings: Settings) -> int:
+    from syncdesk.embedded import EmbeddedRedisError, run_with
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    # The embedded server stands in for the default REDIS_URL, or for a URL named with --url
+    # (test runs ask for one on a port of their own).
+    url = args.url or settings.redis_url
+    try:
+        return run_with(url, Path(args.data_dir), command, **({"default": url} if args.url else {}))
+    except EmbeddedRedisError as exc:
+        raise CliError(str(exc), USAGE) from exc
+    except FileNotFoundError as exc:
+        raise CliError(f"cannot run {command[0]!r}: {exc.strerror}", USAGE) from exc
+
+
+def _require_redis(settings: Settings) -> None:
+    from syncdesk.embedded import DEFAULT_REDIS_URL, answers
+
+    if not answers(settings.redis_url):
+        hint = ("start one, or run `bash scripts/run.sh`, which starts the embedded one"
+                if settings.redis_url == DEFAULT_REDIS_URL else "start it, or point REDIS_URL at a running Redis")
+        raise CliError(f"nothing answers at REDIS_URL={_safe_redis(settings.redis_url)}: {hint}")
+
+
+def _safe_redis(url: str) -> str:
+    from syncdesk.embedded import _safe
+
+    return _safe(url)
+
+
+def _read_failure(path_text: str, fresh: bool) -> bytes:
+    path = Path(path_text)
+    if path.is_dir():
+        examples = sorted(p.name for p in path.glob("*.json"))[:3]
+        hint = f", e.g. {path / examples[0]}" if examples else ""
+        raise CliError(f"{path} is a directory: name one failure JSON file{hint}", USAGE)
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"{path} does not exist: name a failure JSON file (examples/*.json has one per system)",
+                       USAGE) from None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}", USAGE) from None
+    if not fresh:
+        return body  # sent as is: the server says what is wrong with it
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path} is not valid JSON ({exc}): --fresh needs a failure JSON object", USAGE) from None
+    if not isinstance(data, dict):
+        raise CliError(f"{path} holds a JSON {type(data).__name__}, not a failure object: --fresh needs one", USAGE)
+    data["event_id"] = f"{data.get('event_id', 'evt')}-{int(time.time() * 1000)}"
+    return json.dumps(data).encode()
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    from workflows.core.signature import HEADER, sign
+
+    body = _read_failure(args.file, args.fresh)
+    headers = {HEADER: sign(settings.secret("ingest_secret"), body), "Content-Type": "application/json"}
+    url = args.url.rstrip("/")
+    try:
+        response = httpx.post(url + "/webhooks/sync-failures", content=body, headers=headers, timeout=10)
+    except httpx.ConnectError:
+        raise CliError(f"nothing answers at {url}: start `syncdesk serve` (or `bash scripts/run.sh`), or point "
+                       "--url / SYNCDESK_URL at the running server") from None
+    except httpx.HTTPError as exc:
+        raise CliError(f"posting to {url} failed ({exc.__class__.__name__}: {exc}): is it a syncdesk server?") from None
+    print(f"{response.status_code} {response.text}")
+    if response.status_code == 401:
+        print("syncdesk ingest: the server refused the signature: it must have the same INGEST_SECRET as this shell "
+              "(.env)", file=sys.stderr)
+    return DONE if response.status_code < 300 else REFUSED
+
+
+def _since(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    today = dt.datetime.now(dt.timezone.utc).date()
+    named = {"today": today, "yesterday": today - dt.timedelta(days=1)}
+    if text.lower() in named:
+        day = named[text.lower()]
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since {text!r} is not a date: use YYYY-MM-DD, today or yesterday (UTC)", USAGE) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _status(text: str | None) -> str | None:
+    from workflows.core import states
+
+    if not text:
+        return None
+    known = list(states.ORDER_STATUSES) + [states.Q_CREATED, states.Q_PROCESSING, states.Q_SUCCESS,
+                                           states.Q_FAILED, states.Q_READY]
+    match = next((k for k in known if k.lower() == text.lower()), None)
+    if match is None:
+        queue = ", ".join(known[len(states.ORDER_STATUSES):])
+        raise CliError(f"--status {text!r} is not a status: use a queue status ({queue}) or an order status "
+                       f"({', '.join(states.ORDER_STATUSES)})", USAGE)
+    return match
+
+
+def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.core.db import transaction
+    from workflows.orders.lookup import order_queue
+
+    since, status = _since(args.since), _status(args.status)
+    with transaction(settings.database_url) as session:
+        rows = order_queue(session, status=status, since=since)
+    print(f"{'ORDER':<16} {'PLACED':<17} {'STATUS':<12} {'QUEUE':<11} {'ATTEMPTS':>8}  ERROR")
+    for row in rows:
+        placed = row.placed_at.strftime("%Y-%m-%d %H:%M") if row.placed_at else "-"
+        print(f"{row.order_id:<16} {placed:<17} {row.status:<12} {row.queue_status:<11} {row.attempts:>8}  "
+              f"{row.error_class or '-'}")
+    if not rows:
+        print("(no orders)")
+    return DONE
+
+
+def _known_orders(settings: Settings, order_ids: Sequence[str]) -> None:
+    from workflows.core.db import transaction
+    from workflows.core.models import Order
+
+    with transaction(settings.database_url) as session:
+        for order_id in order_ids:
+            if session.get(Order, order_id) is None:
+                raise unknown_order(order_id)
+
+
+def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
+    """`syncdesk find TEXT`: orders by guest name, e-mail, phone, confirmation number or
+    payment reference, newest first (issue 14)."""
+    from workflows.orders.search import find_orders
+
+    found = find_orders(settings, " ".join(args.text), args.actor, via="cli")
+    if found.problem:
+        print(f"syncdesk find: {found.problem}", file=sys.stderr)
+        return 2
+    print(f"{'ORDER':<16} {'PLACED':<17} {'GUEST':<24} {'STATUS':<12} {'QUEUE':<11} ALERT")
+    for row in found.rows:
+        placed = row.placed_at.strftime("%Y-%m-%d %H:%M") if row.placed_at else "-"
+        print(f"{row.order_id:<16} {placed:<17} {row.guest_name[:24]:<24} {row.status:<12} {row.queue_status:<11} "
+              f"{row.alert_state or 'never alerted'}")
+    if not found.rows:
+        print(f"(no order matches {found.query!r})")
+    return 0
+
+
+def cmd_order(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.core.db import transaction
+    from workflows.orders.lookup import describe
+    from workflows.orders.snapshot import load
+
+    with transaction(settings.database_url) as session:
+        snapshot = load(session, args.order_id)
+    if snapshot is None:
+        raise unknown_order(args.order_id)
+    print(describe(snapshot))
+    return DONE
+
+
+def _outcome_code(outcome: str) -> int:
+    return DONE if outcome.startswith(DONE_OUTCOMES) else REFUSED
+
+
+def _await_outcome(settings: Settings, job_id: str, wait: float, order_id: str) -> int:
+    """Wait up to `wait` s for the job, saying so every few seconds; say at once when no worker
+    is listening (the job stays queued and runs when a worker starts, maybe during the wait)."""
+    from rq import Worker
+    from rq.job import Job
+
+    from workflows.core.queue import get_queue, get_redis
+
+    queue = get_queue(settings, actions=True)
+    nobody = Worker.count(queue=queue) == 0
+    if nobody:
+        print(f"syncdesk: no worker is running on queue {queue.name}: the job is queued and runs when one starts "
+              f"(`syncdesk worker`); waiting up to {wait:g} s", file=sys.stderr, flush=True)
+    job = Job.fetch(job_id, connection=get_redis(settings.redis_url))
+    started = time.monotonic()
+    next_report = WAIT_REPORT_SECONDS
+    while (elapsed := time.monotonic() - started) < wait:
+        status = job.get_status(refresh=True)
+        if status is not None and status.value == "finished":
+            outcome = str(job.return_value())
+            print(f"outcome: {outcome}")
+            return _outcome_code(outcome)
+        if status is not None and status.value in ("failed", "stopped", "canceled"):
+            print(f"outcome: the job {status.value}; `syncdesk order {order_id}` shows what was recorded")
+            return REFUSED
+        if elapsed >= next_report:
+            print(f"waiting for the worker… {int(elapsed)} s", file=sys.stderr, flush=True)
+            next_report += WAIT_REPORT_SECONDS
+        time.sleep(0.2)
+    state = job.get_status(refresh=True)
+    why = "no worker took it" if nobody and Worker.count(queue=queue) == 0 else "no outcome"
+    print(f"syncdesk: {why} within {wait:g} s (the job is {state.value if state else 'gone'}); "
+          f"`syncdesk order {order_id}` shows the outcome when it lands", file=sys.stderr)
+    return PENDING
+
+
+def _action_outcome(settings: Settings, ack: object, wait: float, order_id: str) -> int:
+    accepted, message, job_id = ack.accepted, ack.message, ack.job_id  # type: ignore[attr-defined]
+    if not accepted:
+        print(f"syncdesk: {message}", file=sys.stderr)
+        return REFUSED
+    print(message)
+    if not job_id or wait <= 0:
+        return DONE
+    return _await_outcome(settings, job_id, wait, order_id)
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.actions.requests import request_reprocess
+    from workflows.core.db import transaction
+    from workflows.core.models import Order
+
+    _known_orders(settings, [args.order_id])
+    item_ids = [args.item_id] if args.item_id else []
+    if not item_ids:
+        with transaction(settings.database_url) as session:
+            order = session.get(Order, args.order_id)
+            assert order is not None
+            item_ids = [i.item_id for i in order.items if i.kind != "retail" and i.status == "In Progress"]
+        if not item_ids:
+            raise CliError(f"order {args.order_id} has nothing to reprocess: no item is In Progress "
+                           f"(`syncdesk order {args.order_id}` shows them)")
+    code = DONE
+    for item_id in item_ids:
+        ack = request_reprocess(settings, args.order_id, item_id, args.actor)
+        code = max(code, _action_outcome(settings, ack, args.wait, args.order_id))
+    return code
+
+
+def cmd_booked_manually(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.actions.requests import request_booked_manually
+
+    _known_orders(settings, [args.order_id])
+    ack = request_booked_manually(settings, args.order_id, args.item_id, args.actor, args.reference,
+                                  args.payment_method, args.notes)
+    return _action_outcome(settings, ack, args.wait, args.order_id)
+
+
+def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.actions.requests import request_complete
+
+    _known_orders(settings, [args.order_id])
+    ack = request_complete(settings, args.order_id, args.actor, unchecked_reason=args.without_payment_check)
+    return _action_outcome(settings, ack, args.wait, args.order_id)
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.reports.reconcile import reconcile
+
+    if args.order:
+        _known_orders(settings, args.order)
+    report = reconcile(settings, order_ids=args.order or None)
+    print(report.render_text())
+    return REFUSED if report.mismatches else DONE
+
+
+def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from workflows.core.db import transaction
+    from workflows.core.models import utcnow
+    from workflows.oncall import rotation as oncall
+
+    rotation = oncall.rotation_for(settings)
+    zone = rotation.zone if rotation else ZoneInfo(settings.local_timezone)
+    now = utcnow()
+    if args.action in ("take", "release") and not args.person:
+        raise CliError(f"oncall {args.action}: say who (a Slack or Teams user id), e.g. "
+                       f"`syncdesk oncall {args.action} U0ANA`", USAGE)
+    with transaction(settings.database_url) as session:
+        if args.action == "take":
+            try:
+                until = oncall.parse_until(args.until, now, zone) if args.until else None
+                oncall.take(session, args.person, until, args.actor, now=now, rotation=rotation)
+            except ValueError as exc:
+                raise CliError(f"oncall take: {exc}") from None
+        elif args.action == "release":
+            oncall.release(session, args.person, args.actor, now=now)
+        current, following = oncall.who(session, now, rotation)
+    print(oncall.describe(current, following, zone))
+    return DONE
+
+
+def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.routing import SYSTEMS
+    from workflows.systems import registry
+
+    rows = registry.statuses(settings)
+    print(f"{'SYSTEM':<11} {'PROPERTY':<12} {'CONNECTOR':<11} {'MODE':<9} {'OK':<4} MESSAGE")
+    for r in rows:
+        print(f"{r.system:<11} {r.property or '(all)':<12} {r.connector:<11} "
+              f"{'automatic' if r.automatic else 'manual':<9} {'yes' if r.ok else 'NO':<4} {r.message}")
+    for system in SYSTEMS:  # a system with no route at all (pms has no built-in default) is shown too
+        if not any(r.system == system for r in rows):
+            print(f"{system:<11} {'(all)':<12} {'-':<11} {'-':<9} {'-':<4} not routed: name a connector for it in "
+                  "CONNECTORS_FILE (README, Booking systems)")
+    return DONE if all(r.ok for r in rows) else REFUSED
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("syncdesk")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line mistakes: what is wrong, and where to read how."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="syncdesk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"syncdesk {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("serve", help="run the web app (intake, Slack, Teams, health, metrics)")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                   help="address to listen on (default: $HOST or 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+                   help="web processes (default: $WEB_CONCURRENCY or 1)")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("worker", help="run RQ workers (jobs in the worker process, no fork per job)")
+    p.add_argument("--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES", "1")),
+                   help="worker processes, run by RQ's worker pool (default: $WORKER_PROCESSES or 1)")
+    p.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    p.add_argument("--clock", action="store_true",
+                   help="also run the clock here, between jobs (one-process setups; else run `syncdesk clock`)")
+    p.add_argument("--tick", type=float, default=5.0, help="with --clock: seconds between clock ticks")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("clock", help="run the clock: outbox drain, poller, checks, daily jobs, scheduled jobs")
+    p.add_argument("--tick", type=float, default=5.0, help="seconds between clock ticks")
+    p.set_defaults(func=cmd_clock)
+    sub.add_parser("migrate", help="bring the database schema to the latest version").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("embedded-redis", help="run COMMAND with Redis answering at REDIS_URL: the embedded one "
+                       "(Valkey) when nothing answers at the default URL; stopped when COMMAND ends")
+    p.add_argument("--data-dir", default=".syncdesk/redis", help="where the embedded server keeps its files")
+    p.add_argument("--url", help="stand in for this loopback URL instead of the default REDIS_URL (tests)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="the command to run, with its arguments (default: run until interrupted)")
+    p.set_defaults(func=cmd_embedded_redis)
+    p = sub.add_parser("ingest", help="sign and post a failure JSON file to a running server")
+    p.add_argument("file")
+    p.add_argument("--url", default=os.environ.get("SYNCDESK_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--fresh", action="store_true", help="give the event a new event_id (demos)")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("orders", help="the order queue")
+    p.add_argument("--status", help="queue status (created, processing, success, failed, ready) or order status")
+    p.add_argument("--since", help="placed on or after this day: YYYY-MM-DD, today or yesterday (UTC)")
+    p.set_defaults(func=cmd_orders)
+    p = sub.add_parser("order", help="one order with its attempts and audit trail")
+    p.add_argument("order_id")
+    p.set_defaults(func=cmd_order)
+    actor = f"cli:{os.environ.get('USER', 'operator')}"
+    _add_find(sub, actor)
+    for name, func, extra in (
+        ("reprocess", cmd_reprocess, ("order_id", "item_id?")),
+        ("booked-manually", cmd_booked_manually, ("order_id", "item_id", "reference")),
+        ("complete", cmd_complete, ("order_id",)),
+    ):
+        p = sub.add_parser(name, help=f"{name.replace('-', ' ')} (enqueues the same job as the button)")
+        for arg in extra:
+            if arg.endswith("?"):
+                p.add_argument(arg[:-1], nargs="?")
+            else:
+                p.add_argument(arg)
+        p.add_argument("--actor", default=actor)
+        p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outcome (0: don't)")
+        if name == "booked-manually":
+            p.add_argument("--payment-method", help="EMS Premier: where the deposit was assigned")
+            p.add_argument("--notes")
+        if name == "complete":
+            p.add_argument("--without-payment-check", metavar="REASON",
+                           help="when syncdesk cannot check the payment (not Stripe, or no STRIPE_API_KEY): "
+                                "complete anyway, saying how you checked it (audited)")
+        p.set_defaults(func=func)
+    sub.add_parser("connectors", help="which connector books each system and property, and whether its "
+                   "credentials work").set_defaults(func=cmd_connectors)
+    p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
+    p.add_argument("--order", action="append", help="only this order (repeatable)")
+    p.set_defaults(func=cmd_reconcile)
+    p = sub.add_parser("oncall", help="who is on call now and next; take or release an override")
+    p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show")
+    p.add_argument("person", nargs="?", help="Slack or Teams user id")
+    p.add_argument("until", nargs="?", help="18:00, 2h, or 2026-11-23 18:00 (default: the next hand-off)")
+    p.add_argument("--actor", default=actor)
+    p.set_defaults(func=cmd_oncall)
+    return parser
+
+
+def _database_problem(settings: Settings, exc: SQLAlchemyError) -> str:
+    """One line for a database error: never migrated, unreachable, or something else."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    from workflows.core.db import get_engine
+
+    url = _safe_url(settings.database_url)
+    try:
+        migrated = inspect(get_engine(settings.database_url)).has_table("alembic_version")
+    except SQLAlchemyError:
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        if isinstance(exc, OperationalError):
+            return f"the database at {url} does not answer ({first}): start it, or check DATABASE_URL"
+        return f"database error at {url}: {first}"
+    if not migrated:
+        return f"the database at {url} has no syncdesk tables yet: run `syncdesk migrate`"
+    first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return f"database error at {url} ({first}): if syncdesk was upgraded, run `syncdesk migrate`"
+
+
+def _add_find(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("find", help="orders by guest name, e-mail, phone, confirmation number or payment reference")
+    p.add_argument("text", nargs="*", help="what to look for (a prefix; a phone number matches its last digits)")
+    p.add_argument("--actor", default=actor)
+    p.set_defaults(func=cmd_find)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"syncdesk: bad setting ({problems}): fix it in the environment or .env", file=sys.stderr)
+        return USAGE
+    from syncdesk.logs import configure
+
+    configure(settings.log_level, settings.log_format)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a worker or
+    # the web process is stuck without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    command = args.command
+    try:
+        return args.func(args, settings)
+    except CliError as exc:
+        print(f"syncdesk {command}: {exc}", file=sys.stderr)
+        return exc.code
+    except (MissingSetting, RoutingError) as exc:
+        print(f"syncdesk: {exc}", file=sys.stderr)
+        return USAGE
+    except RotationError as exc:
+        print(f"syncdesk {command}: {exc}: fix ONCALL_FILE (examples/oncall.yml shows the format)", file=sys.stderr)
+        return USAGE
+    except SQLAlchemyError as exc:
+        print(f"syncdesk {command}: {_database_problem(settings, exc)}", file=sys.stderr)
+        return REFUSED
+    except RedisError as exc:
+        print(f"syncdesk {command}: Redis at REDIS_URL={_safe_redis(settings.redis_url)} does not answer "
+              f"({exc.__class__.__name__}): start it, or run `bash scripts/run.sh`", file=sys.stderr)
+        return REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The worker's and the clock's start-up (`syncdesk worker`, `syncdesk clock`).
+
+A worker checks the routing, plugs the chat surfaces in, preloads what jobs use and runs
+`SyncdeskWorker` on the actions queue first, then the rest: RQ's `SimpleWorker`, each job
+in the worker process itself, so connections, tokens and clients built by one job serve the
+next (a forked work horse threw them all away, bench/RESULTS.md). `--processes N` runs N of
+them under RQ's `WorkerPool` (rq/worker_pool.py, docs: python-rq.org/docs/workers/), which
+forks them from a parent that runs no thread and respawns one that dies.
+
+No thread of ours runs in a process that forks (issue 15): the clock is its own process
+(`syncdesk clock`, Procfile), or, with `--clock`, runs between jobs in the worker's only
+thread (one-process setups and the tests). RQ's scheduler is driven by the clock too, so a
+worker never forks a scheduler process either.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+from types import FrameType
+from typing import Any
+
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.worker import WorkerStatus
+from rq.worker_pool import WorkerPool
+
+from syncdesk.surfaces import register_surfaces
+from workflows.clock.schedules import Clock
+from workflows.core.metrics import JobMetrics
+from workflows.core.queue import get_queues, get_redis
+from workflows.core.settings import Settings
+from workflows.systems import registry
+
+log = logging.getLogger(__name__)
+
+# How often an idle pooled worker looks whether its pool is still there.
+WATCH_SECONDS = 5
+
+
+def preload() -> None:
+    """Import what jobs use and build the shared TLS context once, before any job runs (and
+    before a pool forks its workers, which inherit them)."""
+    import stripe  # noqa: F401
+
+    import workflows.actions.jobs  # noqa: F401
+    import workflows.intake.poller  # noqa: F401
+    import workflows.oncall.escalation  # noqa: F401
+    import workflows.orders.jobs  # noqa: F401
+    import workflows.outage.jobs  # noqa: F401
+    import workflows.systems.clients  # noqa: F401
+    from connectors.base import tls_context
+
+    tls_context()
+
+
+class SyncdeskWorker(JobMetrics, SimpleWorker):
+    """RQ's SimpleWorker with job metrics (`/metrics`), registry maintenance every minute, no
+    scheduler process, and optionally the clock between jobs.
+
+    Maintenance every minute (RQ's default is ten): a job whose worker was killed is found
+    abandoned and retried within minutes. Scheduled jobs are moved by the clock
+    (`workflows.clock.schedules.Clock.promote`), so `work()` never starts RQ's scheduler,
+    which would fork. A pooled worker (`parent_pid` set) stops when its pool is gone, so a
+    pool killed with SIGKILL leaves no worker running unsupervised.
+    """
+
+    clock: Clock | None = None
+    parent_pid: int | None = None
+
+    def __init__(self, *args: Any, maintenance_interval: int = 60, **kwargs: Any) -> None:
+        super().__init__(*args, maintenance_interval=maintenance_interval, **kwargs)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["with_scheduler"] = False
+        return super().work(*args, **kwargs)
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """RQ's warm stop, with the request always remembered: an idle RQ worker only raises
+        StopRequested, and code that catches every Exception at that moment (a library, a
+        metric) swallows it; the loop below still sees the flag within `WATCH_SECONDS`."""
+        self._stop_requested = True
+        super().request_stop(signum, frame)
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None
+                                     ) -> tuple[Job, Queue] | None:
+        """Wait for a job as RQ does, but in steps of at most `WATCH_SECONDS` (RQ's one wait
+        lasts minutes), waking up to run the clock when it is due, to look for the pool and
+        to see a stop request; None once a stop was asked for."""
+        if timeout is None:  # burst: RQ's non-blocking dequeue
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while not self._stop_requested:
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                log.warning("worker %s: its pool (pid %d) is gone; stopping", self.name, self.parent_pid)
+                break
+            wait: float = WATCH_SECONDS
+            if self.clock is not None:
+                # Busy while ticking: a SIGTERM then asks for a stop after the tick instead of
+                # raising inside it (RQ raises StopRequested only in an idle worker).
+                self.set_state(WorkerStatus.BUSY)
+                try:
+                    wait = min(wait, self.clock.run_due())
+                finally:
+                    self.set_state(WorkerStatus.IDLE)
+            wait = max(1, math.ceil(wait))
+            result = super().dequeue_job_and_maintain_ttl(min(timeout, wait), max_idle_time=wait)
+            if result is not None:
+                return result
+        return None
+
+
+class SyncdeskWorkerPool(WorkerPool):
+    """RQ's WorkerPool of `SyncdeskWorker`s that stop when the pool is gone; with a clock,
+    the pool's own loop (once a second, between its checks of the workers) runs it."""
+
+    def __init__(self, *args: Any, clock: Clock | None = None, **kwargs: Any) -> None:
+        kwargs["worker_class"] = type("PooledSyncdeskWorker", (SyncdeskWorker,), {"parent_pid": os.getpid()})
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def check_workers(self, respawn: bool = True) -> None:
+        super().check_workers(respawn)
+        if self.clock is not None and self.status != self.Status.STOPPED:
+            self.clock.run_due()
+
+
+def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, clock_tick: float | None = None
+               ) -> None:
+    """Run `processes` workers until stopped (or, with `burst`, until the queues are empty).
+
+    `clock_tick`: also run the clock, every that many seconds, in this process's one thread.
+    """
+    if processes < 1:
+        raise ValueError("--processes must be at least 1")
+    registry.check(settings)
+    register_surfaces(settings)
+    preload()
+    clock = Clock(settings, clock_tick) if clock_tick else None
+    queues = get_queues(settings)
+    if clock is not None and burst:
+        clock.run_due()  # one tick: the outbox drained, scheduled jobs that are due moved
+    if processes == 1:
+        worker = SyncdeskWorker(queues, connection=get_redis(settings.redis_url))
+        worker.clock = None if burst else clock
+        try:
+            worker.work(burst=burst)
+        finally:
+            if clock is not None:
+                clock.release()
+        return
+    pool = SyncdeskWorkerPool(queues, connection=get_redis(settings.redis_url), num_workers=processes,
+                              clock=None if burst else clock)
+    try:
+        pool.start(burst=burst, logging_level=logging.getLevelName(logging.getLogger().level))
+    finally:
+        if clock is not None:
+            clock.release()
+
+
+def run_clock(settings: Settings, tick: float = 5.0) -> None:
+    """The clock as its own process: tick until SIGTERM or SIGINT."""
+    stop: list[bool] = []
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("clock: stopping on signal %d", signum)
+        stop.append(True)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("clock started (pid %d): a tick every %g s", os.getpid(), tick)
+    Clock(settings, tick).run(lambda: bool(stop))

@@ -1,0 +1,95 @@
+"""What the processes log: one line per request (not for /healthz), JSON when asked, the
+clock's routine at DEBUG, and "would post" lines that say what failed and which buttons."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import httpx
+
+from bot.log import LogNotifier
+from syncdesk.logs import RoutineToDebug
+from tests.conftest import ROOT, free_port, post_failure, settings_env, wait_for
+from tests.workflows.intake.test_intake import payload
+from workflows.core.db import transaction
+from workflows.orders.snapshot import load
+
+
+def test_every_request_but_healthz_is_one_line(live_app, caplog):
+    caplog.set_level(logging.INFO, logger="syncdesk.http")
+    assert post_failure(live_app.url, payload()).status_code == 202
+    assert post_failure(live_app.url, b"{not json").status_code == 400
+    assert post_failure(live_app.url, payload(), signature="").status_code == 401
+    httpx.get(f"{live_app.url}/healthz", timeout=5)
+    httpx.get(f"{live_app.url}/readyz", timeout=5)
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "syncdesk.http" and r.levelno == logging.INFO]
+    # the line is written once the response has gone out, so the client can read it first
+    wait_for(lambda: len(logged()) >= 4, timeout=5)
+    time.sleep(0.1)  # a stray /healthz line would have arrived by now
+    lines = logged()
+    assert [line.rsplit(" ", 2)[0] if "order=" in line else line.rsplit(" ", 1)[0] for line in lines] == [
+        "POST /webhooks/sync-failures 202", "POST /webhooks/sync-failures 400", "POST /webhooks/sync-failures 401",
+        "GET /readyz 200"]
+    assert lines[0].endswith(" order=ORD-10042") and lines[0].split()[3].endswith("ms")
+
+
+def test_log_format_json_gives_one_object_per_line(settings):
+    port = free_port()
+    env = settings_env(settings) | {"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "syncdesk.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(up, timeout=30)
+        assert post_failure(url, payload(event_id="evt_json_log")).status_code == 202
+        time.sleep(0.2)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0].decode()
+    records = [json.loads(line) for line in output.splitlines() if line.strip()]
+    [intake] = [r for r in records if r.get("path") == "/webhooks/sync-failures"]
+    assert intake["logger"] == "syncdesk.http" and intake["level"] == "INFO"
+    assert intake["method"] == "POST" and intake["status"] == 202 and intake["order_id"] == "ORD-10042"
+    assert isinstance(intake["duration_ms"], float)
+    assert not [r for r in records if r.get("path") == "/healthz" and r["level"] == "INFO"]
+
+
+def test_the_clocks_routine_is_logged_at_debug(caplog):
+    logger = logging.getLogger("rq.worker.test-routine")
+    logger.addFilter(RoutineToDebug())
+    caplog.set_level(logging.INFO)
+    logger.info("Worker %s: %s: %s", "w1", "syncdesk", "poll__29384__0a1b2c3d4e")
+    logger.info("Successfully completed %s job in %ss on worker %s", "workflows.oncall.escalation.check_due()",
+                "0.01", "w1")
+    logger.info("Worker %s: cleaning registries for queue: %s", "w1", "syncdesk")
+    logger.info("Worker %s: %s: %s", "w1", "syncdesk-actions", "reprocess__ORD-10042__ITEM-1__2__0__abc")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Worker w1: syncdesk-actions: reprocess__ORD-10042__ITEM-1__2__0__abc"]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    logger.info("Worker %s: %s: %s", "w1", "syncdesk", "poll__29384__0a1b2c3d4e")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "Worker w1: syncdesk: poll__29384__0a1b2c3d4e")]
+
+
+def test_would_post_names_the_error_class_the_reason_and_the_buttons(live_app, settings, caplog):
+    assert post_failure(live_app.url, payload(failure__code="not_mapped",
+                                              failure__message="Room type LUXT not mapped")).status_code == 202
+    with transaction(settings.database_url) as session:
+        snapshot = load(session, "ORD-10042")
+    caplog.set_level(logging.WARNING, logger="bot.log")
+    LogNotifier("slack").show(snapshot, (None, None))
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.log"]
+    assert line.startswith("no slack token configured: would post alert for ORD-10042: ITEM-1 (synxis) "
+                           "not_mapped: Room type LUXT not mapped [Booked manually]")

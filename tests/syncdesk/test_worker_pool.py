@@ -1,0 +1,101 @@
+"""Workers that scale out: two `syncdesk worker --processes 2` pools (four worker processes, as
+on two machines) and a `syncdesk clock` against one Redis and one database book 30 orders,
+and one worker SIGKILLed in the middle of a booking changes nothing: every order is booked
+exactly once in SynXis and confirmed once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import time
+
+import pytest
+from pydantic import SecretStr
+from rq import Worker
+from rq.registry import StartedJobRegistry
+from sqlalchemy import func, select
+
+from tests.conftest import wait_for
+from tests.fakes import FakePlatform, FakeStripe
+from tests.fakes.paced import PacedSynxis
+from tests.workflows.actions.test_jobs import PLATFORM_KEY, STRIPE_KEY
+from tests.workflows.outage.test_outage_reprocess_all import RESERVATION
+from workflows.actions import requests as actions
+from workflows.core import queue
+from workflows.core.db import transaction
+from workflows.core.models import AuditEvent, OrderItem
+from workflows.intake import webhook as intake
+from workflows.orders.payloads import parse_sync_failure
+
+ORDERS = [f"ORD-POOL-{n:02d}" for n in range(30)]
+
+
+def record(s, synxis_room: dict, platform: FakePlatform, stripe: FakeStripe, order_id: str) -> None:  # type: ignore[no-untyped-def]
+    intent = stripe.add_payment_intent(amount=24000, currency="gbp", status="succeeded")
+    order = {"id": order_id, "status": "In Progress", "placed_at": "2026-11-22T09:57:10Z", "currency": "GBP",
+             "total_minor": 24000,
+             "guest": {"first_name": "Pat", "last_name": f"Pool{order_id[-2:]}", "email": "pat@example.com"},
+             "payment": {"provider": "stripe", "reference": intent, "amount_minor": 24000}, "items": [synxis_room]}
+    platform.seed(order, updated_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    event = {"event_id": f"evt-{order_id}", "occurred_at": "2026-11-22T09:58:00Z", "order": order,
+             "failure": {"item_id": "ITEM-1", "system": "synxis", "message": "room type not mapped",
+                         "code": "not_mapped"}}  # not transient: no automatic retry, the clicks are the only jobs
+    intake.record(s, parse_sync_failure(json.dumps(event).encode()), "webhook")
+
+
+@pytest.mark.timeout(300)
+def test_four_workers_and_a_killed_one_book_every_order_exactly_once(settings, worker_factory):
+    from tests.workflows.actions.test_jobs import ROOM
+
+    with PacedSynxis(stall_seconds=30, latency=0.3) as synxis, FakePlatform(api_key=PLATFORM_KEY) as platform, \
+            FakeStripe(api_key=STRIPE_KEY) as stripe_fake:
+        s = settings.model_copy(update=dict(
+            synxis_api_url=synxis.url, synxis_token_url=synxis.token_url, synxis_client_id=synxis.client_id,
+            synxis_client_secret=SecretStr(synxis.client_secret), platform_api_url=platform.url,
+            platform_api_key=SecretStr(PLATFORM_KEY), stripe_api_key=SecretStr(STRIPE_KEY),
+            stripe_api_base=stripe_fake.url, connect_timeout_seconds=2.0, read_timeout_seconds=5.0,
+            poll_interval_seconds=3600, auto_retry_after_seconds=3600, system_pace="synxis=100/8"))
+        for order_id in ORDERS:
+            record(s, dict(ROOM), platform, stripe_fake, order_id)
+        pools = [worker_factory(s, args=["worker", "--processes", "2"]) for _ in range(2)]
+        worker_factory(s, args=["clock", "--tick", "0.5"])
+        redis = queue.get_redis(s.redis_url)
+        actions_queue = queue.get_queue(s, actions=True)
+        wait_for(lambda: len(Worker.all(queue=actions_queue)) == 4, timeout=60)
+        acks = [actions.request_reprocess(s, order_id, "ITEM-1", "ana") for order_id in ORDERS]
+        assert all(a.accepted for a in acks)
+
+        # A worker in the middle of a booking (its create sent, the answer 0.3 s away) is killed.
+        wait_for(lambda: len(synxis.requests_to("POST", RESERVATION)) >= 8, timeout=90, interval=0.01)
+        busy = [w for w in Worker.all(queue=actions_queue) if w.get_state() == "busy"]
+        assert busy
+        os.kill(busy[0].pid, signal.SIGKILL)
+        assert busy[0].pid not in {p.proc.pid for p in pools}  # a pool's worker, not the pool
+        # RQ finds the job abandoned once its worker's heartbeat lapses (job timeout + 60 s for a
+        # worker without a work horse); let that time pass, and a worker's maintenance requeue it.
+        time.sleep(1)
+        started = StartedJobRegistry(queue=actions_queue)
+        for member in redis.zrange(started.key, 0, -1):
+            redis.zadd(started.key, {member: 1})
+        worker_factory(s, args=["worker"])  # its start-up maintenance finds the abandoned job
+
+        def all_confirmed() -> bool:
+            with transaction(s.database_url) as session:
+                return session.scalar(select(func.count()).select_from(OrderItem).where(
+                    OrderItem.order_id.in_(ORDERS), OrderItem.status == "Confirmed")) == len(ORDERS)
+        wait_for(all_confirmed, timeout=180)
+
+        reservations = synxis.reservations().values()
+        assert len(reservations) == len(ORDERS)  # one booking per order, none twice
+        assert sorted(r["ExternalReferenceNumber"] for r in reservations) == sorted(f"{o}/ITEM-1" for o in ORDERS)
+        with transaction(s.database_url) as session:
+            confirmed = session.execute(select(AuditEvent.order_id, func.count()).where(
+                AuditEvent.action == "item.confirmed").group_by(AuditEvent.order_id)).all()
+            took_over = session.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "reprocess.took_over"))
+        assert sorted(o for o, _ in confirmed) == ORDERS and {n for _, n in confirmed} == {1}
+        assert took_over == 1  # the killed worker's job, run again, took over its own lock
+        # the pools respawned their killed worker: four of theirs listen again, plus the one started
+        wait_for(lambda: len([w for w in Worker.all(queue=actions_queue) if w.pid != busy[0].pid]) >= 5, timeout=30)

@@ -1,0 +1,248 @@
+"""The state machine: which status may follow which, for items, orders, the order queue
+and alerts, and the compare-and-set that moves a row from one to the next.
+
+Statuses follow the operations manuals (DESIGN §1): platform item/order statuses, and the
+resort order-queue statuses `created → processing → success | failed`, `failed → ready`.
+Every move is one conditional UPDATE (`... WHERE status IN (expected)`): of two concurrent
+callers exactly one sees a row changed; the other gets `TransitionConflict`. The audit
+event is written in the same transaction as the move.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from workflows.core.lifecycle import RULES, OnStatus, rule_for
+from workflows.core.models import Alert, AuditEvent, Order, OrderItem, utcnow
+
+# Item statuses (platform vocabulary)
+IN_PROGRESS = "In Progress"
+CONFIRMED = "Confirmed"
+CANCELLED = "Cancelled"
+DISPATCHED = "Dispatched"
+
+# Order statuses (platform vocabulary; what syncdesk does for each: `workflows.core.lifecycle`)
+BOOKED = "Booked"
+COMPLETE = "Complete"
+CLOSED = "Closed"
+TEST = "Test"
+ORDER_STATUSES = tuple(RULES)  # every status the platform's guide names (source 003)
+
+# Order-queue (sync) statuses
+Q_CREATED = "created"
+Q_PROCESSING = "processing"
+Q_SUCCESS = "success"
+Q_FAILED = "failed"
+Q_READY = "ready"
+
+# Alert states
+A_OPEN = "open"
+A_ACKNOWLEDGED = "acknowledged"
+A_RESOLVED = "resolved"
+
+# Outage incident states (workflows.outage): failures still arriving, or the all-clear posted
+INCIDENT_OPEN = "open"
+INCIDENT_QUIET = "quiet"
+
+ITEM_TRANSITIONS: dict[str, frozenset[str]] = {
+    IN_PROGRESS: frozenset({CONFIRMED, CANCELLED, DISPATCHED}),
+    DISPATCHED: frozenset({CONFIRMED}),
+    # "Undo Booked manually" (a wrong reference typed): back to In Progress until Mark complete
+    CONFIRMED: frozenset({IN_PROGRESS}),
+    CANCELLED: frozenset(),
+}
+
+# The moves syncdesk itself makes (Mark complete). The platform may set any status; syncdesk
+# records what it says (`workflows.orders.service`), and after Complete it may well set Closed.
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    IN_PROGRESS: frozenset({COMPLETE, CANCELLED}),
+    BOOKED: frozenset({COMPLETE, CANCELLED}),
+    COMPLETE: frozenset({CLOSED}),
+    CLOSED: frozenset(),
+    CANCELLED: frozenset(),
+}
+
+
+def order_targets(status: str) -> frozenset[str]:
+    """Where syncdesk may move an order from `status`: an unknown status is alerted like
+    In Progress (`workflows.core.lifecycle`), so it can be completed like one."""
+    if status in ORDER_TRANSITIONS:
+        return ORDER_TRANSITIONS[status]
+    return ORDER_TRANSITIONS[IN_PROGRESS] if rule_for(status).on is OnStatus.ALERT else frozenset()
+
+QUEUE_TRANSITIONS: dict[str, frozenset[str]] = {
+    Q_CREATED: frozenset({Q_PROCESSING, Q_FAILED}),
+    Q_PROCESSING: frozenset({Q_SUCCESS, Q_FAILED}),
+    Q_FAILED: frozenset({Q_READY, Q_PROCESSING, Q_SUCCESS}),
+    Q_READY: frozenset({Q_PROCESSING, Q_SUCCESS}),
+    Q_SUCCESS: frozenset(),
+}
+
+ALERT_TRANSITIONS: dict[str, frozenset[str]] = {
+    A_OPEN: frozenset({A_ACKNOWLEDGED, A_RESOLVED}),
+    A_ACKNOWLEDGED: frozenset({A_RESOLVED, A_OPEN}),
+    A_RESOLVED: frozenset({A_OPEN}),
+}
+
+
+class IllegalTransition(ValueError):
+    """The move is not allowed from the current status; the message says why."""
+
+    def __init__(self, message: str, current: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class TransitionConflict(RuntimeError):
+    """Someone else moved the row first (the compare-and-set found another status)."""
+
+    def __init__(self, message: str, current: str | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def _sources(table: dict[str, frozenset[str]], target: str) -> list[str]:
+    return sorted(s for s, targets in table.items() if target in targets)
+
+
+def check(table: dict[str, frozenset[str]], what: str, current: str, target: str) -> None:
+    """Raise IllegalTransition unless `current → target` is in `table`."""
+    if target not in table.get(current, frozenset()):
+        allowed = ", ".join(sorted(table.get(current, frozenset()))) or "nothing (it is final)"
+        raise IllegalTransition(
+            f"{what} is {current}; it cannot become {target} (from {current} it can become {allowed})", current
+        )
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    order_id: str | None = None,
+    item_id: str | None = None,
+    result: str = "ok",
+    **detail: Any,
+) -> AuditEvent:
+    event = AuditEvent(
+        order_id=order_id, item_id=item_id, actor=actor, action=action, result=result, detail=detail
+    )
+    session.add(event)
+    return event
+
+
+def _cas(session: Session, model: Any, key: Any, column: str, expected: list[str], values: dict[str, Any]) -> bool:
+    pk = model.__mapper__.primary_key[0]
+    stmt = (
+        update(model)
+        .where(pk == key, getattr(model, column).in_(expected))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = session.execute(stmt).rowcount == 1
+    obj = session.identity_map.get(session.identity_key(model, key)) if changed else None
+    if obj is not None:
+        # The row now holds exactly `values`, and this transaction holds its lock until commit:
+        # set them on the object loaded in this session instead of reading the row back (one
+        # SELECT less per transition, on every click and job). Columns the update stamped
+        # itself (`onupdate`) are expired and read again only if asked for.
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+        stamped = [c.key for c in model.__table__.columns if c.onupdate is not None and c.key not in values]
+        if stamped:
+            session.expire(obj, stamped)
+    return changed
+
+
+def move_item(
+    session: Session, item: OrderItem, target: str, *, actor: str, extra: dict[str, Any] | None = None, **detail: Any
+) -> None:
+    """Move an item's platform status, e.g. In Progress → Confirmed."""
+    current = item.status
+    check(ITEM_TRANSITIONS, f"Item {item.item_id}", current, target)
+    values = {"status": target, **(extra or {})}
+    if not _cas(session, OrderItem, item.pk, "status", [current], values):
+        session.refresh(item)
+        raise TransitionConflict(f"Item {item.item_id} was changed to {item.status} by someone else", item.status)
+    audit(session, actor=actor, action=f"item.{target.lower().replace(' ', '_')}", order_id=item.order_id,
+          item_id=item.item_id, **{"from": current, "to": target}, **detail)
+
+
+def move_sync(session: Session, item: OrderItem, target: str, *, actor: str, **detail: Any) -> str:
+    """Move an item's order-queue status from any status allowed to precede `target`.
+
+    Returns the status it had. `failed|ready → processing` is the lock a Reprocess takes.
+    """
+    sources = _sources(QUEUE_TRANSITIONS, target)
+    current = item.sync_status or Q_CREATED
+    if current not in sources:
+        check(QUEUE_TRANSITIONS, f"Sync of {item.item_id}", current, target)
+    if not _cas(session, OrderItem, item.pk, "sync_status", sources, {"sync_status": target}):
+        session.refresh(item)
+        raise TransitionConflict(f"Sync of {item.item_id} is already {item.sync_status}", item.sync_status)
+    audit(session, actor=actor, action=f"sync.{target}", order_id=item.order_id, item_id=item.item_id,
+          **{"from": current, "to": target}, **detail)
+    return current
+
+
+def move_order(session: Session, order: Order, target: str, *, actor: str, **detail: Any) -> None:
+    """Move an order's status; Complete only when every non-retail item is Confirmed."""
+    current = order.platform_status
+    check({current: order_targets(current)}, f"Order {order.id}", current, target)
+    if target == COMPLETE:
+        missing = completion_blockers(order)
+        if missing:
+            raise IllegalTransition(f"Order {order.id} cannot be Complete: " + "; ".join(missing), current)
+    if not _cas(session, Order, order.id, "platform_status", [current], {"platform_status": target}):
+        session.refresh(order)
+        raise TransitionConflict(f"Order {order.id} was changed to {order.platform_status} by someone else",
+                                 order.platform_status)
+    audit(session, actor=actor, action=f"order.{target.lower()}", order_id=order.id,
+          **{"from": current, "to": target}, **detail)
+
+
+def completion_blockers(order: Order) -> list[str]:
+    """What stops an order from being Complete, in words; empty when nothing does. An item
+    cancelled and refunded (Cancel Deliveries) is done with; an order of nothing else is not
+    completed but cancelled, by the platform."""
+    blockers = []
+    for item in order.items:
+        if item.kind == "retail":
+            if item.status not in (CONFIRMED, DISPATCHED, CANCELLED):
+                blockers.append(f"{item.item_id} not yet dispatched")
+        elif item.status not in (CONFIRMED, CANCELLED):
+            blockers.append(f"{item.item_id} still {item.status}")
+    if order.items and all(item.status == CANCELLED for item in order.items):
+        blockers.append("every item is cancelled: the platform cancels the order")
+    return blockers
+
+
+def move_alert(session: Session, alert: Alert, target: str, *, actor: str, keep_escalation: bool = False,
+               extra: dict[str, Any] | None = None, **detail: Any) -> None:
+    """Move an alert. Resolving wins over a concurrent acknowledgement (it is compared against
+    every state that may precede it, not the one read), so an "I'm on it" landing at the same
+    moment as the platform's Complete never leaves the alert acknowledged (cf. grafana/oncall#3161).
+    `keep_escalation` re-opens an acknowledged alert at the escalation level it had; `extra`
+    columns are written by the same statement."""
+    current = alert.state
+    check(ALERT_TRANSITIONS, f"Alert for {alert.order_id}", current, target)
+    values: dict[str, Any] = {"state": target, "updated_at": utcnow(), **(extra or {})}
+    expected = [current]
+    if target == A_ACKNOWLEDGED:
+        values |= {"acknowledged_by": actor, "acknowledged_at": utcnow()}
+    elif target == A_RESOLVED:
+        values |= {"resolved_at": utcnow()}
+        expected = _sources(ALERT_TRANSITIONS, A_RESOLVED)
+    elif target == A_OPEN:
+        values |= {"resolved_at": None, "acknowledged_by": None, "acknowledged_at": None}
+        if not keep_escalation:
+            values["escalation_level"] = 0
+    if not _cas(session, Alert, alert.id, "state", expected, values):
+        session.refresh(alert)
+        raise TransitionConflict(f"Alert for {alert.order_id} is already {alert.state}", alert.state)
+    audit(session, actor=actor, action=f"alert.{target}", order_id=alert.order_id,
+          **{"from": current, "to": target}, **detail)

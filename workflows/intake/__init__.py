@@ -1,0 +1,1 @@
+"""How failures arrive: the signed webhook and the poller that finds orders stuck In Progress."""

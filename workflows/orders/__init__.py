@@ -1,0 +1,1 @@
+"""An order's failures and alerts: intake payloads, error classification, the service that records failures and opens or resolves alerts, the payment check, the snapshot every message is rendered from, and the order queue."""

@@ -1,0 +1,298 @@
+"""The daily digest (issue 6): yesterday's failures by system and error class, what is still
+open sorted by the guest's arrival, time to resolution (median and 90th percentile),
+recurring themes (the same class at the same system on several days) and who fixed what.
+
+`build` reads the database into a frozen `Digest`; the chat layer renders it
+(`Announcer.show_digest`), `Digest.render_text` is the plain-text form. Days are local days
+in `LOCAL_TIMEZONE`. Percentiles use the nearest-rank method: the p-th percentile of n
+sorted values is the ⌈p·n/100⌉-th, so every figure is one of the real durations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.errors import ErrorClass
+from workflows.core import states
+from workflows.core.db import transaction
+from workflows.core.models import (
+    Alert,
+    AuditEvent,
+    Order,
+    OrderItem,
+    SyncAttempt,
+    utcnow,
+)
+from workflows.core.ports import Port
+from workflows.core.settings import Settings, get_settings
+from workflows.orders.service import INTAKE_ACTORS
+from workflows.systems.names import system_name
+from workflows.systems.registry import coverage
+
+ACTOR = "syncdesk (digest)"
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    system: str
+    error_class: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: str
+    guest_name: str
+    arrival: dt.date | None
+    failing: tuple[str, ...]  # "synxis: timeout" per failing item
+    opened_at: dt.datetime
+    acknowledged_by: str | None
+
+
+@dataclass(frozen=True)
+class Theme:
+    system: str
+    error_class: str
+    days: tuple[dt.date, ...]
+    failures: int
+
+
+@dataclass(frozen=True)
+class Fix:
+    actor: str
+    order_id: str
+    item_id: str
+    system: str
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: dt.date
+    timezone: str
+    failures: tuple[FailureCount, ...]  # by system, then most frequent class first
+    open_orders: tuple[OpenOrder, ...]  # soonest arrival first; unknown arrival last
+    resolved: int
+    resolution_median: dt.timedelta | None
+    resolution_p90: dt.timedelta | None
+    themes: tuple[Theme, ...]
+    fixes: tuple[Fix, ...]
+    lookback_days: int = 7
+    # What each channel covers (issue 14: alerts go to a channel per system and/or property)
+    channels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def total_failures(self) -> int:
+        return sum(f.count for f in self.failures)
+
+    @property
+    def by_system(self) -> tuple[tuple[str, int], ...]:
+        totals: dict[str, int] = defaultdict(int)
+        for f in self.failures:
+            totals[f.system] += f.count
+        return tuple(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    @property
+    def fixes_by_person(self) -> tuple[tuple[str, tuple[Fix, ...]], ...]:
+        people: dict[str, list[Fix]] = defaultdict(list)
+        for fix in self.fixes:
+            people[fix.actor].append(fix)
+        return tuple(sorted(((a, tuple(f)) for a, f in people.items()), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def render_text(self) -> str:
+        lines = [f"syncdesk digest for {self.day:%a %d %b %Y} ({self.timezone})"]
+        if self.failures:
+            parts = []
+            for system, total in self.by_system:
+                classes = ", ".join(f"{_label(f.error_class)} {f.count}" for f in self.failures if f.system == system)
+                parts.append(f"{system_name(system)} {total} ({classes})")
+            lines.append(f"Failures: {self.total_failures} — " + "; ".join(parts))
+        else:
+            lines.append("Failures: none")
+        if self.resolved:
+            lines.append(f"Time to resolution: median {_duration(self.resolution_median)}, "
+                         f"90th percentile {_duration(self.resolution_p90)} ({self.resolved} resolved)")
+        else:
+            lines.append("Time to resolution: nothing resolved")
+        if self.channels:
+            lines.append("Channels: " + "; ".join(f"{c} — {what}" for c, what in self.channels))
+        lines.append(f"Still open ({len(self.open_orders)}), soonest arrival first:" if self.open_orders
+                     else "Still open: nothing")
+        for o in self.open_orders:
+            arrival = f"arriving {o.arrival:%a %d %b}" if o.arrival else "arrival unknown"
+            who = f" — {o.acknowledged_by} is on it" if o.acknowledged_by else ""
+            lines.append(f"  • {o.order_id} {o.guest_name} — {arrival} — {', '.join(o.failing) or 'awaiting completion'}{who}")
+        for t in self.themes:
+            lines.append(f"Recurring: {system_name(t.system)} {_label(t.error_class).lower()} on {len(t.days)} "
+                         f"of the last {self.lookback_days} days ({t.failures} failures)")
+        if self.fixes:
+            lines.append("Who fixed what:")
+            for actor, fixes in self.fixes_by_person:
+                done = ", ".join(f"{f.order_id}/{f.item_id}" + (f" ({f.reference})" if f.reference else "")
+                                 for f in fixes)
+                lines.append(f"  • {actor}: {done}")
+        return "\n".join(lines)
+
+
+def _label(error_class: str) -> str:
+    try:
+        return ErrorClass(error_class).label
+    except ValueError:
+        return error_class
+
+
+def _duration(value: dt.timedelta | None) -> str:
+    if value is None:
+        return "-"
+    minutes = round(value.total_seconds() / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def percentile(values: list[dt.timedelta], pct: float) -> dt.timedelta | None:
+    """Nearest-rank percentile: the ⌈pct·n/100⌉-th smallest value."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(pct * len(ordered) / 100)) - 1]
+
+
+def median(values: list[dt.timedelta]) -> dt.timedelta | None:
+    if not values:
+        return None
+    return dt.timedelta(seconds=statistics.median(v.total_seconds() for v in values))
+
+
+def day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants a local day starts and ends (23 or 25 hours across a DST change)."""
+    start = dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.timezone.utc)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.timezone.utc)
+    return start, end
+
+
+def _intake_failures(session: Session, start: dt.datetime, end: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
+    return [(system, error_class or "unknown", at) for system, error_class, at in session.execute(
+        select(OrderItem.system, SyncAttempt.error_class, SyncAttempt.started_at)
+        .join(OrderItem, OrderItem.pk == SyncAttempt.item_pk)
+        .where(SyncAttempt.triggered_by.in_(INTAKE_ACTORS), SyncAttempt.status == states.Q_FAILED,
+               SyncAttempt.started_at >= start, SyncAttempt.started_at < end)
+    ).all()]
+
+
+def _open_orders(session: Session) -> list[OpenOrder]:
+    alerts = session.scalars(select(Alert).where(Alert.state != states.A_RESOLVED).order_by(Alert.id)).all()
+    first: dict[str, Alert] = {}
+    for a in alerts:
+        first.setdefault(a.order_id, a)
+    result = []
+    for order_id, alert in first.items():
+        order = session.get(Order, order_id)
+        if order is None:
+            continue
+        failing, starts = [], []
+        for item in order.items:
+            if item.kind == "retail" or item.status != states.IN_PROGRESS:
+                continue
+            last = session.scalar(select(SyncAttempt).where(SyncAttempt.item_pk == item.pk)
+                                  .order_by(SyncAttempt.number.desc()))
+            failing.append(f"{system_name(item.system)}: "
+                           f"{_label(last.error_class) if last and last.error_class else 'failed'}")
+            if item.start is not None:
+                starts.append(item.start)
+        result.append(OpenOrder(order_id, order.guest_name, min(starts) if starts else None, tuple(failing),
+                                alert.created_at, alert.acknowledged_by))
+    return sorted(result, key=lambda o: (o.arrival is None, o.arrival or dt.date.max, o.order_id))
+
+
+def _resolution_times(session: Session, start: dt.datetime, end: dt.datetime) -> list[dt.timedelta]:
+    """From the alert's (re)opening to its resolution, one per order resolved during the day."""
+    alerts = session.scalars(select(Alert).where(Alert.resolved_at >= start, Alert.resolved_at < end)
+                             .order_by(Alert.id)).all()
+    first: dict[str, Alert] = {}
+    for a in alerts:
+        first.setdefault(a.order_id, a)
+    times = []
+    for order_id, alert in first.items():
+        assert alert.resolved_at is not None
+        reopened = session.scalar(select(AuditEvent.created_at).where(
+            AuditEvent.order_id == order_id, AuditEvent.action == "alert.open",
+            AuditEvent.created_at <= alert.resolved_at).order_by(AuditEvent.created_at.desc()))
+        opened = max(alert.created_at, reopened) if reopened else alert.created_at
+        times.append(alert.resolved_at - opened)
+    return times
+
+
+def _fixes(session: Session, start: dt.datetime, end: dt.datetime) -> list[Fix]:
+    items = session.scalars(select(OrderItem).where(
+        OrderItem.confirmed_at >= start, OrderItem.confirmed_at < end, OrderItem.confirmed_by.is_not(None))
+        .order_by(OrderItem.confirmed_at)).all()
+    return [Fix(i.confirmed_by or "", i.order_id, i.item_id, i.system, i.external_reference) for i in items]
+
+
+def build(session: Session, day: dt.date, *, timezone: str = "UTC", theme_days: int = 3,
+          lookback_days: int = 7) -> Digest:
+    """The digest of local `day` in `timezone`."""
+    zone = ZoneInfo(timezone)
+    start, end = day_bounds(day, zone)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for system, error_class, _ in _intake_failures(session, start, end):
+        counts[(system, error_class)] += 1
+    failures = tuple(FailureCount(s, c, n) for (s, c), n in
+                     sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])))
+
+    history_start, _ = day_bounds(day - dt.timedelta(days=lookback_days - 1), zone)
+    seen: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for system, error_class, at in _intake_failures(session, history_start, end):
+        seen[(system, error_class)].add(at.astimezone(zone).date())
+        totals[(system, error_class)] += 1
+    themes = tuple(Theme(s, c, tuple(sorted(days)), totals[(s, c)])
+                   for (s, c), days in sorted(seen.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+                   if len(days) >= theme_days)
+
+    times = _resolution_times(session, start, end)
+    return Digest(day, timezone, failures, tuple(_open_orders(session)), len(times), median(times),
+                  percentile(times, 90), themes, tuple(_fixes(session, start, end)), lookback_days)
+
+
+class DigestBoard(Protocol):
+    def show_digest(self, digest: Digest) -> None:
+        """Post the daily digest (to DIGEST_CHANNEL, else the alert channel)."""
+        ...
+
+
+boards: Port[DigestBoard] = Port("digest board")
+
+
+def yesterday(now: dt.datetime, timezone: str) -> dt.date:
+    return now.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+
+
+def post_daily(day: str | None = None, settings: Settings | None = None, now: dt.datetime | None = None) -> str:
+    """Job (the clock enqueues it once a day at DIGEST_TIME): post the digest of `day`
+    (default: yesterday), once — a second run for the same day does nothing."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    which = dt.date.fromisoformat(day) if day else yesterday(now, settings.local_timezone)
+    with transaction(settings.database_url) as session:
+        posted = session.scalars(select(AuditEvent).where(AuditEvent.action == "digest.posted")
+                                 .order_by(AuditEvent.id.desc()).limit(30)).all()
+        if any(e.detail.get("day") == which.isoformat() for e in posted):
+            return "already posted"
+        digest = build(session, which, timezone=settings.local_timezone, theme_days=settings.digest_theme_days,
+                       lookback_days=settings.digest_lookback_days)
+    digest = dataclasses.replace(digest, channels=tuple(coverage(settings, "slack")))
+    boards.get("slack").show_digest(digest)
+    with transaction(settings.database_url) as session:
+        states.audit(session, actor=ACTOR, action="digest.posted", day=which.isoformat(),
+                     failures=digest.total_failures, still_open=len(digest.open_orders))
+    return "posted"

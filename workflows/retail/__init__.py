@@ -1,0 +1,1 @@
+"""Retail orders await dispatch, not a sync: the overdue reminder and the Dispatched action."""

@@ -1,0 +1,1 @@
+"""The external systems as the workflows reach them: connectors built from Settings (booking systems by routing, the platform, Stripe, PagerDuty), the check-first booking routine and the systems' names."""
