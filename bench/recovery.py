@@ -27,7 +27,6 @@ import bisect
 import contextlib
 import datetime as dt
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -55,7 +54,7 @@ from bench.harness import (  # noqa: E402
     write_results,
 )
 from tests.fakes import FakePlatform, FakeStripe  # noqa: E402
-from tests.fakes.paced import PacedSynxis  # noqa: E402
+from tests.fakes.paced import IsolatedSynxis  # noqa: E402
 from workflows.core.db import transaction  # noqa: E402
 from workflows.core.models import Incident, OrderItem, SyncAttempt  # noqa: E402
 from workflows.core.settings import Settings  # noqa: E402
@@ -66,47 +65,6 @@ STRIPE_KEY = "sk_test_fake"
 ROOM = {"id": "ITEM-1", "kind": "room", "system": "synxis", "status": "In Progress",
         "description": "Luxury Twin, BAR, 1 night", "quantity": 1, "guests": 2,
         "details": {"hotel_id": 13098, "chain_id": 12723, "room_code": "LUXT", "rate_code": "BAR"}}
-
-
-class IsolatedSynxis:
-    """The fake SynXis in its own process, forked before this one starts any thread: its
-    arrival times are then not skewed by this process's other servers and threads (the GIL),
-    and it is measured as the booking system would see it. `time.monotonic()` is the same
-    clock in both processes (Linux CLOCK_MONOTONIC)."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.result: dict[str, Any] = {}
-
-    @staticmethod
-    def _serve(conn: Any, options: dict[str, Any]) -> None:
-        fake = PacedSynxis(**options).start()
-        conn.send({"url": fake.url, "token_url": fake.token_url, "client_id": fake.client_id,
-                   "client_secret": fake.client_secret})
-        conn.recv()  # stop
-        conn.send({"arrivals": fake.arrivals, "answered_429": fake.answered_429,
-                   "throttled_between": fake.throttled_between, "reservations": fake.reservations()})
-        fake.stop()
-
-    def __enter__(self) -> IsolatedSynxis:
-        self._conn, child = multiprocessing.get_context("fork").Pipe()
-        self._proc = multiprocessing.get_context("fork").Process(target=self._serve, args=(child, self.options),
-                                                                 daemon=True)
-        self._proc.start()
-        found = self._conn.recv()
-        self.url, self.token_url = found["url"], found["token_url"]
-        self.client_id, self.client_secret = found["client_id"], found["client_secret"]
-        return self
-
-    def collect(self) -> dict[str, Any]:
-        if not self.result:
-            self._conn.send("stop")
-            self.result = self._conn.recv()
-        return self.result
-
-    def __exit__(self, *exc: object) -> None:
-        self.collect()
-        self._proc.join(timeout=10)
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -255,7 +213,8 @@ def main() -> int:
         with transaction(database_url) as session:
             from workflows.outage.views import view
             progress = view(session, incident_id).progress
-        fake = synxis.collect()
+        fake = {"arrivals": synxis.arrivals, "answered_429": synxis.answered_429,
+                "throttled_between": synxis.throttled_between, "reservations": synxis.reservations()}
 
     arrivals_at = [a for a in fake["arrivals"] if a[0] >= pressed_at]
     times = [a[0] for a in arrivals_at]

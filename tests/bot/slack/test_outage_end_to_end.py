@@ -29,7 +29,7 @@ from tests.bot.conftest import ANA, click, command, failure, interaction
 from tests.conftest import post_failure, wait_for
 from tests.fakes import FakePlatform, FakeStripe
 from tests.fakes.http import RecordedRequest, Reply
-from tests.fakes.paced import PacedSynxis
+from tests.fakes.paced import IsolatedSynxis
 from tests.fakes.slack import FakeSlack
 from tests.workflows.actions.test_jobs import PLATFORM_KEY, STRIPE_KEY
 from workflows.core import states
@@ -169,8 +169,8 @@ def _incident_id(s) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def recovery_settings(slack_settings) -> Iterator[tuple[Any, PacedSynxis, FakePlatform, FakeStripe]]:  # type: ignore[no-untyped-def]
-    with PacedSynxis(limit=6, latency=0.05, throttle_after_creates=5, throttle_seconds=2) as synxis, \
+def recovery_settings(slack_settings) -> Iterator[tuple[Any, IsolatedSynxis, FakePlatform, FakeStripe]]:  # type: ignore[no-untyped-def]
+    with IsolatedSynxis(limit=6, latency=0.05, throttle_after_creates=5, throttle_seconds=2) as synxis, \
             FakePlatform(api_key=PLATFORM_KEY) as platform, FakeStripe(api_key=STRIPE_KEY) as stripe_fake:
         s = slack_settings.model_copy(update=dict(
             synxis_api_url=synxis.url, synxis_token_url=synxis.token_url, synxis_client_id=synxis.client_id,

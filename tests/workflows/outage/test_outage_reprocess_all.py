@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import wait_for
 from tests.fakes import FakePlatform, FakeStripe
-from tests.fakes.paced import PacedSynxis
+from tests.fakes.paced import IsolatedSynxis
 from tests.workflows.actions.test_jobs import PLATFORM_KEY, ROOM, STRIPE_KEY, kill_tree
 from workflows.core import states
 from workflows.core.queue import get_redis
@@ -41,7 +41,7 @@ RESERVATION = "/v1/api/reservation"
 @dataclass
 class Recovery:
     settings: Settings
-    synxis: PacedSynxis
+    synxis: IsolatedSynxis
     platform: FakePlatform
     stripe: FakeStripe
     workers: list[Any]
@@ -53,7 +53,7 @@ class Recovery:
 @pytest.fixture
 def paced(settings: Settings, worker_factory: Any, request: pytest.FixtureRequest) -> Iterator[Recovery]:
     options = getattr(request, "param", {})
-    with PacedSynxis(stall_seconds=30, **options) as synxis, FakePlatform(api_key=PLATFORM_KEY) as platform, \
+    with IsolatedSynxis(stall_seconds=30, **options) as synxis, FakePlatform(api_key=PLATFORM_KEY) as platform, \
             FakeStripe(api_key=STRIPE_KEY) as stripe_fake:
         configured = settings.model_copy(update=dict(
             synxis_api_url=synxis.url, synxis_token_url=synxis.token_url, synxis_client_id=synxis.client_id,
