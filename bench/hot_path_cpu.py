@@ -18,6 +18,13 @@ millisecond shows through the noise of a shared 2-core machine.
   are the local servers (their CPU is not counted either: see `intake_throughput.py` for
   the whole machine). Each figure is the best of `--rounds` rounds (the least disturbed).
 
+With `--profile`, one more round runs under cProfile (timed by `time.process_time`, so it
+counts CPU, not waits) and the CPU of each path is split by whose code spent it: syncdesk's
+own, the SQLAlchemy ORM, SQLAlchemy Core, psycopg, redis-py and RQ, Bolt and slack-sdk,
+pydantic, and the rest (the standard library and C calls). That is the "where does the gap
+come from" of issue 17; profiling slows every call, so the shares are the number to read, not
+the milliseconds.
+
 Results: bench/results/hot_path_cpu.json.
 """
 
@@ -25,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import json
+import pstats
 import multiprocessing
 import sys
 import time
@@ -74,6 +83,42 @@ def cpu_ms_per_call(calls: list[Callable[[], object]], check: Callable[[object],
     return (time.process_time() - started) * 1000 / len(calls)
 
 
+# Whose code a profiled function is: a library by the folder of its file in site-packages.
+LIBRARIES = [
+    ("SQLAlchemy ORM", "/sqlalchemy/orm/"),
+    ("SQLAlchemy Core and engine", "/sqlalchemy/"),
+    ("psycopg (driver)", "/psycopg"),
+    ("redis-py and RQ", "/redis/"),
+    ("redis-py and RQ", "/rq/"),
+    ("Bolt and slack-sdk", "/slack_bolt/"),
+    ("Bolt and slack-sdk", "/slack_sdk/"),
+    ("pydantic", "/pydantic"),
+]
+OURS = "syncdesk's own code (workflows, bot, connectors, syncdesk)"
+
+
+def layer_of(filename: str) -> str:
+    if "site-packages" in filename:
+        return next((name for name, part in LIBRARIES if part in filename), "other libraries")
+    if filename.startswith(str(ROOT) + "/"):
+        return OURS
+    return "standard library and C calls"
+
+
+def cpu_by_layer(calls: list[Callable[[], object]]) -> dict[str, float]:
+    """Each layer's share (%) of the CPU the calls spent, from cProfile's own time per function."""
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    for call in calls:
+        call()
+    profile.disable()
+    spent: dict[str, float] = {}
+    for (filename, _, _), (_, _, own, _, _) in pstats.Stats(profile).stats.items():  # type: ignore[attr-defined]
+        spent[layer_of(filename)] = spent.get(layer_of(filename), 0.0) + own
+    total = sum(spent.values()) or 1.0
+    return {name: round(100 * value / total, 1) for name, value in sorted(spent.items(), key=lambda kv: -kv[1])}
+
+
 def click_request(order_id: str, n: int, response_url: str) -> BoltRequest:
     ts = str(int(time.time()))
     payload = click("reprocess", order_id, "ITEM-1", response_url=response_url, action_ts=f"{ts}.{n:06d}")
@@ -86,6 +131,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per round and path")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is reported")
+    parser.add_argument("--profile", action="store_true", help="one more round under cProfile: CPU by layer")
     args = parser.parse_args()
     load_before = load_average()
     print(f"load average before: {load_before}")
@@ -107,7 +153,7 @@ def main() -> int:
         _migrate(settings)
         per_round = 3 * n  # intake's orders, then clicked through Bolt and through request_reprocess
         bodies = [json.dumps(failure(event_id=f"evt-hot-{i}", order__id=f"ORD-H{i:06d}")).encode()
-                  for i in range(20 + rounds * per_round)]
+                  for i in range(20 + (rounds + 1) * per_round)]
         signed = [(body, sign(INGEST, body)) for body in bodies]
         orders = [f"ORD-H{i:06d}" for i in range(len(bodies))]
 
@@ -146,14 +192,28 @@ def main() -> int:
             time.sleep(0.5)  # the follow-up posts of the last clicks
             for name, value in measured.items():
                 best[name] = min(best.get(name, value), value)
+        layers: dict[str, dict[str, float]] = {}
+        if args.profile:  # one more round's orders; the click's follow-up thread is not profiled
+            start = 20 + rounds * per_round
+            layers["intake: webhook.handle"] = cpu_by_layer([intake(b, s) for b, s in signed[start:start + n]])
+            layers["click: syncdesk Bolt dispatch"] = cpu_by_layer(
+                [lambda q=q: ours.dispatch(q) for q in [click_request(o, 900000 + i, response_url)
+                                                        for i, o in enumerate(orders[start:start + n])]])
+            time.sleep(0.5)
     rows = [[name, f"{value:.2f}"] for name, value in best.items()]
     rows.append(["intake: syncdesk / baseline",
                  f"{best['intake: webhook.handle'] / best['intake: verify + parse (baseline)']:.1f}x"])
     rows.append(["click: syncdesk / bare Bolt",
                  f"{best['click: syncdesk Bolt dispatch'] / best['click: bare Bolt verify + ack (baseline)']:.1f}x"])
     print_table(["path", "CPU ms per request (best of rounds)"], rows)
+    for path_name, shares in layers.items():
+        print()
+        print_table([f"{path_name}: whose code", "share of its CPU (cProfile)", "ms of the best round"],
+                    [[layer, f"{share:.1f} %", f"{best[path_name] * share / 100:.2f}"]
+                     for layer, share in shares.items()])
     path = write_results("hot_path_cpu", {"load_average_before": load_before, "requests_per_round": n,
-                                          "rounds": rounds, "cpu_ms": {k: round(v, 3) for k, v in best.items()}})
+                                          "rounds": rounds, "cpu_ms": {k: round(v, 3) for k, v in best.items()},
+                                          "cpu_share_by_layer_percent": layers})
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -10,9 +10,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -83,6 +84,21 @@ def transaction(url: str) -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+def insert_unless_present(session: Session, entity: type[Any], values: dict[str, Any], *, unique: list[str],
+                          returning: InstrumentedAttribute[Any]) -> Any | None:
+    """`INSERT … ON CONFLICT (unique) DO NOTHING RETURNING returning`: the new row's value,
+    or None when a row with the same unique values is already there. One statement, no
+    error to roll back, on PostgreSQL and SQLite (3.35 and later). On PostgreSQL a
+    concurrent transaction inserting the same values makes this one wait for its outcome."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(entity).values(**values).on_conflict_do_nothing(index_elements=unique)
+    # RETURNING, not rowcount: psycopg's rowcount for an ORM-enabled INSERT is not reliable.
+    return session.execute(statement.returning(returning)).scalar_one_or_none()
 
 
 def ping(url: str) -> None:

@@ -37,10 +37,10 @@ class Answer:
 
 def _store(settings: Settings, failure: SyncFailure, source: str) -> tuple[service.IntakeOutcome, list[OutboxEntry]]:
     with transaction(settings.database_url) as session:
-        if service.event_seen(session, failure.event_id) is not None:
-            return service.IntakeOutcome(failure.order.id, "none", duplicate=True), []
         outcome = service.record_failure(
             session, failure, source=source, surfaces=service.surfaces_for(True, bool(settings.teams_conversation_id)))
+        if outcome.duplicate:
+            return outcome, []
         attempt = outcome.attempt
         if attempt is not None:
             snooze.end(session, attempt.item.order, actor=service.PLATFORM_ACTOR, reason="new failure")

@@ -66,11 +66,13 @@ def reindex(session: Session, order: Order, *, new: bool = False) -> None:
     `new`: the order was created in this transaction, so it has no terms and no attempts stored
     yet and its items are all in memory: three queries spared on intake's most common path.
     """
-    session.flush()
     if new:
+        # Nothing to read, so nothing to flush yet: the order's rows go out together at the
+        # transaction's next query or its commit (fewer, batched INSERTs on intake's hot path).
         references = {item.external_reference for item in order.items if item.external_reference}
         have: set[str] = set()
     else:
+        session.flush()  # what this transaction changed is what is read back below
         references = set(session.scalars(select(OrderItem.external_reference).where(
             OrderItem.order_id == order.id, OrderItem.external_reference.is_not(None))))
         references |= set(session.scalars(select(SyncAttempt.confirmation).where(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
 from workflows.core import queue, states
+from workflows.core.db import insert_unless_present
 from workflows.core.lifecycle import OnStatus, StatusRule, rule_for
 from workflows.core.models import (
     Alert,
@@ -68,6 +69,15 @@ def surfaces_for(slack: bool, teams: bool) -> list[str]:
 
 def event_seen(session: Session, event_id: str) -> IntakeEvent | None:
     return session.scalar(select(IntakeEvent).where(IntakeEvent.event_id == event_id))
+
+
+def claim_event(session: Session, failure: SyncFailure, *, source: str) -> bool:
+    """Store the event's id; False when it was stored before (the platform delivered it again).
+    One statement both inserts and finds the duplicate; a concurrent delivery of the same event
+    waits for this transaction and then finds it (PostgreSQL), or waits for SQLite's lock."""
+    values = dict(event_id=failure.event_id, order_id=failure.order.id, source=source,
+                  payload=failure.model_dump(mode="json"))
+    return insert_unless_present(session, IntakeEvent, values, unique=["event_id"], returning=IntakeEvent.id) is not None
 
 
 def apply_platform_order(session: Session, data: PlatformOrder, *, actor: str) -> tuple[Order, PlatformChange]:
@@ -281,9 +291,8 @@ def record_failure(session: Session, failure: SyncFailure, *, source: str, surfa
     The caller (`workflows.intake`) decides, in the same transaction, whether the recorded
     attempt belongs to an outage or gets its automatic retry (`schedule_auto_retry`).
     """
-    # A concurrent duplicate fails on the unique event_id when this commits; nothing else lands.
-    session.add(IntakeEvent(event_id=failure.event_id, order_id=failure.order.id, source=source,
-                            payload=failure.model_dump(mode="json")))
+    if not claim_event(session, failure, source=source):
+        return IntakeOutcome(failure.order.id, "none", duplicate=True)
     actor = PLATFORM_ACTOR if source == "webhook" else POLLER_ACTOR
     order, change = apply_platform_order(session, failure.order, actor=actor)
     item = next(i for i in order.items if i.item_id == failure.failure.item_id)

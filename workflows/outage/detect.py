@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workflows.core import queue, states
+from workflows.core.db import insert_unless_present
 from workflows.core.models import Alert, Incident, Order, OrderItem, SyncAttempt, utcnow
 from workflows.core.settings import Settings
 from workflows.orders.service import INTAKE_ACTORS
@@ -51,13 +52,7 @@ def open_incident_for(session: Session, system: str) -> Incident | None:
 
 def _insert_open(session: Session, values: dict[str, object]) -> bool:
     """INSERT the incident unless one is already open for the system; True if this one was."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Incident).values(**values).on_conflict_do_nothing(index_elements=["open_for"])
-    # RETURNING, not rowcount: psycopg's rowcount for an ORM-enabled INSERT is not reliable.
-    return session.execute(stmt.returning(Incident.id)).scalar_one_or_none() is not None
+    return insert_unless_present(session, Incident, values, unique=["open_for"], returning=Incident.id) is not None
 
 
 def _attach(session: Session, incident_id: int, order_ids: list[str]) -> None:
