@@ -34,8 +34,8 @@ import argparse
 import contextlib
 import cProfile
 import json
-import pstats
 import multiprocessing
+import pstats
 import sys
 import time
 from collections.abc import Callable, Iterator

@@ -62,10 +62,8 @@ def record(settings: Settings, failure: SyncFailure, source: str) -> service.Int
             outcome, entries = _store(settings, failure, source)
             break
         except IntegrityError:
-            # A concurrent request inserted the same event or order first: look again.
-            with transaction(settings.database_url) as session:
-                if service.event_seen(session, failure.event_id) is not None:
-                    return service.IntakeOutcome(failure.order.id, "none", duplicate=True)
+            # A concurrent request inserted the same order first: run again, and find it (or,
+            # had that request carried this very event, find the event and answer duplicate).
             if attempt == 2:
                 raise
     if outcome.attempt is not None:

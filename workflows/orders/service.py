@@ -67,10 +67,6 @@ def surfaces_for(slack: bool, teams: bool) -> list[str]:
     return ["slack"] + (["teams"] if teams else [])
 
 
-def event_seen(session: Session, event_id: str) -> IntakeEvent | None:
-    return session.scalar(select(IntakeEvent).where(IntakeEvent.event_id == event_id))
-
-
 def claim_event(session: Session, failure: SyncFailure, *, source: str) -> bool:
     """Store the event's id; False when it was stored before (the platform delivered it again).
     One statement both inserts and finds the duplicate; a concurrent delivery of the same event

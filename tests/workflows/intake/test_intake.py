@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -97,6 +98,29 @@ def test_same_event_twice_is_one_order_and_one_alert(live_app, settings):
     assert second.status_code == 200 and second.json()["duplicate"] is True
     c = counts(settings.database_url)
     assert (c["orders"], c["alerts"], c["sync_attempts"], c["intake_events"]) == (1, 1, 1, 1)
+
+
+def test_the_same_event_delivered_eight_times_at_once_is_recorded_once(live_app, settings):
+    # The platform retrying while the first delivery is still in flight: one INSERT … ON
+    # CONFLICT DO NOTHING decides, the others wait for it and answer duplicate.
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: post_failure(live_app.url, payload()), range(8)))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202], [a.text for a in answers]
+    assert all(a.json()["duplicate"] is True for a in answers if a.status_code == 200)
+    c = counts(settings.database_url)
+    assert (c["orders"], c["alerts"], c["sync_attempts"], c["intake_events"]) == (1, 1, 1, 1)
+
+
+def test_different_events_for_one_new_order_at_once_are_all_recorded_on_one_order(live_app, settings):
+    events = [payload(event_id=f"evt_c{n}", occurred_at=f"2026-11-22T09:58:0{n}Z") for n in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda event: post_failure(live_app.url, event), events))
+    assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+    with transaction(settings.database_url) as session:
+        numbers = sorted(session.scalars(select(SyncAttempt.number)))
+    assert numbers == [1, 2, 3, 4, 5, 6]  # each failure its own attempt, numbered without a gap or a clash
+    c = counts(settings.database_url)
+    assert (c["orders"], c["order_items"], c["alerts"], c["intake_events"]) == (1, 1, 1, 6)
 
 
 def test_second_failure_for_an_open_order_updates_its_alert(live_app, settings):
