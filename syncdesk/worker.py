@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # How often an idle pooled worker looks whether its pool is still there.
 WATCH_SECONDS = 5
+# How long the command channel's listening thread waits for a message at a time: the most a
+# warm shutdown waits for it (see `SyncdeskWorker.subscribe`).
+PUBSUB_STEP_SECONDS = 1
 
 
 def preload() -> None:
@@ -76,6 +79,21 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["with_scheduler"] = False
         return super().work(*args, **kwargs)
+
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel (rq/worker/base.py), listening in
+        steps of `PUBSUB_STEP_SECONDS` instead of RQ's 60 s. In redis-py 8.2.0
+        `PubSubWorkerThread.stop()` waits for the listening thread to end, and RQ calls it on
+        every warm shutdown after UNSUBSCRIBE. RQ counts on the unsubscribe reply to wake the
+        thread (rq/rq#2172), but when the thread reads that reply before the stop flag is set
+        it waits out another step: with 60 s steps a SIGTERM could take a minute to stop a
+        worker (`tests/workflows/clock/test_no_hang.py` caught it), past a platform's grace
+        period. Frappe shortens the step the same way (frappe/frappe#28957)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=PUBSUB_STEP_SECONDS, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """RQ's warm stop, with the request always remembered: an idle RQ worker only raises
