@@ -31,15 +31,18 @@ def moves_settings(slack_settings: Settings, platform_fake: FakePlatform, stripe
 
 
 @pytest.fixture
-def alerted(app: LiveServer, moves_settings: Settings, fake_slack: Any, worker_factory: Any) -> tuple[str, str]:
+def alerted(app: LiveServer, moves_settings: Settings, fake_slack: Any, worker_factory: Any,
+            platform_fake: FakePlatform) -> tuple[str, str]:
     """The order alerted by a real worker: (channel, ts) of its message."""
     worker_factory(moves_settings)
-    # Arriving in two days whenever the suite runs (a fixed date turns into the past, and a past
-    # arrival rightly offers no "until the arrival day" snooze).
+    # Arriving in two days whenever the suite runs, here and on the platform (whose copy the
+    # worker reads back): a fixed date turns into the past, and a past arrival rightly offers
+    # no "until the arrival day" snooze.
     arrival = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=2)
-    assert post_failure(app.url, failure(order__items__0__start=arrival.isoformat(),
-                                         order__items__0__end=(arrival + dt.timedelta(days=1)).isoformat())
-                        ).status_code == 202
+    event = failure(order__items__0__start=arrival.isoformat(),
+                    order__items__0__end=(arrival + dt.timedelta(days=1)).isoformat())
+    platform_fake.seed(event["order"])
+    assert post_failure(app.url, event).status_code == 202
     wait_for(lambda: fake_slack.calls("chat.postMessage"), timeout=60)
     return next(iter(fake_slack.messages))
 
