@@ -6,7 +6,7 @@ processes. Baseline in the same run: the limit's own minimum (requests made / li
     .venv/bin/python bench/recovery.py [--items 1000] [--limit 20] [--latency 0.2] [--processes 8]
                                        [--concurrency 8] [--throttle-after 500 --throttle-seconds 10]
 
-Measured at the fake (arrival times, this process's clock):
+Measured at the fake (arrival times, stamped in the fake's own process, `IsolatedSynxis`):
 - requests per second: the most in any sliding second (must not exceed the limit), the mean
   from the first request to the last, and the gateway's own refusals (must be 0);
 - with `--throttle-after N`: after the N-th booking the gateway answers 429 with Retry-After
