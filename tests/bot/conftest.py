@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
@@ -32,22 +31,17 @@ MALLORY = {"id": "U0MALLORY", "username": "mallory", "name": "mallory", "team_id
 
 # The intake tests' order, with a failure that is not transient: no automatic retry is
 # scheduled, so a click's job is the only reprocess job.
-FAILURE = payload(
+FAILURE_FIELDS: dict[str, Any] = dict(
     event_id="evt_slack_01",
     failure__message="Room type LUXT not mapped for hotel 13098", failure__code="not_mapped",
     failure__log="POST /v1/api/reservation -> 400 {\"errors\": [\"RoomType\"]}",
 )
+FAILURE = payload(**FAILURE_FIELDS)
 
 
 def failure(**changes: Any) -> dict[str, Any]:
-    data = copy.deepcopy(FAILURE)
-    for path, value in changes.items():
-        target = data
-        keys = path.split("__")
-        for key in keys[:-1]:
-            target = target[int(key)] if isinstance(target, list) else target[key]
-        target[keys[-1]] = value
-    return data
+    """FAILURE with `changes` (the intake tests' `payload` paths: `order__items__0__start=…`)."""
+    return payload(**(FAILURE_FIELDS | changes))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from rq import Queue
 from sqlalchemy import select
 
+from tests.workflows.actions.test_jobs import ROOM
 from workflows.actions import requests as actions
 from workflows.core import queue, states
 from workflows.core.db import transaction
@@ -22,13 +23,7 @@ from workflows.intake import webhook as intake
 from workflows.orders.payloads import parse_sync_failure
 
 ORDER = "ORD-10042"
-ROOM = {
-    "id": "ITEM-1", "kind": "room", "system": "synxis", "status": "In Progress",
-    "description": "Luxury Twin, BAR, 1 night", "start": "2026-12-01", "end": "2026-12-02",
-    "quantity": 1, "guests": 2,
-    "details": {"hotel_id": 13098, "chain_id": 12723, "room_code": "LUXT", "rate_code": "BAR"},
-}
-SPA = {
+SPA = {  # test_jobs' spa item without its service code
     "id": "ITEM-2", "kind": "spa", "system": "premier", "status": "In Progress",
     "description": "Deep tissue massage, 60 min", "start": "2026-12-01", "end": "2026-12-01",
     "quantity": 1, "guests": 1, "details": {"site_id": "SPA1"},
