@@ -130,8 +130,10 @@ def test_a_burst_is_one_outage_message_listing_every_order_and_show_all_pages_th
         assert session.scalar(select(func.count()).select_from(Alert).where(Alert.incident_id.is_not(None))) == 30
 
     # The outage message is rewritten in place, at most once per 5 s; the channel's writes are paced.
+    # The gaps are stamped by the fake Slack in this busy process, so they are read with 0.5 s to
+    # spare: without the coalescing they are the channel's pace, about 1 s.
     updates = [t for t, m, a in fake_slack.times if m == "chat.update" and a.get("ts") == ts]
-    assert updates and all(b - a >= 4.9 for a, b in zip(updates, updates[1:])), updates
+    assert updates and all(b - a >= 4.5 for a, b in zip(updates, updates[1:])), updates
     writes = [t for t, m, a in fake_slack.times if m in ("chat.postMessage", "chat.update")
               and a.get("channel") in (channel, "#reservations-alerts")]
     assert max_in_window(writes) <= 3
