@@ -84,7 +84,10 @@ def record_orders(port: int, orders: list[str], run: str, synxis: FakeSynxis, pl
     requests = []
     for n, order_id in enumerate(orders):
         intent = stripe.add_payment_intent(amount=24000, currency="gbp", intent_id=f"pi_{order_id}")
-        data = failure(event_id=f"evt-{order_id}", order__id=order_id, order__payment__reference=intent)
+        # Each order its own guest, as in life: with one guest for all, every check-first search
+        # by guest and arrival would page through all the bookings made before it.
+        data = failure(event_id=f"evt-{order_id}", order__id=order_id, order__payment__reference=intent,
+                       order__guest__last_name=f"Guest{n}", order__guest__email=f"guest{n}-{run}@example.com")
         platform.seed(data["order"], updated_at=dt.datetime.now(dt.timezone.utc).isoformat())
         body = json.dumps(data).encode()
         requests.append(raw_post(port, "/webhooks/sync-failures", body,

@@ -13,6 +13,9 @@ compare-and-set (`... WHERE escalation_level = n`), so any number of concurrent 
 escalate once, and the message it implies is written to the outbox in the same
 transaction, so a worker restart loses nothing. Alerts grouped under an open outage
 incident do not escalate one by one: the incident paged on-call once (workflows.outage.detect).
+After its all-clear they escalate again, but the orders of one outage that come due in the
+same check go out as one message (`notify_outage`) and one page under the outage's dedup key
+(`page_outage`), not one each: a storm of 1,000 failures is not 1,000 direct messages.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,6 +115,16 @@ def dedup_key(order_id: str) -> str:
     return f"syncdesk:order:{order_id}"[:255]
 
 
+def outage_dedup_key(incident_id: int) -> str:
+    """PagerDuty's dedup key for an outage: its page, and the pages of its orders afterwards."""
+    return f"syncdesk:outage:{incident_id}"
+
+
+def page_key(order_id: str, incident_id: int | None) -> str:
+    """The key an order is paged under: its outage's when it belongs to one."""
+    return dedup_key(order_id) if incident_id is None else outage_dedup_key(incident_id)
+
+
 # -- the clock's check -------------------------------------------------------------------
 
 def _not_snoozed(now: dt.datetime) -> Any:
@@ -179,6 +192,58 @@ def _move_level(session: Session, alert: Alert, level: int, now: dt.datetime) ->
     return changed == 1
 
 
+NOTIFY = "workflows.oncall.escalation.notify"
+PAGE = "workflows.oncall.escalation.page"
+NOTIFY_OUTAGE = "workflows.oncall.escalation.notify_outage"
+PAGE_OUTAGE = "workflows.oncall.escalation.page_outage"
+
+
+@dataclass
+class _Asks:
+    """The messages and pages one check decided, written to the outbox in its transaction: an
+    order of its own at once; the orders of one outage that came due together (after its
+    all-clear, or when "Reprocess all"'s acknowledgement of them ran out) as one message and
+    one page, in `write()`. An order someone owns (handed over) is always messaged on its own."""
+
+    settings: Settings
+    now: dt.datetime
+    outages: dict[tuple[int, int, str | None], list[tuple[str, int, bool]]] = field(default_factory=dict)
+
+    def add(self, session: Session, alert: Alert, level: int, waited: int, acknowledged_by: str | None = None) -> None:
+        if alert.incident_id is not None and alert.owner is None:
+            due = self.outages.setdefault((alert.incident_id, level, acknowledged_by), [])
+            due.append((alert.order_id, waited, alert.paged_at is None))
+        else:
+            self._order(session, alert.order_id, level, waited, acknowledged_by, alert.paged_at is None)
+
+    def write(self, session: Session) -> None:
+        for (incident_id, level, by), due in self.outages.items():
+            if len(due) == 1:
+                self._order(session, due[0][0], level, due[0][1], by, due[0][2])
+                continue
+            order_ids, waited = [o for o, _, _ in due], max(w for _, w, _ in due)
+            queue.add(session, NOTIFY_OUTAGE, queue.job_id("escalate-outage", incident_id, level, *self._tag(by)),
+                      incident_id=incident_id, level=level, order_ids=order_ids, waited_minutes=waited,
+                      **({"acknowledged_by": by} if by else {}))
+            unpaged = [o for o, _, never_paged in due if never_paged]
+            if unpaged and level == LEVEL_CHANNEL and self.settings.pagerduty_routing_key is not None:
+                queue.add(session, PAGE_OUTAGE, queue.job_id("page-outage", incident_id, self.now.isoformat()),
+                          incident_id=incident_id, order_ids=unpaged, waited_minutes=waited)
+        self.outages.clear()
+
+    def _order(self, session: Session, order_id: str, level: int, waited: int, acknowledged_by: str | None,
+               never_paged: bool) -> None:
+        queue.add(session, NOTIFY, queue.job_id("escalate", order_id, level, *self._tag(acknowledged_by)),
+                  order_id=order_id, level=level, waited_minutes=waited,
+                  **({"acknowledged_by": acknowledged_by} if acknowledged_by else {}))
+        if never_paged and level == LEVEL_CHANNEL and self.settings.pagerduty_routing_key is not None:
+            queue.add(session, PAGE, queue.job_id("page", order_id, self.now.isoformat()),
+                      order_id=order_id, waited_minutes=waited)
+
+    def _tag(self, acknowledged_by: str | None) -> tuple[str, ...]:
+        return ("ack", self.now.isoformat()) if acknowledged_by else (self.now.isoformat(),)
+
+
 def check_due(settings: Settings | None = None, now: dt.datetime | None = None) -> list[Escalation]:
     """Escalate every alert whose time has come, once; ask PagerDuty to resolve what resolved.
 
@@ -188,9 +253,10 @@ def check_due(settings: Settings | None = None, now: dt.datetime | None = None) 
     now = now or utcnow()
     policy = Policy.from_settings(settings)
     made: list[Escalation] = []
+    asks = _Asks(settings, now)
     with transaction(settings.database_url) as session:
         snooze.expire(session, now, ACTOR)
-        made += _resume_expired_acknowledgements(session, settings, policy, now)
+        made += _resume_expired_acknowledgements(session, asks, policy, now)
         alerts = _primary_open_alerts(session, now)
         order_ids = [a.order_id for a in alerts]
         started = _clock_starts(session, order_ids)
@@ -212,22 +278,18 @@ def check_due(settings: Settings | None = None, now: dt.datetime | None = None) 
                 continue
             level = alert.escalation_level + 1
             waited = int((now - (started.get(alert.order_id) or alert.created_at)).total_seconds() // 60)
-            queue.add(session, "workflows.oncall.escalation.notify", queue.job_id("escalate", alert.order_id, level,
-                                                                            now.isoformat()),
-                      order_id=alert.order_id, level=level, waited_minutes=waited)
-            if level == LEVEL_CHANNEL and settings.pagerduty_routing_key is not None:
-                queue.add(session, "workflows.oncall.escalation.page", queue.job_id("page", alert.order_id, now.isoformat()),
-                          order_id=alert.order_id, waited_minutes=waited)
+            asks.add(session, alert, level, waited)
             states.audit(session, actor=ACTOR, action="escalation.due", order_id=alert.order_id, level=level,
                          due_at=due.isoformat())
             made.append(Escalation(alert.order_id, level, due))
+        asks.write(session)
         _resolve_pages(session)
         entry_ids = queue.added(session)
     _dispatch(settings, entry_ids)
     return made
 
 
-def _resume_expired_acknowledgements(session: Session, settings: Settings, policy: Policy,
+def _resume_expired_acknowledgements(session: Session, asks: _Asks, policy: Policy,
                                      now: dt.datetime) -> list[Escalation]:
     """Acknowledged alerts still unresolved after the pause: re-open them at the escalation
     level they had and send the next level now, saying who acknowledged it and when."""
@@ -236,7 +298,7 @@ def _resume_expired_acknowledgements(session: Session, settings: Settings, polic
     primary: dict[str, Alert] = {}
     for alert in acked:
         primary.setdefault(alert.order_id, alert)
-    arriving = arrivals(session, primary, settings)
+    arriving = arrivals(session, primary, asks.settings)
     made = []
     for order_id, alert in primary.items():
         at, by = alert.acknowledged_at, alert.acknowledged_by or "someone"
@@ -258,12 +320,7 @@ def _resume_expired_acknowledgements(session: Session, settings: Settings, polic
         level = min(alert.escalation_level + 1, LEVEL_CHANNEL)
         session.execute(update(Alert).where(Alert.id == alert.id).values(escalation_level=level, escalated_at=now)
                         .execution_options(synchronize_session=False))
-        queue.add(session, "workflows.oncall.escalation.notify", queue.job_id("escalate", order_id, level,
-                                                                              "ack", now.isoformat()),
-                  order_id=order_id, level=level, waited_minutes=minutes, acknowledged_by=by)
-        if level == LEVEL_CHANNEL and settings.pagerduty_routing_key is not None and alert.paged_at is None:
-            queue.add(session, "workflows.oncall.escalation.page", queue.job_id("page", order_id, now.isoformat()),
-                      order_id=order_id, waited_minutes=minutes)
+        asks.add(session, alert, level, minutes, acknowledged_by=by)
         states.audit(session, actor=ACTOR, action="escalation.resumed", order_id=order_id, level=level,
                      acknowledged_by=by, acknowledged_minutes=minutes)
         made.append(Escalation(order_id, level, at + policy.ack_pause(arriving.get(order_id), now)))
@@ -293,11 +350,12 @@ def _dispatch(settings: Settings, entry_ids: list[int]) -> None:
 
 def _resolve_pages(session: Session, order_id: str | None = None) -> int:
     """Paged orders whose alerts have all resolved: clear `paged_at` and ask PagerDuty to resolve."""
-    query = select(Alert.order_id, func.max(Alert.paged_at)).where(Alert.paged_at.is_not(None))
+    query = select(Alert.order_id, func.max(Alert.paged_at), func.max(Alert.incident_id)).where(
+        Alert.paged_at.is_not(None))
     if order_id is not None:
         query = query.where(Alert.order_id == order_id)
     asked = 0
-    for oid, paged_at in session.execute(query.group_by(Alert.order_id)).all():
+    for oid, paged_at, incident_id in session.execute(query.group_by(Alert.order_id)).all():
         still_open = session.scalar(select(func.count()).where(
             Alert.order_id == oid, Alert.state != states.A_RESOLVED))
         if still_open:
@@ -305,12 +363,16 @@ def _resolve_pages(session: Session, order_id: str | None = None) -> int:
         cleared = session.execute(
             update(Alert).where(Alert.order_id == oid, Alert.paged_at.is_not(None)).values(paged_at=None)
             .execution_options(synchronize_session=False)).rowcount
-        if cleared:
-            key = dedup_key(oid)
-            queue.add(session, "workflows.oncall.escalation.page_event",
-                      queue.job_id("pd", "resolve", oid, str(paged_at)), action="resolve", dedup_key=key)
-            states.audit(session, actor=ACTOR, action="pagerduty.resolve_requested", order_id=oid, dedup_key=key)
-            asked += 1
+        if not cleared:
+            continue
+        if incident_id is not None and session.scalar(select(func.count()).where(
+                Alert.incident_id == incident_id, Alert.paged_at.is_not(None))):
+            continue  # paged with other orders of its outage: resolved with the last of them
+        key = page_key(oid, incident_id)
+        queue.add(session, "workflows.oncall.escalation.page_event",
+                  queue.job_id("pd", "resolve", key, str(paged_at)), action="resolve", dedup_key=key)
+        states.audit(session, actor=ACTOR, action="pagerduty.resolve_requested", order_id=oid, dedup_key=key)
+        asked += 1
     return asked
 
 
@@ -349,10 +411,14 @@ def acknowledge(session: Session, order_id: str, actor: str, *, now: dt.datetime
                 pass  # someone else acknowledged or resolved it a moment ago: it is stopped either way
         session.execute(update(Alert).where(Alert.id == alert.id).values(last_human_action_at=now)
                         .execution_options(synchronize_session=False))
-    paged = next((a.paged_at for a in alerts if a.paged_at is not None), None)
+    paged = next((a for a in alerts if a.paged_at is not None), None)
     if stopped and paged is not None:
-        queue.add(session, "workflows.oncall.escalation.page_event", queue.job_id("pd", "ack", order_id, str(paged)),
-                  action="acknowledge", dedup_key=dedup_key(order_id))
+        if paged.incident_id is not None and session.scalar(select(func.count()).where(
+                Alert.incident_id == paged.incident_id, Alert.paged_at.is_not(None), Alert.state == states.A_OPEN)):
+            return stopped  # its outage's page stands for other orders nobody has taken yet
+        key = page_key(order_id, paged.incident_id)
+        queue.add(session, "workflows.oncall.escalation.page_event",
+                  queue.job_id("pd", "ack", key, str(paged.paged_at)), action="acknowledge", dedup_key=key)
     return stopped
 
 
@@ -448,7 +514,7 @@ def page(order_id: str, waited_minutes: int = 0, settings: Settings | None = Non
             return "skipped"
         arrival = Arrival(snapshot.arrival, snapshot.timezone) if snapshot.arrival else None
         soon = Policy.from_settings(settings).arrives_soon(arrival, now)
-    key = dedup_key(order_id)
+    key = page_key(order_id, alert.incident_id)
     with pagerduty(settings) as client:
         client.trigger(
             key, f"Unhandled booking failure for {waited_minutes} min: {describe_order(snapshot)}",
@@ -461,6 +527,124 @@ def page(order_id: str, waited_minutes: int = 0, settings: Settings | None = Non
         session.execute(update(Alert).where(Alert.order_id == order_id).values(paged_at=now)
                         .execution_options(synchronize_session=False))
         states.audit(session, actor=ACTOR, action="escalation.paged", order_id=order_id, dedup_key=key)
+    return "paged"
+
+
+# -- an outage's orders, together ---------------------------------------------------------
+
+SOONEST_LISTED = 5
+
+
+@dataclass(frozen=True)
+class OutageOrders:
+    """What one message says of the orders of an outage that came due together."""
+
+    order_ids: list[str]
+    summary: str  # "12 orders of the SynXis outage"
+    soonest: list[str]  # "ORD-030 — Ann Lee, arriving Tue 08 Dec", soonest arrival first
+    arrives_soon: bool  # one of them arrives within ESCALATION_SOON_WITHIN_HOURS
+
+    @property
+    def listed(self) -> str:
+        more = len(self.order_ids) - len(self.soonest)
+        return "; ".join(self.soonest) + (f"; and {more} more" if more > 0 else "")
+
+
+def outage_orders(session: Session, settings: Settings, incident: Incident, order_ids: Iterable[str],
+                  now: dt.datetime, *, unpaged: bool = False) -> OutageOrders | None:
+    """Those of `order_ids` whose alert is still open (with `unpaged`, and not paged yet), or
+    None when there are none left: someone handled them meanwhile."""
+    query = select(Alert.order_id).where(Alert.order_id.in_(list(order_ids)), Alert.state == states.A_OPEN)
+    if unpaged:
+        query = query.where(Alert.paged_at.is_(None))
+    still = sorted(set(session.scalars(query)))
+    if not still:
+        return None
+    arriving = arrivals(session, still, settings)
+    guests = {order_id: f"{first or ''} {last or ''}".strip() for order_id, first, last in session.execute(
+        select(Order.id, Order.guest_first_name, Order.guest_last_name).where(Order.id.in_(still)))}
+    far = dt.date.max
+    ranked = sorted(still, key=lambda o: (arriving[o].day if o in arriving else far, o))
+    soonest = [f"{o} — {guests.get(o) or 'guest'}" + (f", arriving {arriving[o].day:%a %d %b}" if o in arriving else "")
+               for o in ranked[:SOONEST_LISTED]]
+    policy = Policy.from_settings(settings)
+    return OutageOrders(still, f"{len(still)} orders of the {system_name(incident.system)} outage", soonest,
+                        any(policy.arrives_soon(a, now) for a in arriving.values()))
+
+
+def notify_outage(incident_id: int, level: int, order_ids: list[str], waited_minutes: int = 0,
+                  acknowledged_by: str | None = None, settings: Settings | None = None,
+                  now: dt.datetime | None = None) -> str:
+    """Job: escalation `level` for the orders of an outage that came due in one check, in one
+    message: a direct message to on-call (1) or a post in the outage message's channel (2)."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    with transaction(settings.database_url) as session:
+        incident = session.get(Incident, incident_id)
+        due = outage_orders(session, settings, incident, order_ids, now) if incident is not None else None
+        if incident is None or due is None:
+            states.audit(session, actor=ACTOR, action="escalation.skipped", incident_id=incident_id, result="skipped",
+                         level=level, reason="handled meanwhile", orders=len(order_ids))
+            return "skipped"
+        current, _ = who(session, now, rotation_for(settings))
+        surfaces = sorted({s for s in session.scalars(select(Alert.surface).where(Alert.order_id.in_(due.order_ids)))},
+                          key=lambda s: (s != "slack", s))
+        destinations = {"slack": incident.channel, "teams": incident.teams_conversation}
+    if acknowledged_by:
+        state = f"{due.summary} are still not resolved {waited_minutes} minutes after {acknowledged_by} acknowledged them"
+    else:
+        state = f"{due.summary} are still unhandled after its all-clear, the oldest for {waited_minutes} minutes"
+    where = ("They are all in the outage message (Show all): Reprocess all there, or take them one by one. "
+             f"Soonest arrivals: {due.listed}.")
+    if level == LEVEL_DM:
+        sent_to = None
+        for surface in surfaces:
+            person_id = current.person.id_on(surface) if current else None
+            if person_id:
+                messengers.get(surface).direct_message([person_id], f"{state}. {where}", None)
+                sent_to = current.person.name if current else None
+        if sent_to is None:
+            messengers.get(surfaces[0]).channel_message(f"Nobody is on call to take these: {state}. {where}", None,
+                                                        destinations.get(surfaces[0]))
+        action = "escalation.direct_message" if sent_to else "escalation.no_oncall"
+    else:
+        messaged = f"{current.person.name} (on call) was messaged. " if current else ""
+        for surface in surfaces:
+            messengers.get(surface).channel_message(f"Still unhandled: {state}. {messaged}Can someone take them? {where}",
+                                                    settings.escalation_mention, destinations.get(surface))
+        sent_to, action = settings.escalation_mention, "escalation.channel"
+    with transaction(settings.database_url) as session:
+        for order_id in due.order_ids:  # each order's history shows it, as for an order escalated alone
+            states.audit(session, actor=ACTOR, action=action, order_id=order_id, level=level, to=sent_to,
+                         incident_id=incident_id, together_with=len(due.order_ids) - 1)
+    return action
+
+
+def page_outage(incident_id: int, order_ids: list[str], waited_minutes: int = 0, settings: Settings | None = None,
+                now: dt.datetime | None = None) -> str:
+    """Job: page the orders of an outage that reached the channel level together, as one
+    PagerDuty alert under the outage's dedup key, resolved when the last of them is."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    with transaction(settings.database_url) as session:
+        incident = session.get(Incident, incident_id)
+        due = (outage_orders(session, settings, incident, order_ids, now, unpaged=True)
+               if incident is not None else None)
+        if incident is None or due is None:
+            return "skipped"
+        system = incident.system
+    key = outage_dedup_key(incident_id)
+    with pagerduty(settings) as client:
+        client.trigger(key, f"Unhandled after the outage's all-clear (the oldest for {waited_minutes} min): "
+                            f"{due.summary}",
+                       severity="critical" if due.arrives_soon else "error",
+                       custom_details={"incident_id": incident_id, "system": system, "orders": len(due.order_ids),
+                                       "soonest": due.soonest})
+    with transaction(settings.database_url) as session:
+        session.execute(update(Alert).where(Alert.order_id.in_(due.order_ids)).values(paged_at=now)
+                        .execution_options(synchronize_session=False))
+        for order_id in due.order_ids:
+            states.audit(session, actor=ACTOR, action="escalation.paged", order_id=order_id, dedup_key=key)
     return "paged"
 
 

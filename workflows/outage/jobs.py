@@ -21,6 +21,7 @@ from workflows.core.db import transaction
 from workflows.core.messages import messengers
 from workflows.core.models import Incident, utcnow
 from workflows.core.settings import Settings, get_settings
+from workflows.oncall.escalation import outage_dedup_key
 from workflows.oncall.rotation import rotation_for, who
 from workflows.outage import recovery
 from workflows.outage.detect import ACTOR, Policy
@@ -31,10 +32,6 @@ from workflows.systems.clients import pagerduty
 log = logging.getLogger(__name__)
 
 REPROCESS_FOLLOWED_FOR = dt.timedelta(hours=6)  # how long a recovery is looked after by the clock
-
-
-def dedup_key(incident_id: int) -> str:
-    return f"syncdesk:outage:{incident_id}"
 
 
 def surfaces(settings: Settings) -> list[str]:
@@ -94,7 +91,7 @@ def page_incident(incident_id: int, settings: Settings | None = None, now: dt.da
             messengers.get("slack").channel_message(f"{text} Nobody is on call.", settings.escalation_mention)
         if settings.pagerduty_routing_key is not None:
             with pagerduty(settings) as client:
-                client.trigger(dedup_key(incident_id), outage.summary, severity="critical",
+                client.trigger(outage_dedup_key(incident_id), outage.summary, severity="critical",
                                custom_details={"system": outage.system, "failures": outage.failure_count,
                                                "error_classes": dict(outage.error_classes)})
     except Exception:
@@ -133,8 +130,8 @@ def check_quiet(settings: Settings | None = None, now: dt.datetime | None = None
                       queue.job_id("all-clear", incident.id, now.isoformat()), incident_id=incident.id)
             if incident.paged_at is not None:
                 queue.add(session, "workflows.oncall.escalation.page_event",
-                          queue.job_id("pd", "resolve", dedup_key(incident.id), now.isoformat()),
-                          action="resolve", dedup_key=dedup_key(incident.id))
+                          queue.job_id("pd", "resolve", outage_dedup_key(incident.id), now.isoformat()),
+                          action="resolve", dedup_key=outage_dedup_key(incident.id))
             states.audit(session, actor=ACTOR, action="outage.all_clear", incident_id=incident.id,
                          system=incident.system)
             if incident.reprocess_requested_at is not None:  # it was recovering when the system failed again

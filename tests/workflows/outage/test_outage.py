@@ -8,6 +8,7 @@ starts the recovery's lanes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.workflows.oncall.test_escalation import (
     ONE_PERSON,
     ROUTING_KEY,
     Jobs,
+    audits,
     in_days,
     slack,
 )
@@ -30,6 +32,7 @@ from workflows.core.db import transaction
 from workflows.core.models import (
     Alert,
     Incident,
+    Order,
     OrderItem,
     OutboxEntry,
     SyncAttempt,
@@ -38,6 +41,7 @@ from workflows.core.models import (
 from workflows.core.queue import get_redis, job_id
 from workflows.core.settings import Settings
 from workflows.oncall import escalation
+from workflows.orders import service
 from workflows.outage import jobs as outage_jobs
 from workflows.outage import requests as outage_requests
 from workflows.outage import views as outage_views
@@ -251,3 +255,93 @@ def test_failures_spread_over_more_than_the_window_are_not_an_outage(s, app):
     for n in range(6):
         fail(app, n, now - dt.timedelta(minutes=3 * (5 - n)))  # one every 3 minutes: 4 in any 10 minutes
     assert incidents(s) == []
+
+
+def _resolve(s: Settings, *order_ids: str) -> None:
+    """The orders were handled (Mark complete, the platform's Complete): their alerts resolve."""
+    with transaction(s.database_url) as session:
+        for order in session.scalars(select(Order).where(Order.id.in_(order_ids))):
+            service.resolve_alerts(session, order, actor="U0ALICE", reason="handled")
+
+
+def test_after_the_all_clear_an_outages_unhandled_orders_escalate_together_in_one_message_and_one_page(s, app, pd):
+    now = utcnow().replace(microsecond=0)
+    for n in range(12):  # guests arriving in 3 to 14 days
+        fail(app, n, now - dt.timedelta(seconds=20 * (12 - n)), arrival_in=3 + n)
+    fail(app, 99, now - dt.timedelta(seconds=10), system="premier")  # a failure of its own
+    [incident] = incidents(s)
+    jobs = Jobs(s)
+    jobs.run("workflows.outage.jobs.page_incident")
+    assert outage_jobs.check_quiet(s, incident.last_failure_at + dt.timedelta(minutes=10, seconds=1)) == [incident.id]
+    all_clear = incidents(s)[0].all_clear_at
+    jobs.run("workflows.oncall.escalation.page_event")  # the outage's page resolves with the all-clear
+    key = f"syncdesk:outage:{incident.id}"
+    assert pd.alerts[key] == "resolved"
+    sent_before = len(slack().sent)
+
+    # 15 minutes after the all-clear, all twelve are due at once: one direct message, not twelve.
+    due = escalation.check_due(s, all_clear + dt.timedelta(minutes=15, seconds=1))
+    assert sorted(e.order_id for e in due) == ["ORD-premier-099"] + [f"ORD-synxis-{n:03d}" for n in range(12)]
+    assert jobs.run("workflows.oncall.escalation.notify") == ["escalation.direct_message"]  # the premier order alone
+    assert jobs.run("workflows.oncall.escalation.notify_outage") == ["escalation.direct_message"]
+    [own, together] = slack().sent[sent_before:]
+    assert own.order_id == "ORD-premier-099"
+    assert together.kind == "direct" and together.person_ids == ("U0ALICE",) and together.order_id is None
+    assert re.match(r"12 orders of the SynXis outage are still unhandled after its all-clear, the oldest for \d+ "
+                    r"minutes\. They are all in the outage message \(Show all\)", together.text), together.text
+    soonest = together.text.split("Soonest arrivals: ")[1]
+    assert soonest.startswith("ORD-synxis-000 — Larry Guest0, arriving ") and soonest.endswith("; and 7 more.")
+    assert len(audits(s, "escalation.direct_message")) == 13  # each order's history still shows it
+
+    # One of them is taken meanwhile; 15 minutes later the other eleven go to the channel together.
+    with transaction(s.database_url) as session:
+        escalation.acknowledge(session, "ORD-synxis-005", "U0BOB")
+    escalation.check_due(s, all_clear + dt.timedelta(minutes=30, seconds=2))
+    assert jobs.run("workflows.oncall.escalation.notify_outage") == ["escalation.channel"]
+    [shout] = [m for m in slack().of_kind("channel") if m.text.startswith("Still unhandled: 11 orders")]
+    assert shout.mention == "@here" and shout.channel == incident.channel
+    assert jobs.count("workflows.oncall.escalation.page") == 1  # the premier order's own page
+    assert jobs.run("workflows.oncall.escalation.page_outage") == ["paged"]
+    jobs.run("workflows.oncall.escalation.page")
+    triggers = [e["dedup_key"] for e in pd.of_action("trigger")]
+    assert triggers == [key, key, "syncdesk:order:ORD-premier-099"]  # the outage's page, then its eleven as one
+    assert "11 orders of the SynXis outage" in pd.of_action("trigger")[1]["payload"]["summary"]
+    assert pd.alerts[key] == "triggered"
+
+    # A button press on one of the eleven does not acknowledge the page the other ten stand behind;
+    # the page resolves when the last of them is handled.
+    paged = [f"ORD-synxis-{n:03d}" for n in range(12) if n != 5]
+    with transaction(s.database_url) as session:
+        escalation.acknowledge(session, paged[0], "U0BOB")
+    jobs.run("workflows.oncall.escalation.page_event")
+    assert pd.of_action("acknowledge") == []
+    _resolve(s, *paged[:-1])
+    escalation.check_due(s, all_clear + dt.timedelta(minutes=31))
+    jobs.run("workflows.oncall.escalation.page_event")
+    assert pd.alerts[key] == "triggered"
+    _resolve(s, paged[-1])
+    escalation.check_due(s, all_clear + dt.timedelta(minutes=32))
+    jobs.run("workflows.oncall.escalation.page_event")
+    assert pd.alerts[key] == "resolved"
+    assert [e["dedup_key"] for e in pd.of_action("resolve")] == [key, key]  # the all-clear's, then this one
+
+
+def test_when_reprocess_alls_acknowledgement_runs_out_its_orders_escalate_together(s, app):
+    now = utcnow().replace(microsecond=0)
+    for n in range(6):
+        fail(app, n, now - dt.timedelta(seconds=20 * (6 - n)), arrival_in=3 + n)
+    [incident] = incidents(s)
+    outage_jobs.check_quiet(s, incident.last_failure_at + dt.timedelta(minutes=10, seconds=1))
+    assert outage_requests.reprocess_all(s, incident.id, "U0ALICE").accepted
+    jobs = Jobs(s)
+    assert jobs.run("workflows.outage.jobs.start_recovery") == ["recovering 6 items"]  # their alerts acknowledged
+    with transaction(s.database_url) as session:
+        acked_at = max(session.scalars(select(Alert.acknowledged_at).where(Alert.incident_id == incident.id)))
+    sent_before = len(slack().sent)
+
+    escalation.check_due(s, acked_at + dt.timedelta(minutes=61))  # ACK_TIMEOUT_MINUTES 60
+    assert jobs.count("workflows.oncall.escalation.notify") == 0
+    assert jobs.run("workflows.oncall.escalation.notify_outage") == ["escalation.direct_message"]
+    [dm] = slack().sent[sent_before:]
+    assert dm.text.startswith("6 orders of the SynXis outage are still not resolved 61 minutes after U0ALICE "
+                              "acknowledged them")
