@@ -146,7 +146,9 @@ def _finish_failed(settings: Settings, attempt_id: int, error: ConnectorError, a
             escalation.reopen(session, item.order_id, actor=actor, reason="Reprocess failed")
 
 
-def _finish_success(settings: Settings, attempt_id: int, item_id: str, result: BookingResult, actor: str) -> None:
+def _finish_success(settings: Settings, attempt_id: int, item_id: str, result: BookingResult, actor: str,
+                    cause: str) -> None:
+    """Record the booking and, in the same transaction, ask for the alert's refresh."""
     with transaction(settings.database_url) as session:
         attempt = session.get(SyncAttempt, attempt_id, with_for_update=True)
         assert attempt is not None
@@ -164,11 +166,14 @@ def _finish_success(settings: Settings, attempt_id: int, item_id: str, result: B
                          item_id=item.item_id, result="warning", confirmation=result.confirmation,
                          reason=f"{item.item_id} became {item.status} ({item.external_reference}) meanwhile; "
                                 f"check {result.confirmation} is not a duplicate")
-            return
-        states.move_item(session, item, states.CONFIRMED, actor=actor, confirmation=result.confirmation,
-                         how=result.action, extra={"external_reference": result.confirmation,
-                                                   "confirmed_by": actor, "confirmed_at": utcnow()})
-        search.reindex(session, item.order)
+        else:
+            states.move_item(session, item, states.CONFIRMED, actor=actor, confirmation=result.confirmation,
+                             how=result.action, extra={"external_reference": result.confirmation,
+                                                       "confirmed_by": actor, "confirmed_at": utcnow()})
+            search.add_reference(session, item.order_id, result.confirmation)
+        service.refresh_alerts(session, item.order, cause)
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
 
 
 def _platform_confirm(settings: Settings, order_id: str, item_id: str, reference: str) -> None:
@@ -212,8 +217,7 @@ def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = Non
                        result.confirmation if result else None)
         refresh_now(settings, order_id, f"crashed:{job_id}:{attempt_id}")
         return "failed: unknown"
-    _finish_success(settings, attempt_id, item_id, result, actor)
-    refresh_now(settings, order_id, f"success:{job_id}:{attempt_id}")
+    _finish_success(settings, attempt_id, item_id, result, actor, f"success:{job_id}:{attempt_id}")
     return f"success: {result.action} {result.confirmation}"
 
 
@@ -278,7 +282,7 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
                              payment_method=payment_method, notes=notes,
                              extra={"external_reference": reference, "confirmed_by": actor,
                                     "confirmed_at": utcnow(), "payment_method": payment_method, "notes": notes})
-            search.reindex(session, item.order)
+            search.add_reference(session, order_id, reference)
     refresh_now(settings, order_id, f"manual:{job_id}")
     return f"confirmed: {reference}"
 

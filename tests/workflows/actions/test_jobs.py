@@ -32,9 +32,10 @@ from tests.fakes import FakePlatform, FakeStripe, FakeSynxis
 from workflows.actions import requests as actions
 from workflows.core import queue
 from workflows.core.db import transaction
-from workflows.core.models import Alert, AuditEvent, Order, OrderItem, SyncAttempt
+from workflows.core.models import Alert, AuditEvent, Order, OrderItem, OrderSearch, SyncAttempt
 from workflows.core.settings import Settings
 from workflows.intake import webhook as intake
+from workflows.orders import search
 from workflows.orders.payloads import parse_sync_failure
 
 RESERVATION = "/v1/api/reservation"
@@ -215,6 +216,13 @@ def test_reprocess_searches_creates_once_confirms_on_the_platform_and_records_su
                                                                                 "slack:U0ANA (ana)")
     row = item(world)
     assert (row.status, row.sync_status, row.external_reference) == ("Confirmed", "success", number)
+    with transaction(world.settings.database_url) as session:  # `find` by the new confirmation number
+        assert [r.order_id for r in search.find(session, number)] == [ORDER]
+        stored = sorted(session.scalars(select(OrderSearch.term).where(OrderSearch.order_id == ORDER)))
+        search.reindex(session, session.get(Order, ORDER))  # the whole rewrite changes nothing
+        session.flush()
+        assert sorted(session.scalars(select(OrderSearch.term).where(OrderSearch.order_id == ORDER))) == stored
+    assert len(stored) == len(set(stored))
 
 
 def test_existing_confirmed_reservation_is_found_not_created_again(world):
