@@ -587,7 +587,7 @@ def notify_outage(incident_id: int, level: int, order_ids: list[str], waited_min
                          level=level, reason="handled meanwhile", orders=len(order_ids))
             return "skipped"
         current, _ = who(session, now, rotation_for(settings))
-        surfaces = sorted({s for s in session.scalars(select(Alert.surface).where(Alert.order_id.in_(due.order_ids)))},
+        surfaces = sorted(set(session.scalars(select(Alert.surface).where(Alert.order_id.in_(due.order_ids)))),
                           key=lambda s: (s != "slack", s))
         destinations = {"slack": incident.channel, "teams": incident.teams_conversation}
     if acknowledged_by:
@@ -599,10 +599,10 @@ def notify_outage(incident_id: int, level: int, order_ids: list[str], waited_min
     if level == LEVEL_DM:
         sent_to = None
         for surface in surfaces:
-            person_id = current.person.id_on(surface) if current else None
-            if person_id:
+            person_id = current.person.id_on(surface) if current is not None else None
+            if current is not None and person_id:
                 messengers.get(surface).direct_message([person_id], f"{state}. {where}", None)
-                sent_to = current.person.name if current else None
+                sent_to = current.person.name
         if sent_to is None:
             messengers.get(surfaces[0]).channel_message(f"Nobody is on call to take these: {state}. {where}", None,
                                                         destinations.get(surfaces[0]))
