@@ -22,17 +22,13 @@ import signal
 from types import FrameType
 from typing import Any
 
-from redis import Redis
 from rq import Queue, SimpleWorker
-from rq.exceptions import NoSuchJobError
-from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
 from rq.job import Job
-from rq.registry import StartedJobRegistry
-from rq.utils import as_text, parse_composite_key
 from rq.worker import WorkerStatus
 from rq.worker_pool import WorkerData, WorkerPool
 
 from syncdesk.surfaces import register_surfaces
+from workflows.clock import abandoned
 from workflows.clock.schedules import Clock
 from workflows.core.metrics import JobMetrics
 from workflows.core.queue import get_queues, get_redis
@@ -100,6 +96,10 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
         self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=PUBSUB_STEP_SECONDS, daemon=True,
                                                        exception_handler=self._pubsub_exception_handler)
 
+    def register_birth(self) -> None:
+        super().register_birth()
+        abandoned.register(self.connection, self.name)
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """RQ's warm stop, with the request always remembered: an idle RQ worker only raises
         StopRequested, and code that catches every Exception at that moment (a library, a
@@ -144,9 +144,10 @@ class SyncdeskWorkerPool(WorkerPool):
         self.clock = clock
 
     def handle_dead_worker(self, worker_data: WorkerData) -> None:
-        """RQ forgets a dead worker; its job waits for RQ's cleanup. Hand it back at once."""
+        """RQ's pool forgets a dead worker; its job would wait minutes for RQ's cleanup. Hand it
+        back at once (`workflows.clock.abandoned`)."""
         super().handle_dead_worker(worker_data)
-        for job_id in hand_back_abandoned(self.connection, worker_data.name):
+        for job_id in abandoned.hand_back(self.connection, worker_data.name):
             log.warning("worker %s (pid %d) died running job %s: handed back to RQ as abandoned",
                         worker_data.name, worker_data.pid, job_id)
 
@@ -154,34 +155,6 @@ class SyncdeskWorkerPool(WorkerPool):
         super().check_workers(respawn)
         if self.clock is not None and self.status != self.Status.STOPPED:
             self.clock.run_due()
-
-
-def hand_back_abandoned(connection: Redis, worker_name: str) -> list[str]:
-    """The jobs a dead worker was running, given to RQ's own abandoned-job handling now:
-    retried while they have retries left (`workflows.core.queue`: every job may run twice),
-    failed otherwise. Returns their ids.
-
-    Without this, RQ finds such a job only when its heartbeat lapses: a `SimpleWorker` runs
-    the job in its only thread, so the heartbeat must cover the job's whole timeout plus 60 s
-    (about 6 minutes here) before maintenance retries it. A pool sees its worker die at
-    once. RQ 3 keeps each worker's running executions in a set (`rq/executions.py`); each
-    one's entry in its queue's `StartedJobRegistry` is made due now, and the registry's
-    `cleanup` does the rest as it would have later. A job that had already ended is not in
-    the set, and `cleanup` skips any job that is no longer STARTED.
-    """
-    handed: list[str] = []
-    for member in connection.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(worker_name)):
-        composite = as_text(member)
-        job_id, _ = parse_composite_key(composite)
-        try:
-            job = Job.fetch(job_id, connection=connection)
-        except NoSuchJobError:
-            continue
-        started = StartedJobRegistry(job.origin, connection=connection)
-        if connection.zadd(started.key, {composite: 0}, xx=True, ch=True):
-            started.cleanup()
-            handed.append(job_id)
-    return handed
 
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, clock_tick: float | None = None

@@ -24,6 +24,7 @@ from workflows.actions import requests as actions
 from workflows.core import queue
 from workflows.core.db import transaction
 from workflows.core.models import AuditEvent, OrderItem
+from workflows.core.settings import Settings
 from workflows.intake import webhook as intake
 from workflows.orders.payloads import parse_sync_failure
 
@@ -43,18 +44,35 @@ def record(s, synxis_room: dict, platform: FakePlatform, stripe: FakeStripe, ord
     intake.record(s, parse_sync_failure(json.dumps(event).encode()), "webhook")
 
 
+def booking(settings: Settings, synxis: PacedSynxis, platform: FakePlatform, stripe: FakeStripe) -> Settings:
+    return settings.model_copy(update=dict(
+        synxis_api_url=synxis.url, synxis_token_url=synxis.token_url, synxis_client_id=synxis.client_id,
+        synxis_client_secret=SecretStr(synxis.client_secret), platform_api_url=platform.url,
+        platform_api_key=SecretStr(PLATFORM_KEY), stripe_api_key=SecretStr(STRIPE_KEY),
+        stripe_api_base=stripe.url, connect_timeout_seconds=2.0, read_timeout_seconds=5.0,
+        poll_interval_seconds=3600, auto_retry_after_seconds=3600, system_pace="synxis=100/8"))
+
+
+def took_over(s: Settings) -> int:
+    """How many times a re-run of a job took over the lock its killed run held."""
+    with transaction(s.database_url) as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "reprocess.took_over")) or 0
+
+
+def confirmed(s: Settings, orders: list[str]) -> bool:
+    with transaction(s.database_url) as session:
+        return session.scalar(select(func.count()).select_from(OrderItem).where(
+            OrderItem.order_id.in_(orders), OrderItem.status == "Confirmed")) == len(orders)
+
+
 @pytest.mark.timeout(300)
 def test_four_workers_and_a_killed_one_book_every_order_exactly_once(settings, worker_factory):
     from tests.workflows.actions.test_jobs import ROOM
 
     with PacedSynxis(stall_seconds=30, latency=0.3) as synxis, FakePlatform(api_key=PLATFORM_KEY) as platform, \
             FakeStripe(api_key=STRIPE_KEY) as stripe_fake:
-        s = settings.model_copy(update=dict(
-            synxis_api_url=synxis.url, synxis_token_url=synxis.token_url, synxis_client_id=synxis.client_id,
-            synxis_client_secret=SecretStr(synxis.client_secret), platform_api_url=platform.url,
-            platform_api_key=SecretStr(PLATFORM_KEY), stripe_api_key=SecretStr(STRIPE_KEY),
-            stripe_api_base=stripe_fake.url, connect_timeout_seconds=2.0, read_timeout_seconds=5.0,
-            poll_interval_seconds=3600, auto_retry_after_seconds=3600, system_pace="synxis=100/8"))
+        s = booking(settings, synxis, platform, stripe_fake)
         for order_id in ORDERS:
             record(s, dict(ROOM), platform, stripe_fake, order_id)
         pools = [worker_factory(s, args=["worker", "--processes", "2"]) for _ in range(2)]
@@ -74,17 +92,8 @@ def test_four_workers_and_a_killed_one_book_every_order_exactly_once(settings, w
         # Its pool sees it die and hands its job back to RQ as abandoned at once: RQ retries it
         # (first retry after 5 s, moved by the clock). Left to RQ, the job would wait for its
         # heartbeat to lapse, the job timeout plus 60 s.
-        def took_over() -> int:
-            with transaction(s.database_url) as session:
-                return session.scalar(select(func.count()).select_from(AuditEvent).where(
-                    AuditEvent.action == "reprocess.took_over")) or 0
-        wait_for(took_over, timeout=30)
-
-        def all_confirmed() -> bool:
-            with transaction(s.database_url) as session:
-                return session.scalar(select(func.count()).select_from(OrderItem).where(
-                    OrderItem.order_id.in_(ORDERS), OrderItem.status == "Confirmed")) == len(ORDERS)
-        wait_for(all_confirmed, timeout=180)
+        wait_for(lambda: took_over(s), timeout=30)
+        wait_for(lambda: confirmed(s, ORDERS), timeout=180)
 
         reservations = synxis.reservations().values()
         assert len(reservations) == len(ORDERS)  # one booking per order, none twice
@@ -93,6 +102,29 @@ def test_four_workers_and_a_killed_one_book_every_order_exactly_once(settings, w
             confirmed = session.execute(select(AuditEvent.order_id, func.count()).where(
                 AuditEvent.action == "item.confirmed").group_by(AuditEvent.order_id)).all()
         assert sorted(o for o, _ in confirmed) == ORDERS and {n for _, n in confirmed} == {1}
-        assert took_over() == 1  # the killed worker's job, run again, took over its own lock
+        assert took_over(s) == 1  # the killed worker's job, run again, took over its own lock
         # the pools respawned their killed worker: four of theirs listen again
         wait_for(lambda: len([w for w in Worker.all(queue=actions_queue) if w.pid != busy[0].pid]) >= 4, timeout=30)
+
+
+@pytest.mark.timeout(180)
+def test_a_lone_worker_killed_mid_booking_has_its_job_handed_back_by_the_clock(settings, worker_factory):
+    from tests.workflows.actions.test_jobs import ROOM
+
+    with PacedSynxis(stall_seconds=30, latency=2.0) as synxis, FakePlatform(api_key=PLATFORM_KEY) as platform, \
+            FakeStripe(api_key=STRIPE_KEY) as stripe_fake:
+        s = booking(settings, synxis, platform, stripe_fake)
+        record(s, dict(ROOM), platform, stripe_fake, "ORD-LONE-01")
+        worker_factory(s, args=["clock", "--tick", "0.5"])
+        lone = worker_factory(s, args=["worker"])  # `syncdesk worker`, no pool watching it
+        wait_for(lambda: Worker.all(queue=queue.get_queue(s, actions=True)), timeout=60)
+        assert actions.request_reprocess(s, "ORD-LONE-01", "ITEM-1", "ana").accepted
+        wait_for(lambda: synxis.requests_to("POST", RESERVATION), timeout=60, interval=0.01)  # the answer 2 s away
+        os.kill(lone.proc.pid, signal.SIGKILL)
+        worker_factory(s, args=["worker"])  # its supervisor starts it again
+
+        # The clock finds the worker's process gone and hands its job back to RQ, which retries
+        # it after 5 s; left to RQ, it would wait for the heartbeat, the job timeout plus 60 s.
+        wait_for(lambda: took_over(s), timeout=30)
+        wait_for(lambda: confirmed(s, ["ORD-LONE-01"]), timeout=60)
+        assert len(synxis.reservations()) == 1  # the killed run's create was found, not made again

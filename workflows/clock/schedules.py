@@ -2,7 +2,8 @@
 `syncdesk worker --clock` between jobs), never by a thread beside a worker.
 
 Every tick drains the outbox (jobs written while Redis was away), re-enqueues what Redis
-lost (`workflows.clock.recovery`) and enqueues the poller under a job id fixed for its time
+lost (`workflows.clock.recovery`), hands back the jobs of this machine's workers that died
+(`workflows.clock.abandoned`) and enqueues the poller under a job id fixed for its time
 slot, so any number of clocks enqueue it once per slot; likewise the hourly retail reminder,
 the escalation and outage checks, the daily digest and the daily reconciliation. Between
 ticks it moves RQ's scheduled jobs whose time has come onto their queues (RQ's own
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
-from workflows.clock import recovery
+from workflows.clock import abandoned, recovery
 from workflows.core import queue
 from workflows.core.settings import Settings
 
@@ -49,6 +50,7 @@ def tick(settings: Settings, now: float | None = None) -> None:
         hour = int(current // 3600)
         queue.enqueue(settings, "workflows.retail.service.send_retail_reminder", queue.job_id("retail-remind", hour))
         recovery.sweep(settings)
+        abandoned.sweep_local(settings)
         enqueue_oncall_work(settings, current)
     except RedisError as exc:
         log.warning("clock tick skipped, Redis unavailable: %s", exc)
