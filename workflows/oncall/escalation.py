@@ -38,7 +38,7 @@ from workflows.core.models import Alert, AuditEvent, Incident, Order, OrderItem,
 from workflows.core.settings import Settings, get_settings
 from workflows.oncall import snooze
 from workflows.oncall.handover import person_of
-from workflows.oncall.rotation import rotation_for, who
+from workflows.oncall.rotation import Shift, rotation_for, who
 from workflows.orders.snapshot import OrderSnapshot, load
 from workflows.systems.clients import pagerduty
 from workflows.systems.names import system_name
@@ -428,6 +428,19 @@ def _primary(session: Session, order_id: str) -> Alert | None:
     return session.scalar(select(Alert).where(Alert.order_id == order_id).order_by(Alert.id))
 
 
+def _message_on_call(current: Shift | None, surfaces: list[str], text: str, order_id: str | None) -> str | None:
+    """Send `text` to the on-call person on every surface they have an id on: their name, or
+    None when nobody got it."""
+    sent_to = None
+    if current is not None:
+        for surface in surfaces:
+            person_id = current.person.id_on(surface)
+            if person_id:
+                messengers.get(surface).direct_message([person_id], text, order_id)
+                sent_to = current.person.name
+    return sent_to
+
+
 def describe_order(snapshot: OrderSnapshot) -> str:
     """"ORD-1 — Larry Walker, arriving Tue 01 Dec — SynXis: Timeout" for messages and pages."""
     arrival = snapshot.arrival
@@ -479,12 +492,8 @@ def notify(order_id: str, level: int, waited_minutes: int = 0, settings: Setting
             if surface in surfaces and person:
                 messengers.get(surface).direct_message([person], f"You own this alert: {text}", order_id)
                 sent_to = name
-        if sent_to is None and current is not None:
-            for surface in surfaces:
-                person_id = current.person.id_on(surface)
-                if person_id:
-                    messengers.get(surface).direct_message([person_id], text, order_id)
-                    sent_to = current.person.name
+        if sent_to is None:
+            sent_to = _message_on_call(current, surfaces, text, order_id)
         if sent_to is None:
             messengers.get(surfaces[0]).channel_message(f"Nobody is on call to take this: {text}", None,
                                                         snapshot.destination(surfaces[0]))
@@ -597,12 +606,7 @@ def notify_outage(incident_id: int, level: int, order_ids: list[str], waited_min
     where = ("They are all in the outage message (Show all): Reprocess all there, or take them one by one. "
              f"Soonest arrivals: {due.listed}.")
     if level == LEVEL_DM:
-        sent_to = None
-        for surface in surfaces:
-            person_id = current.person.id_on(surface) if current is not None else None
-            if current is not None and person_id:
-                messengers.get(surface).direct_message([person_id], f"{state}. {where}", None)
-                sent_to = current.person.name
+        sent_to = _message_on_call(current, surfaces, f"{state}. {where}", None)
         if sent_to is None:
             messengers.get(surfaces[0]).channel_message(f"Nobody is on call to take these: {state}. {where}", None,
                                                         destinations.get(surfaces[0]))
