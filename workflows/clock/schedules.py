@@ -50,12 +50,16 @@ def tick(settings: Settings, now: float | None = None) -> None:
         hour = int(current // 3600)
         queue.enqueue(settings, "workflows.retail.service.send_retail_reminder", queue.job_id("retail-remind", hour))
         recovery.sweep(settings)
-        abandoned.sweep_local(settings)
         enqueue_oncall_work(settings, current)
     except RedisError as exc:
         log.warning("clock tick skipped, Redis unavailable: %s", exc)
+        return
     except Exception:  # outermost boundary of the clock loop: log and keep ticking
         log.exception("clock tick failed")
+    try:  # after the rest: nothing above waits on it
+        abandoned.sweep_local(settings)
+    except Exception:  # outermost boundary again: an odd worker record must not stop the clock
+        log.exception("looking for dead workers failed")
 
 
 # The on-call workflows' daily jobs (issue 6): (name, function, time setting, which day it is about).
