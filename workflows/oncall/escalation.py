@@ -612,9 +612,10 @@ def notify_outage(incident_id: int, level: int, order_ids: list[str], waited_min
                                                         destinations.get(surfaces[0]))
         action = "escalation.direct_message" if sent_to else "escalation.no_oncall"
     else:
+        still = "Still unresolved" if acknowledged_by else "Still unhandled"
         messaged = f"{current.person.name} (on call) was messaged. " if current else ""
         for surface in surfaces:
-            messengers.get(surface).channel_message(f"Still unhandled: {state}. {messaged}Can someone take them? {where}",
+            messengers.get(surface).channel_message(f"{still}: {state}. {messaged}Can someone take them? {where}",
                                                     settings.escalation_mention, destinations.get(surface))
         sent_to, action = settings.escalation_mention, "escalation.channel"
     with transaction(settings.database_url) as session:
