@@ -99,9 +99,9 @@ def test_four_workers_and_a_killed_one_book_every_order_exactly_once(settings, w
         assert len(reservations) == len(ORDERS)  # one booking per order, none twice
         assert sorted(r["ExternalReferenceNumber"] for r in reservations) == sorted(f"{o}/ITEM-1" for o in ORDERS)
         with transaction(s.database_url) as session:
-            confirmed = session.execute(select(AuditEvent.order_id, func.count()).where(
+            confirmations = session.execute(select(AuditEvent.order_id, func.count()).where(
                 AuditEvent.action == "item.confirmed").group_by(AuditEvent.order_id)).all()
-        assert sorted(o for o, _ in confirmed) == ORDERS and {n for _, n in confirmed} == {1}
+        assert sorted(o for o, _ in confirmations) == ORDERS and {n for _, n in confirmations} == {1}
         assert took_over(s) == 1  # the killed worker's job, run again, took over its own lock
         # the pools respawned their killed worker: four of theirs listen again
         wait_for(lambda: len([w for w in Worker.all(queue=actions_queue) if w.pid != busy[0].pid]) >= 4, timeout=30)
