@@ -104,13 +104,14 @@ def sweep_local(settings: Settings) -> list[str]:
         return []
     connection = queue.get_redis(settings.redis_url)
     handed: list[str] = []
-    for worker in Worker.all(connection=connection):
-        key = HOME_KEY.format(worker.name)
-        if not worker.pid or as_text(connection.get(key) or b"") != here or not _gone(worker.pid):
+    workers = Worker.all(connection=connection)
+    homes = connection.mget([HOME_KEY.format(w.name) for w in workers]) if workers else []
+    for worker, where in zip(workers, homes):
+        if not worker.pid or as_text(where or b"") != here or not _gone(worker.pid):
             continue
         jobs = hand_back(connection, worker.name)
         worker.register_death()
-        connection.delete(key)
+        connection.delete(HOME_KEY.format(worker.name))
         log.warning("worker %s (pid %d) is gone%s", worker.name, worker.pid,
                     f"; its jobs were handed back to RQ: {', '.join(jobs)}" if jobs else "")
         handed += jobs

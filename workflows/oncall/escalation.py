@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
@@ -229,7 +229,6 @@ class _Asks:
             if unpaged and level == LEVEL_CHANNEL and self.settings.pagerduty_routing_key is not None:
                 queue.add(session, PAGE_OUTAGE, queue.job_id("page-outage", incident_id, self.now.isoformat()),
                           incident_id=incident_id, order_ids=unpaged, waited_minutes=waited)
-        self.outages.clear()
 
     def _order(self, session: Session, order_id: str, level: int, waited: int, acknowledged_by: str | None,
                never_paged: bool) -> None:
@@ -350,16 +349,16 @@ def _dispatch(settings: Settings, entry_ids: list[int]) -> None:
 
 def _resolve_pages(session: Session, order_id: str | None = None) -> int:
     """Paged orders whose alerts have all resolved: clear `paged_at` and ask PagerDuty to resolve."""
-    query = select(Alert.order_id, func.max(Alert.paged_at), func.max(Alert.incident_id)).where(
-        Alert.paged_at.is_not(None))
+    paged = select(Alert.order_id).where(Alert.paged_at.is_not(None))
     if order_id is not None:
-        query = query.where(Alert.order_id == order_id)
+        paged = paged.where(Alert.order_id == order_id)
+    unresolved = func.sum(case((Alert.state != states.A_RESOLVED, 1), else_=0))
+    # One query for every paged order whose alerts have all resolved (not one per paged order:
+    # after a storm a thousand may be paged and still open at each check).
+    done = (select(Alert.order_id, func.max(Alert.paged_at), func.max(Alert.incident_id))
+            .where(Alert.order_id.in_(paged)).group_by(Alert.order_id).having(unresolved == 0))
     asked = 0
-    for oid, paged_at, incident_id in session.execute(query.group_by(Alert.order_id)).all():
-        still_open = session.scalar(select(func.count()).where(
-            Alert.order_id == oid, Alert.state != states.A_RESOLVED))
-        if still_open:
-            continue
+    for oid, paged_at, incident_id in session.execute(done).all():
         cleared = session.execute(
             update(Alert).where(Alert.order_id == oid, Alert.paged_at.is_not(None)).values(paged_at=None)
             .execution_options(synchronize_session=False)).rowcount
