@@ -16,7 +16,6 @@ worker never forks a scheduler process either.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 from types import FrameType
@@ -32,7 +31,7 @@ from workflows.clock import abandoned
 from workflows.clock.schedules import Clock
 from workflows.core.metrics import JobMetrics
 from workflows.core.queue import get_queues, get_redis
-from workflows.core.settings import Settings
+from workflows.core.settings import Settings, install
 from workflows.systems import registry
 
 log = logging.getLogger(__name__)
@@ -73,6 +72,10 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
 
     clock: Clock | None = None
     parent_pid: int | None = None
+    pubsub_step_seconds: float = PUBSUB_STEP_SECONDS
+    # WORKER_MIN_WAIT_SECONDS: an idle worker blocks on Redis at least this long at a time (a job
+    # wakes it at once), so a clock due sooner waits this long at most
+    min_wait_seconds: float = 1.0
 
     def __init__(self, *args: Any, maintenance_interval: int = 60, **kwargs: Any) -> None:
         super().__init__(*args, maintenance_interval=maintenance_interval, **kwargs)
@@ -93,7 +96,7 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=PUBSUB_STEP_SECONDS, daemon=True,
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=self.pubsub_step_seconds, daemon=True,
                                                        exception_handler=self._pubsub_exception_handler)
 
     def register_birth(self) -> None:
@@ -127,7 +130,7 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
                     wait = min(wait, self.clock.run_due())
                 finally:
                     self.set_state(WorkerStatus.IDLE)
-            wait = max(1, math.ceil(wait))
+            wait = max(self.min_wait_seconds, wait)  # > 0: RQ takes 0 for "forever"
             result = super().dequeue_job_and_maintain_ttl(min(timeout, wait), max_idle_time=wait)
             if result is not None:
                 return result
@@ -138,8 +141,9 @@ class SyncdeskWorkerPool(WorkerPool):
     """RQ's WorkerPool of `SyncdeskWorker`s that stop when the pool is gone; with a clock,
     the pool's own loop (once a second, between its checks of the workers) runs it."""
 
-    def __init__(self, *args: Any, clock: Clock | None = None, **kwargs: Any) -> None:
-        kwargs["worker_class"] = type("PooledSyncdeskWorker", (SyncdeskWorker,), {"parent_pid": os.getpid()})
+    def __init__(self, *args: Any, clock: Clock | None = None, min_wait_seconds: float = 1.0, **kwargs: Any) -> None:
+        kwargs["worker_class"] = type("PooledSyncdeskWorker", (SyncdeskWorker,), {
+            "parent_pid": os.getpid(), "min_wait_seconds": min_wait_seconds})
         super().__init__(*args, **kwargs)
         self.clock = clock
 
@@ -166,6 +170,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, c
     if processes < 1:
         raise ValueError("--processes must be at least 1")
     registry.check(settings)
+    install(settings)
     register_surfaces(settings)
     preload()
     clock = Clock(settings, clock_tick) if clock_tick else None
@@ -175,6 +180,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, c
     if processes == 1:
         worker = SyncdeskWorker(queues, connection=get_redis(settings.redis_url))
         worker.clock = None if burst else clock
+        worker.min_wait_seconds = settings.worker_min_wait_seconds
         try:
             worker.work(burst=burst)
         finally:
@@ -182,7 +188,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, c
                 clock.release()
         return
     pool = SyncdeskWorkerPool(queues, connection=get_redis(settings.redis_url), num_workers=processes,
-                              clock=None if burst else clock)
+                              clock=None if burst else clock, min_wait_seconds=settings.worker_min_wait_seconds)
     try:
         pool.start(burst=burst, logging_level=logging.getLevelName(logging.getLogger().level))
     finally:
@@ -200,5 +206,6 @@ def run_clock(settings: Settings, tick: float = 5.0) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    install(settings)
     log.info("clock started (pid %d): a tick every %g s", os.getpid(), tick)
     Clock(settings, tick).run(lambda: bool(stop))

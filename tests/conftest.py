@@ -22,14 +22,19 @@ import httpx
 import pytest
 import uvicorn
 from redis import Redis
+from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import create_engine, text
 
 from bot.log import LogAnnouncer
-from syncdesk.surfaces import register_log_surface, unplug_all
+from syncdesk.surfaces import register_log_surface, register_surfaces, unplug_all
+from syncdesk.worker import SyncdeskWorker
+from workflows.clock.schedules import Clock
 from workflows.core.db import get_engine
 from workflows.core.messages import messengers
 from workflows.core.models import Base
-from workflows.core.settings import Settings
+from workflows.core.queue import get_queues, get_redis
+from workflows.core.settings import Settings, install
+from workflows.systems import registry
 from workflows.core.signature import HEADER, sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +53,19 @@ def _migrate_url(url: str) -> None:
 
 def _backend() -> str:
     return os.environ.get("TEST_DATABASE", "sqlite")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs only the tests that use the database (the `database_url`
+    fixture, directly or through `settings`, `clean_db`…): the others ran in the SQLite pass
+    already, and would run the same code again (issue 22)."""
+    if _backend() != "postgres":
+        return
+    uses = {item.nodeid: "database_url" in getattr(item, "fixturenames", ()) for item in items}
+    deselected = [item for item in items if not uses[item.nodeid]]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if uses[item.nodeid]]
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +140,20 @@ def logged(surface: str = "slack") -> LogAnnouncer:
     return announcer
 
 
+# Production waits at test pace (issue 22): a test about a pace sets its own and checks the ratio.
+FAST_WAITS = {
+    "alert_refresh_seconds": 0.05,
+    "outage_refresh_seconds": 0.05,
+    "chat_pace_seconds": 0.05,
+    "scheduler_poll_seconds": 0.05,
+    "worker_min_wait_seconds": 0.02,
+    # A worker's clock would post them at its first tick, before the test's own messages; the
+    # tests of the daily jobs set a time.
+    "digest_time": "off",
+    "reconcile_time": "off",
+}
+
+
 @pytest.fixture
 def settings(clean_db: str, redis_url: str) -> Settings:
     return Settings(
@@ -132,6 +164,7 @@ def settings(clean_db: str, redis_url: str) -> Settings:
         ingest_secret=INGEST_SECRET,
         auto_retry_after_seconds=120,
         stuck_after_minutes=15,
+        **FAST_WAITS,
     )
 
 
@@ -254,23 +287,80 @@ class WorkerProcess:
         return self.proc.returncode == 0
 
 
+class ThreadedWorker(SyncdeskWorker):
+    """syncdesk's worker as `syncdesk worker --clock` runs it, in a thread: signals reach only a
+    main thread, so a stop is asked for by `InProcessWorker.stop` and a job's time limit is RQ's
+    timer-thread one (`TimerDeathPenalty`, what RQ uses where SIGALRM is not available)."""
+
+    pubsub_step_seconds = 0.05
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+class InProcessWorker:
+    """A worker with its clock in a thread of the test process (issue 22): the same
+    `SyncdeskWorker`, clock and start-up as `syncdesk worker --clock` (`syncdesk.worker.run_worker`),
+    against the real Redis and database, without a process's 3-4 s of imports and stop. For tests
+    whose subject is the jobs, not the process; those about the process use `WorkerProcess`."""
+
+    def __init__(self, settings: Settings, tick: float = 0.05) -> None:
+        registry.check(settings)
+        install(settings)
+        register_surfaces(settings)
+        self.clock = Clock(settings, tick)
+        self.worker = ThreadedWorker(get_queues(settings), connection=get_redis(settings.redis_url))
+        self.worker.clock = self.clock
+        self.worker.min_wait_seconds = settings.worker_min_wait_seconds
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="in-process-worker", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.work()  # no logging_level: RQ leaves the test process's logging as it is
+        except BaseException as exc:  # the test's thread reports it at stop
+            self.failure = exc
+        finally:
+            self.clock.release()
+
+    def stop(self, timeout: float = 10.0) -> str:
+        """Ask for a warm stop and wait for it; raises what the worker's loop died of, if anything."""
+        self.worker._stop_requested = True
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"the in-process worker did not stop within {timeout} s")
+        if self.failure is not None:
+            raise AssertionError("the in-process worker's loop failed") from self.failure
+        return ""
+
+
 @pytest.fixture
 def worker_factory(settings: Settings) -> Iterator[object]:
-    started: list[WorkerProcess] = []
+    """Start a worker: in the test process by default (`InProcessWorker`); a real `syncdesk`
+    process when `args` names its command or `process=True` (tests about the process)."""
+    started: list[WorkerProcess | InProcessWorker] = []
 
-    def start(s: Settings | None = None, **kwargs: object) -> WorkerProcess:
-        w = WorkerProcess(s or settings, **kwargs)  # type: ignore[arg-type]
+    def start(s: Settings | None = None, *, process: bool = False, **kwargs: object) -> WorkerProcess | InProcessWorker:
+        if process or kwargs:
+            w: WorkerProcess | InProcessWorker = WorkerProcess(s or settings, **kwargs)  # type: ignore[arg-type]
+        else:
+            w = InProcessWorker(s or settings)
         started.append(w)
         return w
 
     yield start
-    for w in started:
-        output = w.stop()
-        if os.environ.get("SHOW_WORKER_LOG"):
-            print(output)
+    try:
+        for w in started:
+            output = w.stop()
+            if os.environ.get("SHOW_WORKER_LOG"):
+                print(output)
+    finally:
+        install(None)
 
 
-def wait_for(predicate, timeout: float = 45.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 45.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
     """Poll until `predicate()` is truthy; return its value or fail the test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

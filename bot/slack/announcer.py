@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 
 class SlackAnnouncer:
     def __init__(self, settings: Settings, client: WebClient | None = None, redis: Redis | None = None,
-                 pacer: Pacer | None = None, interval: float = 1.0) -> None:
+                 pacer: Pacer | None = None) -> None:
         self.settings = settings
         self.channel = settings.slack_alert_channel
         self.client = client or web_client(settings)
-        self.pacer = pacer or Pacer(redis or get_redis(settings.redis_url), interval)
+        self.pacer = pacer or Pacer(redis or get_redis(settings.redis_url), settings.chat_pace_seconds)
 
     def _post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> MessageRef:
         self.pacer.wait(channel)

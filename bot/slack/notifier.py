@@ -147,11 +147,11 @@ def _thread_root_key(channel: str, ts: str) -> str:
 
 class SlackNotifier:
     def __init__(self, settings: Settings, client: WebClient | None = None, redis: Redis | None = None,
-                 interval: float = 1.0, pacer: Pacer | None = None) -> None:
+                 pacer: Pacer | None = None) -> None:
         self.channel = settings.slack_alert_channel
         self.client = client or web_client(settings)
         self.redis = redis or get_redis(settings.redis_url)
-        self.pacer = pacer or Pacer(self.redis, interval)
+        self.pacer = pacer or Pacer(self.redis, settings.chat_pace_seconds)
 
     def show(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
         blocks, text = render.alert_blocks(snapshot), render.alert_text(snapshot)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from syncdesk.embedded import EmbeddedRedisError, answers, ensure
+from syncdesk.worker import SyncdeskWorker
 from tests.conftest import REDIS_BASE_URL, ROOT, free_port
 
 
@@ -26,7 +27,8 @@ def test_it_starts_only_where_nothing_answers_and_runs_rq(tmp_path: Path):
         assert client.info("server")["valkey_version"]
         queue = Queue("embedded", connection=client)
         job = queue.enqueue("math.sqrt", 81)
-        SimpleWorker([queue], connection=client).work(burst=True)
+        # syncdesk's worker: RQ's own SimpleWorker waits up to 60 s for its command channel to stop
+        SyncdeskWorker([queue], connection=client).work(burst=True)
         assert job.return_value(refresh=True) == 9.0
     finally:
         server.stop()

@@ -22,11 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
-pytestmark = [
-    pytest.mark.timeout(1200),
-    pytest.mark.skipif(os.environ.get("TEST_DATABASE", "sqlite") != "sqlite",
-                       reason="runs once per test command, in the SQLite pass"),
-]
+pytestmark = pytest.mark.timeout(1200)  # uses no test database: runs in the SQLite pass alone
 DROP = ("SLACK_", "TEAMS_", "REDIS_URL", "DATABASE_URL", "INGEST_SECRET", "PROMETHEUS_MULTIPROC_DIR", "VIRTUAL_ENV",
         "PYTHONPATH", "PYTEST_")
 

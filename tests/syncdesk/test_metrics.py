@@ -1,5 +1,5 @@
 """`GET /metrics`: Prometheus' text format, scraped after real requests (an intake, a click),
-and the worker's job metrics recorded in its parent process (`MetricsWorker`)."""
+and the worker's job metrics recorded by the worker (`JobMetrics` in `SyncdeskWorker`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rq import Queue
 
 from tests.bot.conftest import click, failure, fake_slack, interaction, slack_app, slack_settings  # noqa: F401
 from tests.conftest import post_failure, wait_for
-from workflows.core.metrics import MetricsWorker
+from syncdesk.worker import SyncdeskWorker
 from workflows.core.queue import get_redis
 
 
@@ -71,7 +71,7 @@ def test_the_metrics_worker_records_jobs_by_function_and_outcome(settings, live_
     before = scrape(live_app.url)
     queue.enqueue("math.sqrt", 16)
     queue.enqueue("math.sqrt", -1)  # ValueError: a failed job
-    MetricsWorker([queue], connection=get_redis(settings.redis_url)).work(burst=True)
+    SyncdeskWorker([queue], connection=get_redis(settings.redis_url)).work(burst=True)
     after = wait_for(lambda: (s := scrape(live_app.url)) and
                      value(s, "syncdesk_job_seconds_count", job="sqrt") - value(before, "syncdesk_job_seconds_count",
                                                                                job="sqrt") == 2 and s)

@@ -71,7 +71,7 @@ DAILY = (
 
 def enqueue_oncall_work(settings: Settings, current: float) -> None:
     """The escalation and outage checks once per ESCALATION_CHECK_SECONDS slot; the digest and
-    the reconciliation once per local day (LOCAL_TIMEZONE) after their time.
+    the reconciliation once per local day (LOCAL_TIMEZONE) after their time, unless it is "off".
 
     A Redis marker per job and day keeps the daily ones to one enqueue even after RQ has
     forgotten the finished job; the jobs themselves also refuse to run twice for a day.
@@ -81,7 +81,8 @@ def enqueue_oncall_work(settings: Settings, current: float) -> None:
     queue.enqueue(settings, "workflows.outage.jobs.check_quiet", queue.job_id("outage-quiet", slot))
     local = dt.datetime.fromtimestamp(current, ZoneInfo(settings.local_timezone))
     for name, function, time_setting, offset in DAILY:
-        if local.time() < dt.time.fromisoformat(getattr(settings, time_setting)):
+        at = getattr(settings, time_setting)
+        if at == "off" or local.time() < dt.time.fromisoformat(at):
             continue
         day = (local.date() + dt.timedelta(days=offset)).isoformat()
         redis = queue.get_redis(settings.redis_url)
@@ -98,10 +99,10 @@ class Clock:
     """The clock's loop: `run_due()` does whatever is due (a tick every `tick_seconds`, RQ's
     scheduled jobs every `promote_seconds`) and says how long until the next thing is."""
 
-    def __init__(self, settings: Settings, tick_seconds: float = 5.0, promote_seconds: float = 0.5) -> None:
+    def __init__(self, settings: Settings, tick_seconds: float = 5.0) -> None:
         self.settings = settings
         self.tick_seconds = tick_seconds
-        self.promote_seconds = min(promote_seconds, tick_seconds)
+        self.promote_seconds = min(settings.scheduler_poll_seconds, tick_seconds)
         self._next_tick = 0.0
         self._next_promote = 0.0
         self._scheduler: RQScheduler | None = None

@@ -8,9 +8,9 @@ they start (`scripts/run.sh` does): prometheus_client then writes each process's
 files there and `/metrics` merges them (its "multiprocess mode"; the mode is chosen when
 prometheus_client is first imported, so the variable must be in the environment, not in .env).
 
-RQ forks a work horse per job; a horse that touched these metrics would leave one file set
-per job in that directory. So job outcomes and durations are recorded in the worker's parent
-process after the horse ends (`MetricsWorker`), never inside a job.
+Job outcomes and durations are recorded by the worker around each job (`JobMetrics`, mixed
+into `syncdesk.worker.SyncdeskWorker`), which runs its jobs in its own process: never inside a
+forked work horse, which would leave one file set per job in that directory.
 
 Gauges of state (open alerts, queue depth) are not kept here: `/metrics` reads them from the
 database and Redis when it is scraped, so they are right whichever process changed them.
@@ -22,7 +22,6 @@ import logging
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from rq import Worker
 from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job
 from rq.queue import Queue
@@ -83,6 +82,3 @@ class JobMetrics:
             except Exception:  # a metric must never take a worker down (job expired, Redis blip)
                 self.log.debug("could not record metrics for job %s", job.id, exc_info=True)
 
-
-class MetricsWorker(JobMetrics, Worker):
-    """RQ's forking `Worker` with job metrics."""

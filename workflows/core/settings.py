@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     pace_ramp_seconds: float = 60.0
     pace_max_wait_seconds: float = 60.0
 
+    # Production waits, settings so a test can shorten them (issue 22):
+    alert_refresh_seconds: float = 3.0  # an order's alert is re-rendered at most once per this, per surface
+    outage_refresh_seconds: float = 5.0  # an outage message is rewritten at most once per this
+    chat_pace_seconds: float = 1.0  # Slack: one message per second per channel (Slack's rate limits page)
+    scheduler_poll_seconds: float = 0.5  # how often RQ's scheduled jobs (delayed retries) are moved when due
+    # An idle `worker --clock` blocks on Redis at least this long at a time (a new job wakes it at
+    # once): how late its clock may look at what is due
+    worker_min_wait_seconds: float = 1.0
+
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
 
@@ -140,11 +149,11 @@ class Settings(BaseSettings):
     outage_threshold: int = 5  # failures for one system ...
     outage_window_minutes: float = 10  # ... within this window open an incident; quiet this long closes it
     outage_reprocess_pace_seconds: int = 10  # between the Reprocess jobs of "Reprocess all"
-    digest_time: str = "08:00"  # local time the daily digest (of yesterday) is posted
+    digest_time: str = "08:00"  # local time the daily digest (of yesterday) is posted; "off": never
     digest_channel: str | None = None  # defaults to SLACK_ALERT_CHANNEL
     digest_theme_days: int = 3  # the same class at the same system on this many days is a theme
     digest_lookback_days: int = 7
-    reconcile_time: str = "07:00"  # local time of the daily reconciliation
+    reconcile_time: str = "07:00"  # local time of the daily reconciliation; "off": never
     reconcile_in_progress_after_minutes: int = 60  # paid but still In Progress after this is a mismatch
     reconcile_lookback_days: int = 14
     platform_order_url: str | None = None  # the admin page of an order, e.g. https://admin.example.com/orders/{order_id}
@@ -165,6 +174,23 @@ class Settings(BaseSettings):
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
-@lru_cache(maxsize=1)
+_installed: Settings | None = None
+
+
+def install(settings: Settings | None) -> None:
+    """Make `settings` what `get_settings()` answers in this process from now on: a worker's
+    jobs then run with exactly the settings it started with and checked. None goes back to
+    reading the environment."""
+    global _installed
+    _installed = settings
+    _from_environment.cache_clear()
+
+
 def get_settings() -> Settings:
+    """This process's settings: the installed ones, else the environment's (read once)."""
+    return _installed if _installed is not None else _from_environment()
+
+
+@lru_cache(maxsize=1)
+def _from_environment() -> Settings:
     return Settings()

@@ -23,8 +23,6 @@ from workflows.orders.notify import notifiers
 from workflows.orders.payment import check_payment
 from workflows.orders.snapshot import load
 
-
-ALERT_REFRESH_SECONDS = 3
 PAYMENT_FRESH_FOR = dt.timedelta(seconds=60)  # a payment checked this recently is not asked again
 
 
@@ -42,7 +40,7 @@ def refresh_alert(order_id: str, surface: str, verify_payment: bool = True, sett
     if attached is not None and attached.incident_id is not None and attached.message_id is None:
         return "in the outage message"
     if not turns.take_turn(settings, queue.get_redis(settings.redis_url), f"syncdesk:alert:{order_id}:{surface}:shown",
-                           ALERT_REFRESH_SECONDS, "workflows.orders.jobs.refresh_alert", "refresh", order_id, surface,
+                           settings.alert_refresh_seconds, "workflows.orders.jobs.refresh_alert", "refresh", order_id, surface,
                            order_id=order_id, surface=surface):
         return "coalesced"
     if verify_payment and (checked is None or utcnow() - checked > PAYMENT_FRESH_FOR):

@@ -41,7 +41,7 @@ def surfaces(settings: Settings) -> list[str]:
 
 def refresh_incident(incident_id: int, settings: Settings | None = None) -> str:
     """Job: post or update the outage message on every surface as the database says it is,
-    at most once per incident every REFRESH_SECONDS (`workflows.outage.refresh`)."""
+    at most once per incident every OUTAGE_REFRESH_SECONDS (`workflows.outage.refresh`)."""
     settings = settings or get_settings()
     if not take_turn(settings, queue.get_redis(settings.redis_url), incident_id):
         return "coalesced"

@@ -1,5 +1,5 @@
 """How often an outage message is re-rendered: at most once per incident every
-REFRESH_SECONDS, whatever asks for it (a storm of failures, a recovery's progress), and never
+OUTAGE_REFRESH_SECONDS, whatever asks for it (a storm of failures, a recovery's progress), and never
 less than once after a change (STYLE 10: bursts collapse; Grafana OnCall rate-limits its
 message updates the same way).
 
@@ -21,7 +21,6 @@ from workflows.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 5
 REFRESH = "workflows.outage.jobs.refresh_incident"
 
 
@@ -41,5 +40,5 @@ def refresh_soon(settings: Settings, incident_id: int, cause: object) -> None:
 
 def take_turn(settings: Settings, redis: Redis, incident_id: int) -> bool:
     """True when the outage message may be re-rendered now (`workflows.core.turns`)."""
-    return turns.take_turn(settings, redis, f"syncdesk:outage:{incident_id}:shown", REFRESH_SECONDS, REFRESH,
+    return turns.take_turn(settings, redis, f"syncdesk:outage:{incident_id}:shown", settings.outage_refresh_seconds, REFRESH,
                            "incident", incident_id, incident_id=incident_id)

@@ -14,7 +14,7 @@ from tests.bot.snapshots import audit, item, order
 
 @pytest.fixture
 def notifier(slack_settings) -> SlackNotifier:
-    return SlackNotifier(slack_settings, interval=0.3)
+    return SlackNotifier(slack_settings.model_copy(update={"chat_pace_seconds": 0.3}))
 
 
 def test_first_show_posts_to_the_alert_channel_then_updates_the_same_message(notifier, fake_slack):
@@ -49,7 +49,7 @@ def test_when_slack_keeps_refusing_the_error_reaches_the_job_so_rq_retries_it(sl
 
     fake_slack.fail("chat.postMessage", "internal_error")
     with pytest.raises(SlackApiError):
-        SlackNotifier(slack_settings, interval=0.01).show(order(), (None, None))
+        SlackNotifier(slack_settings.model_copy(update={"chat_pace_seconds": 0.01})).show(order(), (None, None))
 
 
 def test_a_message_deleted_in_slack_is_posted_again(notifier, fake_slack):

@@ -27,7 +27,7 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
 from connectors.errors import ErrorClass
-from tests.conftest import ROOT, settings_env, wait_for
+from tests.conftest import ROOT, WorkerProcess, settings_env, wait_for
 from tests.fakes import FakePlatform, FakeStripe, FakeSynxis
 from workflows.actions import requests as actions
 from workflows.core import queue
@@ -103,13 +103,14 @@ def world(settings: Settings, worker_factory: Any) -> Iterator[World]:
         ))
         started: list[Any] = []
 
-        def start_worker(s: Settings) -> Any:
-            started.append(worker_factory(s))
+        def start_worker(s: Settings, process: bool = False) -> Any:
+            started.append(worker_factory(s, process=process))
             return started[-1]
 
         yield World(configured, synxis, platform, stripe_fake, start_worker)
         for worker in started:  # before the fakes go; nothing is under test any more, so no warm shutdown
-            kill_tree(worker.proc.pid)
+            if isinstance(worker, WorkerProcess):
+                kill_tree(worker.proc.pid)
 
 
 def seed(w: World, *items: dict, code: str = "timeout", refunded: int = 0, intent_status: str = "succeeded",
@@ -374,7 +375,7 @@ def test_worker_killed_mid_create_is_recovered_with_exactly_one_booking(world):
     # The create is made at once but its answer never comes: the job is inside the call.
     world.synxis.delay_next(30, method="POST", path=RESERVATION, before_handler=False)
     slow = world.but(read_timeout_seconds=20.0)
-    first = world.start_worker(slow)
+    first = world.start_worker(slow, process=True)  # the subject: a process killed mid-job
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
     wait_for(lambda: world.posts, interval=0.02)
     kill_tree(first.proc.pid)
@@ -390,7 +391,7 @@ def test_worker_killed_mid_create_is_recovered_with_exactly_one_booking(world):
         redis.zadd(started.key, {member: 1})
     for q in queue.get_queues(world.settings):
         redis.delete(f"rq:scheduler-lock:{q.name}")
-    world.start_worker(slow)  # its start-up maintenance finds the abandoned job and retries it
+    world.start_worker(slow, process=True)  # its start-up maintenance finds the abandoned job and retries it
     assert outcome(world, ack.job_id, timeout=60).startswith("success: found ")
     assert len(world.posts) == 1 and len(world.synxis.reservations()) == 1
     [number] = world.synxis.reservations()

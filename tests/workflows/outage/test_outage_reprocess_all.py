@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from tests.conftest import wait_for
 from tests.fakes import FakePlatform, FakeStripe
 from tests.fakes.paced import IsolatedSynxis
-from tests.workflows.actions.test_jobs import PLATFORM_KEY, ROOM, STRIPE_KEY, kill_tree
+from tests.workflows.actions.test_jobs import PLATFORM_KEY, ROOM, STRIPE_KEY
 from workflows.core import states
 from workflows.core.queue import get_redis
 from workflows.core.db import transaction
@@ -66,7 +66,7 @@ def paced(settings: Settings, worker_factory: Any, request: pytest.FixtureReques
         world = Recovery(configured, synxis, platform, stripe_fake, [])
         yield world
         for worker in world.workers:
-            kill_tree(worker.proc.pid)
+            worker.stop()
 
 
 def record(world: Recovery, order_id: str, arrival: dt.date, occurred: dt.datetime) -> None:
@@ -104,7 +104,8 @@ def items(world: Recovery, order_ids: list[str]) -> list[OrderItem]:
 
 
 def start_workers(world: Recovery, worker_factory: Any) -> None:
-    world.workers.append(worker_factory(world.settings, args=["worker", "--processes", "3", "--clock", "--tick", "0.5"]))
+    for _ in range(3):  # three workers share the lanes, at one pace through Redis
+        world.workers.append(worker_factory(world.settings))
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from workflows.core import states
 from workflows.core.db import transaction
 from workflows.core.models import AuditEvent, Order, OrderItem, OutboxEntry, utcnow
-from workflows.core.settings import Settings, get_settings
+from workflows.core.settings import Settings, install
 from workflows.retail import service as retail
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.timezone.utc)
@@ -84,9 +84,9 @@ def job_env(settings: Settings, monkeypatch) -> Iterator[Settings]:
     for name in ("database_url", "redis_url", "queue_name"):
         monkeypatch.setenv(name.upper(), str(getattr(settings, name)))
     monkeypatch.setenv("RETAIL_REMIND_AFTER_HOURS", "24")
-    get_settings.cache_clear()
+    install(None)
     yield settings
-    get_settings.cache_clear()
+    install(None)
     retail.reminders.clear()
 
 
