@@ -56,9 +56,12 @@ def _backend() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PostgreSQL pass runs only the tests that use the database (the `database_url`
-    fixture, directly or through `settings`, `clean_db`…): the others ran in the SQLite pass
-    already, and would run the same code again (issue 22)."""
+    """The tests marked slow first, so that with several test processes (pytest-xdist) the long
+    ones are not left for the end while the others idle. The PostgreSQL pass runs only the tests
+    that use the database (the `database_url` fixture, directly or through `settings`,
+    `clean_db`…): the others ran in the SQLite pass already, and would run the same code again
+    (issue 22)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
     if _backend() != "postgres":
         return
     uses = {item.nodeid: "database_url" in getattr(item, "fixturenames", ()) for item in items}

@@ -6,8 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import EXAMPLES, ROOT, post_failure, settings_env
 from workflows.core.settings import Settings
+
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
 
 
 def syncdesk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
-pytestmark = pytest.mark.timeout(1200)  # uses no test database: runs in the SQLite pass alone
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]  # uses no test database: runs in the SQLite pass alone
 DROP = ("SLACK_", "TEAMS_", "REDIS_URL", "DATABASE_URL", "INGEST_SECRET", "PROMETHEUS_MULTIPROC_DIR", "VIRTUAL_ENV",
         "PYTHONPATH", "PYTEST_")
 
@@ -91,7 +91,7 @@ def test_readme_commands_work_on_a_fresh_clone_in_order(tmp_path: Path, redis_db
     assert "installing syncdesk (.) into .venv" in output
 
     # 2. test.sh right after: it adds the test extras itself and its runner starts (both passes).
-    quick = "tests/syncdesk/test_cli.py::test_secrets_never_appear_in_settings_repr"
+    quick = "tests/syncdesk/test_cli.py::test_unknown_order_is_a_clear_error"  # uses the database: both passes
     tested = subprocess.run(["bash", "scripts/test.sh", quick], cwd=clone, env=env, capture_output=True, text=True,
                             timeout=900)
     assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -28,6 +28,8 @@ from workflows.core.settings import Settings
 from workflows.intake import webhook as intake
 from workflows.orders.payloads import parse_sync_failure
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
+
 ORDERS = [f"ORD-POOL-{n:02d}" for n in range(30)]
 
 

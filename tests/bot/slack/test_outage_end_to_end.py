@@ -37,6 +37,8 @@ from workflows.core.db import transaction
 from workflows.core.models import Alert, Incident, OrderItem, utcnow
 from workflows.outage import jobs as outage_jobs
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
+
 RESERVATION = "/v1/api/reservation"
 
 
@@ -185,7 +187,7 @@ def recovery_settings(slack_settings) -> Iterator[tuple[Any, IsolatedSynxis, Fak
             synxis_client_secret=SecretStr(synxis.client_secret), platform_api_url=platform.url,
             platform_api_key=SecretStr(PLATFORM_KEY), stripe_api_key=SecretStr(STRIPE_KEY),
             stripe_api_base=stripe_fake.url, connect_timeout_seconds=2.0, read_timeout_seconds=2.0,
-            poll_interval_seconds=3600, auto_retry_after_seconds=3600, system_pace="synxis=6/3"))
+            poll_interval_seconds=3600, auto_retry_after_seconds=3600, system_pace="synxis=6/3", pace_ramp_seconds=6))
         from workflows.core.queue import get_redis
         from workflows.systems.pace import Limiter, Pace
 

@@ -32,6 +32,8 @@ from workflows.clock.schedules import Clock
 from workflows.core import queue
 from workflows.core.settings import Settings
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
+
 CYCLES = int(os.environ.get("NO_HANG_CYCLES", "40"))
 TICK = "0.01"
 MODES = (

@@ -35,6 +35,8 @@ from workflows.outage import requests as outage_requests
 from workflows.outage import views as outage_views
 from workflows.systems.pace import Limiter, Pace
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
+
 RESERVATION = "/v1/api/reservation"
 
 
@@ -61,7 +63,7 @@ def paced(settings: Settings, worker_factory: Any, request: pytest.FixtureReques
             platform_api_key=SecretStr(PLATFORM_KEY), stripe_api_key=SecretStr(STRIPE_KEY),
             stripe_api_base=stripe_fake.url, connect_timeout_seconds=2.0, read_timeout_seconds=2.0,
             poll_interval_seconds=3600, auto_retry_after_seconds=3600, outage_threshold=3,
-            system_pace="synxis=8/3"))
+            system_pace="synxis=8/3", pace_ramp_seconds=6))
         Limiter(get_redis(settings.redis_url), "synxis", Pace(8, 3)).reset()
         world = Recovery(configured, synxis, platform, stripe_fake, [])
         yield world
