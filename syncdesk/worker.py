@@ -73,6 +73,7 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
     clock: Clock | None = None
     parent_pid: int | None = None
     pubsub_step_seconds: float = PUBSUB_STEP_SECONDS
+    watch_seconds: float = WATCH_SECONDS
     # WORKER_MIN_WAIT_SECONDS: an idle worker blocks on Redis at least this long at a time (a job
     # wakes it at once), so a clock due sooner waits this long at most
     min_wait_seconds: float = 1.0
@@ -121,7 +122,7 @@ class SyncdeskWorker(JobMetrics, SimpleWorker):
             if self.parent_pid is not None and os.getppid() != self.parent_pid:
                 log.warning("worker %s: its pool (pid %d) is gone; stopping", self.name, self.parent_pid)
                 break
-            wait: float = WATCH_SECONDS
+            wait: float = self.watch_seconds
             if self.clock is not None:
                 # Busy while ticking: a SIGTERM then asks for a stop after the tick instead of
                 # raising inside it (RQ raises StopRequested only in an idle worker).

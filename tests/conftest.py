@@ -296,6 +296,7 @@ class ThreadedWorker(SyncdeskWorker):
     timer-thread one (`TimerDeathPenalty`, what RQ uses where SIGALRM is not available)."""
 
     pubsub_step_seconds = 0.05
+    watch_seconds = 0.05  # how soon a stop request is seen while idle
     death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
@@ -303,37 +304,46 @@ class ThreadedWorker(SyncdeskWorker):
 
 
 class InProcessWorker:
-    """A worker with its clock in a thread of the test process (issue 22): the same
-    `SyncdeskWorker`, clock and start-up as `syncdesk worker --clock` (`syncdesk.worker.run_worker`),
-    against the real Redis and database, without a process's 3-4 s of imports and stop. For tests
-    whose subject is the jobs, not the process; those about the process use `WorkerProcess`."""
+    """A worker and a clock, each in a thread of the test process (issue 22): the same
+    `SyncdeskWorker` and `Clock` as `syncdesk worker` and `syncdesk clock` (the Procfile's two
+    processes), started as `syncdesk.worker.run_worker` starts them, against the real Redis and
+    database, without a process's 3-4 s of imports and stop. The clock has its own thread, as
+    it has its own process: a job never holds it up. For tests whose subject is the jobs, not
+    the process; those about the process use `WorkerProcess`."""
 
     def __init__(self, settings: Settings, tick: float = 0.05) -> None:
         registry.check(settings)
         install(settings)
         register_surfaces(settings)
-        self.clock = Clock(settings, tick)
         self.worker = ThreadedWorker(get_queues(settings), connection=get_redis(settings.redis_url))
-        self.worker.clock = self.clock
-        self.worker.min_wait_seconds = settings.worker_min_wait_seconds
+        self.clock = Clock(settings, tick)
+        self.stopping = threading.Event()
         self.failure: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="in-process-worker", daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._work, name="in-process-worker", daemon=True),
+                        threading.Thread(target=self._tick, name="in-process-clock", daemon=True)]
+        for thread in self.threads:
+            thread.start()
 
-    def _run(self) -> None:
+    def _work(self) -> None:
         try:
             self.worker.work()  # no logging_level: RQ leaves the test process's logging as it is
         except BaseException as exc:  # the test's thread reports it at stop
             self.failure = exc
-        finally:
-            self.clock.release()
+
+    def _tick(self) -> None:
+        try:
+            self.clock.run(self.stopping.is_set, step=0.01)
+        except BaseException as exc:
+            self.failure = exc
 
     def stop(self, timeout: float = 10.0) -> str:
         """Ask for a warm stop and wait for it; raises what the worker's loop died of, if anything."""
+        self.stopping.set()
         self.worker._stop_requested = True
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise AssertionError(f"the in-process worker did not stop within {timeout} s")
+        for thread in self.threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise AssertionError(f"the in-process {thread.name} did not stop within {timeout} s")
         if self.failure is not None:
             raise AssertionError("the in-process worker's loop failed") from self.failure
         return ""
