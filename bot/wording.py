@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from connectors.errors import ErrorClass
+from workflows.actions.moves import LABELS
+from workflows.actions.moves import Move as CatalogueMove
 from workflows.actions.rules import PREMIER_PAYMENT_METHODS
 from workflows.core.lifecycle import OnStatus, rule_for
 from workflows.orders.lookup import QueueRow, money
@@ -189,25 +191,19 @@ def row_facts(row: QueueRow) -> list[str]:
 # Which moves an alert offers and which of them are buttons: at most five visible, the rest in
 # the overflow menu ("too many buttons", grafana/oncall#4165). Each surface draws them its way.
 
-REPROCESS = "reprocess"
-BOOKED_MANUALLY = "booked_manually"
-VIEW_LOG = "view_log"
-CANCEL_REFUND = "cancel_refund"
-UNDO_MANUAL = "undo_manual"
-IM_ON_IT = "im_on_it"
-MARK_COMPLETE = "mark_complete"
-COMPLETE_UNCHECKED = "complete_unchecked"
-SNOOZE = "snooze"
-HAND_OVER = "hand_over"
+# The moves' ids and labels are the catalogue's (`workflows.actions.moves`), named here for the renderers.
+REPROCESS = CatalogueMove.REPROCESS.value
+BOOKED_MANUALLY = CatalogueMove.BOOKED_MANUALLY.value
+VIEW_LOG = CatalogueMove.VIEW_LOG.value
+CANCEL_REFUND = CatalogueMove.CANCEL_REFUND.value
+UNDO_MANUAL = CatalogueMove.UNDO_MANUAL.value
+IM_ON_IT = CatalogueMove.IM_ON_IT.value
+MARK_COMPLETE = CatalogueMove.MARK_COMPLETE.value
+COMPLETE_UNCHECKED = CatalogueMove.COMPLETE_UNCHECKED.value
+SNOOZE = CatalogueMove.SNOOZE.value
+HAND_OVER = CatalogueMove.HAND_OVER.value
 MAX_VISIBLE = 5
 MAX_ITEMS = 8  # failing items an alert shows in full (the rest: `order ORD-…`)
-
-LABELS = {
-    REPROCESS: "Reprocess", BOOKED_MANUALLY: "Booked manually", VIEW_LOG: "View log",
-    CANCEL_REFUND: "Cancel and refund", UNDO_MANUAL: "Undo Booked manually", IM_ON_IT: "I'm on it",
-    MARK_COMPLETE: "Mark complete", COMPLETE_UNCHECKED: "Complete without payment check", SNOOZE: "Snooze",
-    HAND_OVER: "Hand over",
-}
 
 
 @dataclass(frozen=True)

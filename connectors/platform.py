@@ -122,6 +122,10 @@ class PlatformClient(HttpConnector):
         """Set the order Complete (sends the guest's confirmation); 409 → PlatformRefused."""
         return self.set_order_status(order_id, "Complete")
 
+    def close_order(self, order_id: str) -> dict[str, Any] | None:
+        """Set a Complete order Closed: nothing more is owed (source 003); 409 → PlatformRefused."""
+        return self.set_order_status(order_id, "Closed")
+
     def cancel_delivery(self, order_id: str, item_id: str, reason: str, idempotency_key: str) -> CancelledDelivery:
         """Cancel an item that cannot be delivered and refund it; 409 (Confirmed) → PlatformRefused.
 

@@ -29,7 +29,7 @@ from workflows.oncall.rotation import RotationError
 
 DONE, REFUSED, USAGE, PENDING = 0, 1, 2, 3
 # The words a job's outcome starts with when it did what was asked (workflows.actions.jobs).
-DONE_OUTCOMES = ("success", "confirmed", "already confirmed", "complete", "already complete")
+DONE_OUTCOMES = ("success", "confirmed", "already confirmed", "complete", "already complete", "closed", "already closed")
 WAIT_REPORT_SECONDS = 5.0
 
 
@@ -325,8 +325,18 @@ def _action_outcome(settings: Settings, ack: object, wait: float, order_id: str)
     return _await_outcome(settings, job_id, wait, order_id)
 
 
+def _perform(settings: Settings, args: argparse.Namespace, move: str, item_id: str | None = None,
+             **answers: str | None) -> int:
+    """The catalogue's move, as the button does it (an operator at the command line may act),
+    then its outcome."""
+    from workflows.actions.catalogue import perform
+    from workflows.actions.moves import Answers, Move
+
+    ack = perform(settings, Move(move), args.order_id, item_id, args.actor, Answers(**answers))  # type: ignore[arg-type]
+    return _action_outcome(settings, ack, args.wait, args.order_id)
+
+
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    from workflows.actions.requests import request_reprocess
     from workflows.core.db import transaction
     from workflows.core.models import Order
 
@@ -342,26 +352,26 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
                            f"(`syncdesk order {args.order_id}` shows them)")
     code = DONE
     for item_id in item_ids:
-        ack = request_reprocess(settings, args.order_id, item_id, args.actor)
-        code = max(code, _action_outcome(settings, ack, args.wait, args.order_id))
+        code = max(code, _perform(settings, args, "reprocess", item_id))
     return code
 
 
 def cmd_booked_manually(args: argparse.Namespace, settings: Settings) -> int:
-    from workflows.actions.requests import request_booked_manually
-
     _known_orders(settings, [args.order_id])
-    ack = request_booked_manually(settings, args.order_id, args.item_id, args.actor, args.reference,
-                                  args.payment_method, args.notes)
-    return _action_outcome(settings, ack, args.wait, args.order_id)
+    return _perform(settings, args, "booked_manually", args.item_id, reference=args.reference,
+                    payment_method=args.payment_method, notes=args.notes)
 
 
 def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
-    from workflows.actions.requests import request_complete
-
     _known_orders(settings, [args.order_id])
-    ack = request_complete(settings, args.order_id, args.actor, unchecked_reason=args.without_payment_check)
-    return _action_outcome(settings, ack, args.wait, args.order_id)
+    if args.without_payment_check is not None:
+        return _perform(settings, args, "complete_unchecked", reason=args.without_payment_check)
+    return _perform(settings, args, "mark_complete")
+
+
+def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
+    _known_orders(settings, [args.order_id])
+    return _perform(settings, args, "close_order")
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
@@ -481,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("reprocess", cmd_reprocess, ("order_id", "item_id?")),
         ("booked-manually", cmd_booked_manually, ("order_id", "item_id", "reference")),
         ("complete", cmd_complete, ("order_id",)),
+        ("close", cmd_close, ("order_id",)),
     ):
         p = sub.add_parser(name, help=f"{name.replace('-', ' ')} (enqueues the same job as the button)")
         for arg in extra:

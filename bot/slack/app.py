@@ -1,8 +1,9 @@
 """The Bolt app: Slack's buttons, the Booked-manually and Dispatched forms, `/syncdesk` and
 the Home tab.
 
-- The alert's Reprocess, Booked manually, Mark complete (`workflows.actions.requests`) and "I'm on
-  it" (`workflows.oncall.requests.im_on_it`, stops the escalation); the outage message's
+- The alert's moves, every entry of the catalogue (`workflows.actions.catalogue`: Reprocess,
+  Booked manually, Mark complete, I'm on it, Close order and the overflow menus' moves), are
+  registered by `bot.slack.moves` from the catalogue; the outage message's
   "Reprocess all N" (`workflows.outage.requests.reprocess_all`) and "Show all" (a modal listing
   every affected order with its state, a page at a time); the retail reminder's Dispatched
   (`workflows.retail.requests.request_dispatched`).
@@ -10,7 +11,8 @@ the Home tab.
   `reconcile` — which calls the platform and Stripe, so it runs after the ack and answers
   through the command's `response_url`.
 
-Every listener is parse → authorize → call `workflows.actions.requests` → `ack()`; anything that
+Every listener is parse → authorize → call `workflows.actions.catalogue.perform` (or the
+outage's and retail's requests) → `ack()`; anything that
 talks to Slack afterwards (the ephemeral answer, `views.open`, `views.publish`) is handed
 to a small thread pool, so the HTTP answer never waits on Slack. That is why the app runs
 with `process_before_response=True` (docs.slack.dev/tools/bolt-python/concepts/lazy-listeners):
@@ -51,11 +53,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot import wording
-from bot.slack import announce_render, envelope, forms, reads, render, retail_render
+from bot.slack import announce_render, envelope, forms, moves, reads, render, retail_render
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
-from workflows.actions import requests as actions
+from workflows.actions.moves import REFUSAL
 from workflows.core import metrics, states
 from workflows.core.db import transaction
 from workflows.core.queue import get_redis
@@ -65,11 +66,9 @@ from workflows.orders import search
 from workflows.outage import requests as outage
 from workflows.outage.views import incident_page
 from workflows.retail import requests as retail_actions
-from workflows.systems.registry import premier_payment_methods
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
 DELIVERY_MEMORY_SECONDS = 3600
 USAGE = ("Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] "
          "[today|YYYY-MM-DD]` · `/syncdesk find walker` (guest name, e-mail, phone, confirmation number or payment "
@@ -281,50 +280,6 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack action is refused until it is "
                         "(or ALLOW_ANY_MEMBER=true)")
 
-    @app.action(render.REPROCESS)
-    def reprocess(ack: Any, body: dict[str, Any]) -> None:
-        order_id, item_id = forms.clicked(body)
-        if surface.authorize(body, "reprocess", order_id, item_id):
-            answer = actions.request_reprocess(settings, order_id, item_id or "", forms.actor(body))
-            surface.later(surface.tell, body, render.slack_text(answer.message))
-        ack()
-
-    @app.action(render.MARK_COMPLETE)
-    def mark_complete(ack: Any, body: dict[str, Any]) -> None:
-        order_id, _ = forms.clicked(body)
-        if surface.authorize(body, "mark_complete", order_id):
-            answer = actions.request_complete(settings, order_id, forms.actor(body))
-            surface.later(surface.tell, body, render.slack_text(answer.message))
-        ack()
-
-    @app.action(render.COMPLETE_UNCHECKED)
-    def complete_unchecked(ack: Any, body: dict[str, Any]) -> None:
-        order_id, _ = forms.clicked(body)
-        if surface.authorize(body, "mark_complete", order_id):
-            surface.later(surface.open_complete_unchecked, body["trigger_id"], order_id,
-                          forms.where(body)["channel"])
-        ack()
-
-    @app.view(render.COMPLETE_UNCHECKED_VIEW)
-    def complete_unchecked_submitted(ack: Any, body: dict[str, Any]) -> None:
-        form = forms.unchecked_completion(body)
-        errors = forms.unchecked_errors(form)
-        if errors or not surface.authorize(body, "mark_complete", form.order_id):
-            return ack(response_action="errors", errors=errors or {render.REASON_BLOCK: REFUSAL})
-        answer = actions.request_complete(settings, form.order_id, forms.actor(body), unchecked_reason=form.reason)
-        if not answer.accepted:
-            return ack(response_action="errors", errors={render.REASON_BLOCK: answer.message[:500]})
-        ack()
-        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
-
-    @app.action(render.IM_ON_IT)
-    def im_on_it(ack: Any, body: dict[str, Any]) -> None:
-        order_id, _ = forms.clicked(body)
-        if surface.authorize(body, "im_on_it", order_id):
-            answer = oncall_actions.im_on_it(settings, order_id, forms.actor(body))
-            surface.later(surface.tell, body, render.slack_text(answer.message))
-        ack()
-
     @app.action(announce_render.REPROCESS_ALL)
     def reprocess_all(ack: Any, body: dict[str, Any]) -> None:
         value = str(body["actions"][0].get("value") or "")
@@ -369,34 +324,6 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         ack()
         surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
 
-    @app.action(render.BOOKED_MANUALLY)
-    def booked_manually(ack: Any, body: dict[str, Any]) -> None:
-        order_id, item_id = forms.clicked(body)
-        if surface.authorize(body, "booked_manually", order_id, item_id):
-            surface.later(surface.open_booked_manually, body["trigger_id"], order_id, item_id or "",
-                          forms.where(body)["channel"])
-        ack()
-
-    @app.view(render.BOOKED_MANUALLY_VIEW)
-    def booked_manually_submitted(ack: Any, body: dict[str, Any]) -> None:
-        form = forms.manual_booking(body)
-        errors = forms.manual_booking_errors(form, premier_payment_methods(settings))
-        if errors or not surface.authorize(body, "booked_manually", form.order_id, form.item_id):
-            return ack(response_action="errors", errors=errors or {render.REFERENCE_BLOCK: REFUSAL})
-        answer = actions.request_booked_manually(settings, form.order_id, form.item_id, forms.actor(body),
-                                                 form.reference, form.payment_method, form.notes)
-        if not answer.accepted:
-            return ack(response_action="errors", errors={render.REFERENCE_BLOCK: answer.message[:500]})
-        ack()
-        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
-
-    @app.action(render.VIEW_LOG)
-    def view_log(ack: Any, body: dict[str, Any]) -> None:
-        order_id, item_id = forms.clicked(body)
-        if surface.authorize(body, "view_log", order_id, item_id):
-            surface.later(surface.open_log, body["trigger_id"], order_id, item_id or "")
-        ack()
-
     @app.action(render.HOME_FILTER_STATUS)
     @app.action(render.HOME_FILTER_DATE)
     def home_filter(ack: Any, body: dict[str, Any]) -> None:
@@ -432,85 +359,9 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         if event.get("tab", "home") == "home":
             surface.later(surface.publish_home, event["user"])
 
-    _register_moves(app, surface)  # issue 14: the overflow menus and the moves' forms
+    moves.register(app, surface)  # every move of the catalogue: buttons, overflow menus, forms
     app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
     return app
-
-
-# -- issue 14: the moves behind the overflow menus, and their forms ------------------------------
-
-_FORMS: dict[str, Callable[..., dict[str, Any]]] = {
-    wording.CANCEL_REFUND: lambda snap, item_id, meta: render.cancel_refund_modal(snap, item_id or "", meta),
-    wording.UNDO_MANUAL: lambda snap, item_id, meta: render.undo_modal(snap, item_id or "", meta),
-    wording.SNOOZE: lambda snap, item_id, meta: render.snooze_modal(snap, meta),
-    wording.HAND_OVER: lambda snap, item_id, meta: render.hand_over_modal(snap, meta),
-}
-
-
-def _open_move_form(surface: SlackSurface, trigger_id: str, move: str, order_id: str, item_id: str | None,
-                    channel: str) -> None:
-    snap = reads.snapshot(surface.settings, order_id)
-    if snap is None or (item_id is not None and not any(i.item_id == item_id for i in snap.items)):
-        return
-    meta = json.dumps({"order_id": order_id, "item_id": item_id, "channel": channel})
-    surface.client.views_open(trigger_id=trigger_id, view=_FORMS[move](snap, item_id, meta))
-
-
-def _register_moves(app: App, surface: SlackSurface) -> None:
-    settings = surface.settings
-
-    @app.action(render.MORE)
-    def more(ack: Any, body: dict[str, Any]) -> None:
-        """An overflow option: the same move as its button, or the move's form."""
-        move, order_id, item_id = forms.chosen(body)
-        if surface.authorize(body, move, order_id, item_id):
-            channel, actor = forms.where(body)["channel"], forms.actor(body)
-            if move in _FORMS:
-                surface.later(_open_move_form, surface, body["trigger_id"], move, order_id, item_id, channel)
-            elif move == wording.VIEW_LOG:
-                surface.later(surface.open_log, body["trigger_id"], order_id, item_id or "")
-            elif move == wording.BOOKED_MANUALLY:
-                surface.later(surface.open_booked_manually, body["trigger_id"], order_id, item_id or "", channel)
-            elif move == wording.COMPLETE_UNCHECKED:
-                surface.later(surface.open_complete_unchecked, body["trigger_id"], order_id, channel)
-            else:
-                answer = {wording.REPROCESS: lambda: actions.request_reprocess(settings, order_id, item_id or "", actor),
-                          wording.MARK_COMPLETE: lambda: actions.request_complete(settings, order_id, actor),
-                          wording.IM_ON_IT: lambda: oncall_actions.im_on_it(settings, order_id, actor)}.get(move)
-                if answer is not None:
-                    surface.later(surface.tell, body, render.slack_text(answer().message))
-        ack()
-
-    def submitted(action: str, block: str, request: Callable[[forms.MoveForm, str], Any]) -> Callable[..., None]:
-        def listener(ack: Any, body: dict[str, Any]) -> None:
-            form = forms.move_form(body)
-            if not surface.authorize(body, action, form.order_id, form.item_id):
-                return ack(response_action="errors", errors={block: REFUSAL})
-            answer = request(form, forms.actor(body))
-            if not answer.accepted:
-                return ack(response_action="errors", errors={block: render.slack_text(answer.message)[:500]})
-            ack()
-            surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
-        return listener
-
-    app.view(render.CANCEL_REFUND_VIEW)(submitted(
-        wording.CANCEL_REFUND, render.REASON_BLOCK,
-        lambda form, actor: actions.request_cancel_refund(settings, form.order_id, form.item_id or "", actor,
-                                                          form.reason)))
-    app.view(render.UNDO_VIEW)(submitted(
-        wording.UNDO_MANUAL, render.REASON_BLOCK,
-        lambda form, actor: actions.request_undo_manual(settings, form.order_id, form.item_id or "", actor,
-                                                        form.reason)))
-    app.view(render.SNOOZE_VIEW)(submitted(
-        wording.SNOOZE, render.UNTIL_BLOCK,
-        lambda form, actor: oncall_actions.snooze(settings, form.order_id, actor, form.choice, form.until)))
-
-    def hand_over(form: forms.MoveForm, actor: str) -> Any:
-        decision = surface.gate.check(form.owner)  # the teammate must be on the reservations team too
-        return oncall_actions.hand_over(settings, form.order_id, actor, f"slack:{form.owner}",
-                                        refusal=None if decision.allowed else decision.reason)
-
-    app.view(render.HAND_OVER_VIEW)(submitted(wording.HAND_OVER, render.OWNER_BLOCK, hand_over))
 
 
 def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:

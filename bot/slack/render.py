@@ -74,6 +74,10 @@ from bot.wording import (
     time_utc as _time,
 )
 from connectors.errors import ErrorClass
+from workflows.actions.moves import LABELS as MOVE_LABELS
+from workflows.actions.moves import Move as CatalogueMove
+from workflows.actions.moves import closable
+from workflows.core import states
 from workflows.orders.lookup import QueueRow, money
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
@@ -86,12 +90,13 @@ MAX_BUTTON_TEXT = 75
 MAX_MODAL_TITLE = 24
 MAX_OPTION_TEXT = 75
 
-# action_ids and callback_ids the listeners in `bot.slack.app` match on: a button's action_id
-# is its move (`bot.wording`); every overflow menu is MORE, its option's value names the move
-BOOKED_MANUALLY = "booked_manually"
-COMPLETE_UNCHECKED = "complete_unchecked"
+# action_ids and callback_ids the listeners in `bot.slack.moves` and `bot.slack.app` match on: a
+# button's action_id is its move (`workflows.actions.moves.Move`); every overflow menu is MORE,
+# its option's value names the move
+BOOKED_MANUALLY = CatalogueMove.BOOKED_MANUALLY.value
+COMPLETE_UNCHECKED = CatalogueMove.COMPLETE_UNCHECKED.value
 COMPLETE_UNCHECKED_VIEW = "complete_unchecked_submit"
-VIEW_LOG = "view_log"
+VIEW_LOG = CatalogueMove.VIEW_LOG.value
 MORE = "more"  # every overflow menu: the option's value says the move (`more_value`)
 HOME_FILTER_STATUS = "home_filter_status"
 HOME_FILTER_DATE = "home_filter_date"
@@ -104,7 +109,7 @@ NOTES_BLOCK = "notes"
 EXISTING_BLOCK = "existing"
 REASON_BLOCK = "reason"  # of the Complete-without-payment-check modal
 
-QUEUE_STATUSES = ("failed", "ready", "processing", "success", "created")
+QUEUE_STATUSES = states.QUEUE_STATUSES
 
 _ACTOR = re.compile(r"slack:(U[A-Z0-9]+)(?: \([^)]*\))?")
 
@@ -360,12 +365,15 @@ def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
     mark = "✅" if s.status in ("Complete", "Closed") else "⚪"
     story = _story(s)[-15:] or ["no actions recorded"]
     charged = still_charged(s)
+    close = CatalogueMove.CLOSE_ORDER  # offered on a Complete order: nothing more is owed
     return [
         header(f"{mark} {s.status} · {s.order_id} · {s.guest_name}"),
         *([section(f"🚨 *{escape(charged)}*", block_id="charged")] if charged else []),
         section("\n".join(story)),
         context(payment_line(s).replace("*Payment:* ", "Payment: "),
                 f"{len(s.items)} item{'s' if len(s.items) != 1 else ''}"),
+        *([{"type": "actions", "block_id": "order_close", "elements": [
+            button(MOVE_LABELS[close], close.value, _value(s.order_id))]}] if closable(s.status) else []),
     ]
 
 

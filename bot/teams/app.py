@@ -2,7 +2,7 @@
 
 Every request is validate the Bot Connector JWT (`bot.teams.auth`, before anything else
 is looked at) → parse the activity → authorize (`bot.teams.gate`) → call
-`workflows.actions.requests` → answer. Nothing slow happens before the answer: card actions are
+`workflows.actions.catalogue.perform` → answer. Nothing slow happens before the answer: card actions are
 enqueued, and anything that talks to Teams (a reply, a lookup's card) runs after the
 response has left, as a background task.
 
@@ -38,13 +38,13 @@ from bot.wording import cut
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
-from workflows.actions import requests as actions
+from workflows.actions.catalogue import perform
+from workflows.actions.moves import REFUSAL, Answers, Move
 from workflows.core import states
 from workflows.core.answers import Ack
 from workflows.core.db import transaction
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
-from workflows.oncall import requests as oncall_actions
 from workflows.orders import search
 from workflows.orders.lookup import order_queue
 from workflows.orders.snapshot import load
@@ -57,12 +57,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 INVOKE_ACTION = "adaptiveCard/action"
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
-REFUSAL = "🚫 Sorry, you are not on the reservations team, so syncdesk cannot do that for you."
 USAGE = ("Send **order ORD-10042** to see an order's alert, **find walker** to find orders by guest name, e-mail, "
          "phone, confirmation number or payment reference, **orders [failed]** for the order queue, **reconcile** "
          "to compare syncdesk, the platform and Stripe, or **oncall** to see who is on call.")
-QUEUE_STATUSES = ("failed", "ready", "processing", "success", "created")
-MOVES = (cards.CANCEL_REFUND, cards.UNDO_MANUAL, cards.SNOOZE, cards.HAND_OVER)
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -192,43 +189,18 @@ class TeamsSurface:
         return Answer(200, None)
 
     def act(self, turn: Turn, action: cards.CardAction) -> Ack:
-        """Authorize the click, then ask `workflows.actions.requests` for it."""
+        """Map the card's click to a move of the catalogue and perform it there (permission,
+        refusal audit and request all happen in `workflows.actions.catalogue.perform`)."""
         decision = self.gate.check(turn.user_id, turn.tenant_id)
-        if not decision.allowed:
-            self._audit_refusal(turn, f"click.{action.verb}", action.order_id, action.item_id, decision.reason)
-            return Ack(False, decision.tell or REFUSAL)
-        if action.verb == cards.REPROCESS:
-            return actions.request_reprocess(self.settings, action.order_id, action.item_id or "", turn.actor)
-        if action.verb == cards.IM_ON_IT:
-            return oncall_actions.im_on_it(self.settings, action.order_id, turn.actor)
-        if action.verb == cards.BOOKED_MANUALLY:
-            return actions.request_booked_manually(self.settings, action.order_id, action.item_id or "", turn.actor,
-                                                   action.reference, action.payment_method, action.notes)
-        if action.verb in MOVES:
-            return self.move(turn, action)
-        if action.verb == cards.COMPLETE_UNCHECKED:
-            if len(action.reason) < 5:
-                return Ack(False, "Say how you checked the payment (at least a few words).")
-            return actions.request_complete(self.settings, action.order_id, turn.actor,
-                                            unchecked_reason=action.reason)
-        return actions.request_complete(self.settings, action.order_id, turn.actor)
-
-    def move(self, turn: Turn, action: cards.CardAction) -> Ack:
-        """Issue 14's moves: Cancel and refund, Undo Booked manually, Snooze, Hand over."""
-        if action.verb == cards.CANCEL_REFUND:
-            return actions.request_cancel_refund(self.settings, action.order_id, action.item_id or "", turn.actor,
-                                                 action.reason)
-        if action.verb == cards.UNDO_MANUAL:
-            return actions.request_undo_manual(self.settings, action.order_id, action.item_id or "", turn.actor,
-                                               action.reason)
-        if action.verb == cards.SNOOZE:
-            return oncall_actions.snooze(self.settings, action.order_id, turn.actor, action.choice or None,
-                                         action.until)
-        # Hand over: the teammate (the people picker's Entra ID object id) must be allowed too
-        decision = self.gate.check(action.owner, turn.tenant_id) if action.owner else None
-        refusal = "nobody was chosen" if decision is None else None if decision.allowed else decision.reason
-        return oncall_actions.hand_over(self.settings, action.order_id, turn.actor, f"teams:{action.owner}",
-                                        refusal=refusal)
+        owner_refusal = None
+        if action.owner:  # Hand over: the teammate (the people picker's Entra ID object id) must be allowed too
+            teammate = self.gate.check(action.owner, turn.tenant_id)
+            owner_refusal = None if teammate.allowed else teammate.reason
+        answers = Answers(reference=action.reference, payment_method=action.payment_method, notes=action.notes,
+                          reason=action.reason, choice=action.choice, until=action.until,
+                          owner=f"teams:{action.owner}" if action.owner else "", owner_refusal=owner_refusal)
+        return perform(self.settings, Move(action.verb), action.order_id, action.item_id, turn.actor, answers,
+                       permission=decision)
 
     def dispatched(self, turn: Turn, data: Any) -> str:
         """The retail reminder's Dispatched form (`bot.teams.retail_cards`)."""
@@ -320,7 +292,7 @@ class TeamsSurface:
                                            "number or payment reference")
             return self.reply(turn, title, cards.attachment(card))
         if command == "orders":
-            status = next((w for w in rest.split() if w in QUEUE_STATUSES), None)
+            status = next((w for w in rest.split() if w in states.QUEUE_STATUSES), None)
             with transaction(self.settings.database_url) as session:
                 rows = order_queue(session, status=status, limit=cards.MAX_ROWS)
             title = "Order queue" + (f" · {status}" if status else "")

@@ -24,6 +24,8 @@ from typing import Any
 from bot.wording import (  # the words both surfaces share
     ERROR_CLASSES as _CLASSES,
 )
+from workflows.actions.moves import SPECS, closable
+from workflows.actions.moves import Move as CatalogueMove
 from bot.wording import (
     BOOKED_MANUALLY,
     attempt_line,
@@ -87,10 +89,10 @@ CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 
-# the verbs the handler in `bot.teams.app` dispatches on: the moves of `bot.wording`
-VERBS = (REPROCESS, BOOKED_MANUALLY, MARK_COMPLETE, COMPLETE_UNCHECKED, IM_ON_IT, CANCEL_REFUND, UNDO_MANUAL,
-         SNOOZE, HAND_OVER)
-ITEM_VERBS = (REPROCESS, BOOKED_MANUALLY, CANCEL_REFUND, UNDO_MANUAL)
+# the verbs a card's buttons carry: the moves of the catalogue that are performed (View log is
+# shown in the card itself), those about an item needing its id
+VERBS = tuple(m.value for m, spec in SPECS.items() if spec.performed)
+ITEM_VERBS = tuple(m.value for m, spec in SPECS.items() if spec.performed and spec.item)
 REASON = "reason"  # the input of "Complete without payment check"
 # the inputs of the moves' forms (each id also carries the item id: one card holds every item's)
 CANCEL_REASON, UNDO_REASON, SNOOZE_CHOICE, SNOOZE_UNTIL, OWNER = (
@@ -437,6 +439,8 @@ def resolved_card(s: OrderSnapshot) -> dict[str, Any]:
         *(text(line, spacing="None") for line in story),
         text(f"Payment: {pay} · {len(s.items)} item{'s' if len(s.items) != 1 else ''}", size="Small",
              isSubtle=True, separator=True),
+        *([{"type": "ActionSet", "actions": [execute(SPECS[CatalogueMove.CLOSE_ORDER].label, CatalogueMove.CLOSE_ORDER.value,
+                                                     s.order_id)]}] if closable(s.status) else []),
     ], summary(s))
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 import httpx
 
 from bot.teams.connector import BotToken, TeamsApiError
+from workflows.actions.moves import Permission
 from workflows.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,9 @@ NOT_CONFIGURED = ("🚫 syncdesk does not know who may act yet, so it refuses ev
                   "to let everyone in the tenant act).")
 
 
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str = ""
-    tell: str = ""  # what to tell the person instead of the usual refusal (a setting is missing)
+# A gate's answer is the catalogue's `Permission` (allowed; the reason audited; what to tell the
+# person instead of the usual refusal, when a setting is missing): one type for both surfaces.
+Decision = Permission
 
 
 class MemberGate:

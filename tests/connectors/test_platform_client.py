@@ -89,6 +89,18 @@ def test_a_refused_completion_is_platform_refused_with_the_platforms_message(pla
     assert platform_fake.order("ORD-10042")["status"] == "In Progress"
 
 
+def test_close_order_sets_a_complete_order_closed_and_is_refused_for_any_other(platform, platform_fake):
+    platform_fake.seed(order("ORD-10042"))
+    with pytest.raises(PlatformRefused, match="only a Complete order can be Closed"):
+        platform.close_order("ORD-10042")  # still In Progress
+    platform.complete_order("ORD-10042")
+
+    platform.close_order("ORD-10042")
+
+    assert platform_fake.order("ORD-10042")["status"] == "Closed"
+    assert [p.json for p in platform_fake.patches] == [{"status": "Closed"}, {"status": "Complete"}, {"status": "Closed"}]
+
+
 def test_a_status_patch_is_retried_after_a_5xx_because_it_is_idempotent(platform, platform_fake):
     platform_fake.seed(order("ORD-10042"))
     platform_fake.fail_with_status(503, method="PATCH")

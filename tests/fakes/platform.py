@@ -117,6 +117,9 @@ class FakePlatform(FakeServer):
             return Reply(400, {"error": "invalid", "message": "status is required"})
         if order_id in self._refusals:
             return Reply(409, {"error": "conflict", "message": self._refusals[order_id]})
+        if body["status"] == "Closed" and order.get("status") not in ("Complete", "Closed"):
+            return Reply(409, {"error": "conflict",
+                               "message": f"Order {order_id} is {order.get('status')}: only a Complete order can be Closed"})
         order["status"] = body["status"]
         return Reply(200, copy.deepcopy(order))
 

@@ -18,8 +18,15 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError, ErrorClass, PlatformRefused, UnknownFailure
 from connectors.types import BookingRequest, BookingResult, PaymentCheck, PaymentState
-from workflows.actions.requests import cancel_refusal, manual_booking, refunded_by, undo_refusal
-from workflows.actions.rules import lock_holder, lock_is_stale, validate_manual_booking
+from workflows.actions.rules import (
+    cancel_refusal,
+    lock_holder,
+    lock_is_stale,
+    manual_booking,
+    refunded_by,
+    undo_refusal,
+    validate_manual_booking,
+)
 from workflows.core import queue, states
 from workflows.core.db import transaction
 from workflows.core.lifecycle import rule_for
@@ -337,6 +344,41 @@ def mark_complete(order_id: str, actor: str, unchecked_reason: str | None = None
     queue.dispatch(settings, entries)
     refresh_now(settings, order_id, f"complete:{job_id}")
     return "complete"
+
+
+def close_order(order_id: str, actor: str) -> str:
+    """Set a Complete order Closed on the platform, then here (`requests.request_close`)."""
+    settings = get_settings()
+    job_id = _job_id()
+    with transaction(settings.database_url) as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise LookupError(f"order {order_id} is not known")
+        status = order.platform_status
+        refusal = None if states.CLOSED in states.order_targets(status) else f"order is {status}"
+        if refusal and status != states.CLOSED:
+            states.audit(session, actor=actor, action="close.refused", order_id=order_id, result="refused",
+                         reason=refusal)
+    if status == states.CLOSED:
+        return "already closed"
+    if refusal:
+        refresh_now(settings, order_id, f"close-refused:{job_id}")
+        return f"refused: {refusal}"
+    try:
+        shared_platform_client(settings).close_order(order_id)
+    except ConnectorError as exc:
+        with transaction(settings.database_url) as session:
+            states.audit(session, actor=actor, action="close.failed", order_id=order_id, result="failed",
+                         error_class=exc.error_class.value, message=exc.message)
+        refresh_now(settings, order_id, f"close-failed:{job_id}")
+        return f"failed: {exc.message}"
+    with transaction(settings.database_url) as session:
+        order = session.get(Order, order_id, with_for_update=True)
+        assert order is not None
+        if order.platform_status != states.CLOSED:
+            states.move_order(session, order, states.CLOSED, actor=actor)
+    refresh_now(settings, order_id, f"close:{job_id}")
+    return "closed"
 
 
 def _completion_blockers(settings: Settings, order: Order, payment: PaymentCheck,

@@ -1,5 +1,5 @@
 """What a person can ask for (Reprocess, Booked manually, Mark complete; Cancel and refund,
-Undo Booked manually), shared by Slack, Teams and the CLI: check who is already on it, enqueue under a deterministic job id,
+Undo Booked manually; Close order), shared by Slack, Teams and the CLI: check who is already on it, enqueue under a deterministic job id,
 audit the click, answer at once. The work itself happens in `workflows.actions.jobs`.
 """
 
@@ -13,7 +13,12 @@ from rq.job import Job
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from workflows.actions.rules import lock_holder, lock_is_stale, validate_manual_booking
+from workflows.actions.rules import (
+    cancel_refusal,
+    reprocessing_holder,
+    undo_refusal,
+    validate_manual_booking,
+)
 from workflows.core import queue, states
 from workflows.core.answers import Ack
 from workflows.core.db import transaction
@@ -21,7 +26,6 @@ from workflows.core.models import AuditEvent, Order, OrderItem
 from workflows.core.settings import Settings
 from workflows.oncall import escalation
 from workflows.orders import service
-from workflows.orders.lookup import money
 from workflows.orders.payment import uncheckable
 from workflows.systems.booking import booking_request
 from workflows.systems.registry import books_automatically, connector_for, premier_payment_methods
@@ -58,15 +62,6 @@ def _ended_runs_query(order_id: str, item_id: str | None, action: str) -> Select
 
 def _ended_runs(session: Session, order_id: str, item_id: str | None, action: str) -> int:
     return session.scalar(_ended_runs_query(order_id, item_id, action)) or 0
-
-
-def _reprocessing(session: Session, item: OrderItem) -> str | None:
-    """Who holds the item's Reprocess lock now; None when no one does or the lock is stale
-    (a job that died unnoticed: the next Reprocess takes it over)."""
-    if item.sync_status != states.Q_PROCESSING:
-        return None
-    holder = lock_holder(session, item)
-    return None if holder is None or lock_is_stale(holder) else holder.triggered_by
 
 
 def _queued_by(settings: Settings, job_id: str) -> str | None:
@@ -136,7 +131,7 @@ def request_reprocess(settings: Settings, order_id: str, item_id: str, actor: st
             return Ack(False, f"{item_id} is already {item.status}.")
         if refusal := _no_booking_api(settings, order, item):
             return Ack(False, refusal)
-        holder = _reprocessing(session, item)
+        holder = reprocessing_holder(session, item)
         if holder:
             states.audit(session, actor=actor, action="click.reprocess", order_id=order_id, item_id=item_id,
                          result="already_running", holder=holder)
@@ -166,7 +161,7 @@ def request_booked_manually(settings: Settings, order_id: str, item_id: str, act
             return Ack(False, problem[0].upper() + problem[1:] + ".")
         if item.status != states.IN_PROGRESS:
             return Ack(False, f"{item_id} is already {item.status}.")
-        holder = _reprocessing(session, item)
+        holder = reprocessing_holder(session, item)
         if holder:
             return Ack(False, f"{holder} is reprocessing {item_id} right now; "
                               "wait for its outcome before recording a manual booking.")
@@ -205,6 +200,25 @@ def request_complete(settings: Settings, order_id: str, actor: str, *, unchecked
                     queue.job_id("complete", order_id, ended, "unchecked" if unchecked_reason else ""), job_kwargs)
 
 
+def request_close(settings: Settings, order_id: str, actor: str) -> Ack:
+    """Close order: a Complete order, with nothing more owed, is set Closed on the platform
+    (source 003: until then only the platform could); audited like every move."""
+    with transaction(settings.database_url) as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            return unknown_order(order_id)
+        if order.platform_status == states.CLOSED:
+            return Ack(False, f"{order_id} is already Closed.")
+        if states.CLOSED not in states.order_targets(order.platform_status):
+            return Ack(False, f"{order_id} is {order.platform_status}: only a Complete order can be closed "
+                              "(Mark complete first).")
+        if not settings.platform_api_url:
+            return Ack(False, "PLATFORM_API_URL is not set: close the order on the platform.")
+        ended = _ended_runs(session, order_id, None, "close")
+    return _enqueue(settings, "close_order", "workflows.actions.jobs.close_order",
+                    queue.job_id("close", order_id, ended), {"order_id": order_id, "actor": actor}, "close")
+
+
 def _unchecked_refusal(settings: Settings, order: Order) -> str | None:
     """Why "Complete without payment check" is not allowed for this order, or None."""
     if order.payment_state in ("refunded", "not_captured", "mismatch"):
@@ -226,38 +240,6 @@ def _refuse(settings: Settings, action: str, order_id: str, item_id: str | None,
         states.audit(session, actor=actor, action=f"click.{action}", order_id=order_id, item_id=item_id,
                      result="refused", reason=reason)
     return Ack(False, reason)
-
-
-def refunded_by(session: Session, order_id: str, item_id: str) -> AuditEvent | None:
-    """The Cancel Deliveries that cancelled and refunded the item, if one did."""
-    return session.scalar(select(AuditEvent).where(
-        AuditEvent.order_id == order_id, AuditEvent.item_id == item_id, AuditEvent.action == "item.cancelled",
-    ).order_by(AuditEvent.id.desc()).limit(1))
-
-
-def cancel_refusal(session: Session, item: OrderItem) -> str | None:
-    """Why Cancel and refund may not be done for the item now, or None. Checked by the
-    request and again by the job."""
-    if item.kind == "retail":
-        return f"{item.item_id} is a retail item: cancel it on the platform"
-    if item.status == states.CONFIRMED:
-        return (f"{item.item_id} is Confirmed ({item.external_reference or 'booked'}): it was delivered, so "
-                "Cancel Deliveries is not offered for it")
-    if item.status == states.CANCELLED:
-        event = refunded_by(session, item.order_id, item.item_id)
-        if event is not None and event.detail.get("how") == "cancel_delivery":
-            amount = money(int(event.detail.get("refund_minor") or 0), item.order.currency)
-            return (f"{item.item_id} was already cancelled and refunded ({amount}, "
-                    f"{event.detail.get('refund_reference') or 'no reference'}) by {event.actor} at "
-                    f"{event.created_at:%H:%M} UTC: it is not refunded twice")
-        return f"{item.item_id} is already Cancelled on the platform"
-    done = service.done_elsewhere(session, item.order)
-    if done:
-        return f"{done}: nothing left to cancel"
-    holder = _reprocessing(session, item)
-    if holder:
-        return f"{holder} is reprocessing {item.item_id} right now; wait for its outcome"
-    return None
 
 
 def _item_move(settings: Settings, action: str, order_id: str, item_id: str, actor: str, reason: str,
@@ -299,27 +281,6 @@ def request_cancel_refund(settings: Settings, order_id: str, item_id: str, actor
                     queue.job_id("cancel-refund", order_id, item_id, ended),
                     {"order_id": order_id, "item_id": item_id, "actor": actor, "reason": reason},
                     "cancel and refund")
-
-
-def manual_booking(session: Session, item: OrderItem) -> AuditEvent | None:
-    """The event that confirmed the item, when a person recorded it by hand (Booked manually)."""
-    event = session.scalar(select(AuditEvent).where(
-        AuditEvent.order_id == item.order_id, AuditEvent.item_id == item.item_id,
-        AuditEvent.action == "item.confirmed").order_by(AuditEvent.id.desc()).limit(1))
-    return event if event is not None and event.detail.get("how") == "manual" else None
-
-
-def undo_refusal(session: Session, item: OrderItem) -> str | None:
-    """Why the item's manual booking may not be undone now, or None."""
-    if item.order.platform_status in (states.COMPLETE, states.CLOSED):
-        done = service.done_elsewhere(session, item.order) or f"{item.order_id} is {item.order.platform_status}"
-        return f"{done}: undo is allowed until Mark complete; correct the booking on the platform now"
-    if item.status != states.CONFIRMED:
-        return f"{item.item_id} is {item.status}: there is no booking to undo"
-    if manual_booking(session, item) is None:
-        return (f"{item.item_id} was not booked manually ({item.external_reference or 'no reference'}): only a "
-                "reference typed by hand can be undone")
-    return None
 
 
 def request_undo_manual(settings: Settings, order_id: str, item_id: str, actor: str, reason: str) -> Ack:

@@ -38,6 +38,8 @@ Q_PROCESSING = "processing"
 Q_SUCCESS = "success"
 Q_FAILED = "failed"
 Q_READY = "ready"
+# The queue statuses in the order people filter by (`/syncdesk orders failed`, the Home tab, Teams)
+QUEUE_STATUSES = (Q_FAILED, Q_READY, Q_PROCESSING, Q_SUCCESS, Q_CREATED)
 
 # Alert states
 A_OPEN = "open"

@@ -314,3 +314,35 @@ def test_the_order_queue_links_each_order_to_its_alert_with_a_reprocess_shortcut
     assert interaction(app, shortcut).status_code == 200
     wait_for(lambda: audit(moves_settings, "click.reprocess"), timeout=30)
     assert audit(moves_settings, "click.reprocess")[0].result == "queued"
+
+
+def test_close_order_is_offered_on_the_complete_alert_closes_it_on_the_platform_and_is_audited(
+        app, moves_settings, fake_slack, platform_fake, alerted):
+    """Issue 23's proof of the catalogue: a move added once, offered and performed in Slack."""
+    from tests.bot.conftest import click
+
+    channel, ts = alerted
+    assert "close_order" not in message(fake_slack, channel, ts)  # not while the order is open
+    interaction(app, submission(ORDER, "ITEM-1", "synxis", "13098CU000379"))
+    wait_for(lambda: "mark_complete" in message(fake_slack, channel, ts), timeout=60)
+    interaction(app, click("mark_complete", ORDER, None))
+    wait_for(lambda: "✅ Complete" in message(fake_slack, channel, ts), timeout=60)
+    check_blocks(fake_slack.messages[(channel, ts)]["blocks"])
+    [close] = [e for b in fake_slack.messages[(channel, ts)]["blocks"] if b["type"] == "actions"
+               for e in b["elements"] if e.get("action_id") == "close_order"]
+    assert close["text"]["text"] == "Close order"
+
+    before = audit_count(moves_settings)
+    assert interaction(app, click("close_order", ORDER, None, user=MALLORY)).status_code == 200
+    wait_for(lambda: audit(moves_settings, "click.close_order"), timeout=30)
+    assert audit(moves_settings, "click.close_order")[0].result == "refused" and audit_count(moves_settings) == before + 1
+    assert platform_fake.order(ORDER)["status"] == "Complete"
+
+    assert interaction(app, click("close_order", ORDER, None)).status_code == 200
+    wait_for(lambda: platform_fake.order(ORDER)["status"] == "Closed", timeout=60)
+    wait_for(lambda: "✅ Closed" in message(fake_slack, channel, ts), timeout=60)
+    assert "close_order" not in message(fake_slack, channel, ts)
+    (closed,) = audit(moves_settings, "order.closed")
+    assert closed.actor == "slack:U0ANA (ana)" and closed.detail["from"] == "Complete"
+    with transaction(moves_settings.database_url) as session:
+        assert session.get(Order, ORDER).platform_status == "Closed"

@@ -146,13 +146,14 @@ def test_buttons_are_shown_only_when_meaningful():
     assert "cancel_refund" not in menu("processing")  # nor while its Reprocess runs
     assert actions("all confirmed") == ["mark_complete"]
     assert "cancel_refund" not in menu("all confirmed")  # never for a Confirmed item
-    assert actions("complete") == [] and actions("cancelled") == []
+    assert actions("complete") == ["close_order"] and actions("cancelled") == []  # Close: issue 23
     assert menu("complete") == [] and menu("cancelled") == []
 
 
 def test_a_completed_order_becomes_a_compact_summary_of_who_did_what():
     blocks = render.alert_blocks(STATES["complete"], TODAY)
-    assert len(blocks) == 3 and blocks[0]["text"]["text"] == "✅ Complete · ORD-10042 · Larry Walker"
+    assert len(blocks) == 4 and blocks[0]["text"]["text"] == "✅ Complete · ORD-10042 · Larry Walker"
+    assert [(e["action_id"], e["value"]) for e in blocks[3]["elements"]] == [("close_order", '["ORD-10042"]')]
     assert blocks[1]["text"]["text"].splitlines() == [
         "ITEM-1 reprocessed (created) by <@U0ANA> · `13098CU000379` · 22 Nov 09:58 UTC",
         "order complete by <@U0BEN> · 22 Nov 10:03 UTC",

@@ -179,11 +179,12 @@ def test_a_refunded_payment_is_loud() -> None:
     assert "REFUNDED" in payment["text"] and payment["color"] == "Attention"
 
 
-def test_a_completed_order_turns_into_a_summary_without_buttons() -> None:
+def test_a_completed_order_turns_into_a_summary_whose_only_button_is_close_order() -> None:
     card = cards.alert_card(SNAPSHOTS["complete"], TODAY)
     assert "✅ Complete · ORD-10042 · Larry Walker" in texts(card)
     assert "ITEM-1 booked manually by Ana Lopez · 13098CU000379" in texts(card)
-    assert of_type(card, "Action.Execute") == [] and of_type(card, "ActionSet") == []
+    assert [(a["verb"], a["data"]) for a in of_type(card, "Action.Execute")] == [
+        ("close_order", {"syncdesk": "close_order", "order_id": "ORD-10042"})]  # issue 23
 
 
 def test_a_guest_arriving_next_month_is_not_urgent() -> None:

@@ -222,3 +222,26 @@ def test_alerts_go_to_the_conversation_of_their_property_in_teams(teams_settings
         (reply,) = wait_for(lambda: bot_connector.replies(activity_id), timeout=60)
     assert reply["text"].startswith("Reprocessed by Ana Lopez: ITEM-1 failed again")
     assert any(f"{harbour};messageid={activity_id}" in r.path for r in bot_connector.requests_to("POST"))
+
+
+def test_close_order_is_offered_on_the_complete_card_and_closes_it_on_the_platform(
+        app, moves_settings, identity, bot_connector, platform_fake, card_id):
+    """Issue 23: the move added once to the catalogue is on the Teams card too."""
+    assert '"verb": "close_order"' not in said(bot_connector, card_id)
+    assert click(app, identity, bot_connector, "booked_manually",
+                 {"item_id": "ITEM-1", "reference__ITEM-1": "13098CU000379"}) == "Booked manually queued."
+    wait_for(lambda: '"verb": "mark_complete"' in said(bot_connector, card_id), timeout=60)
+    assert click(app, identity, bot_connector, "mark_complete", {}) == "Mark complete queued."
+    wait_for(lambda: '"verb": "close_order"' in said(bot_connector, card_id), timeout=60)
+    jsonschema.validate(card(bot_connector, card_id), SCHEMA)
+
+    refused = click(app, identity, bot_connector, "close_order", {}, user=MALLORY)
+    assert "not on the reservations team" in refused and audit(moves_settings, "click.close_order")[-1].result == "refused"
+    assert click(app, identity, bot_connector, "close_order", {}) == "Close queued."
+    wait_for(lambda: platform_fake.order(ORDER)["status"] == "Closed", timeout=60)
+    wait_for(lambda: "✅ Closed" in said(bot_connector, card_id), timeout=60)
+    assert '"verb": "close_order"' not in said(bot_connector, card_id)
+    (closed,) = audit(moves_settings, "order.closed")
+    assert closed.detail["from"] == "Complete" and closed.actor.startswith("teams:")
+    with transaction(moves_settings.database_url) as session:
+        assert session.get(Order, ORDER).platform_status == "Closed"

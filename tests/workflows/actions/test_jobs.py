@@ -542,8 +542,22 @@ def test_cli_commands_enqueue_the_same_jobs_and_print_the_outcome(world):
     manual = _cli(world, "booked-manually", ORDER, "ITEM-2", "PRM-77", "--payment-method", "onejourney")
     assert manual.returncode == 0, manual.stderr
     assert manual.stdout.splitlines() == ["Booked manually queued.", "outcome: confirmed: PRM-77"]
+    too_soon = _cli(world, "close", ORDER)  # Close order is for a Complete order only
+    assert (too_soon.returncode, too_soon.stderr.strip()) == (
+        1, f"syncdesk: {ORDER} is In Progress: only a Complete order can be closed (Mark complete first).")
     complete = _cli(world, "complete", ORDER)
     assert complete.returncode == 0, complete.stderr
     assert complete.stdout.splitlines() == ["Mark complete queued.", "outcome: complete"]
     assert world.platform.order(ORDER)["status"] == "Complete"
-    assert {e.actor for e in audit(world, "click.reprocess") + audit(world, "click.mark_complete")} == {"cli:ops"}
+    close = _cli(world, "close", ORDER)
+    assert close.returncode == 0, close.stderr
+    assert close.stdout.splitlines() == ["Close queued.", "outcome: closed"]
+    assert world.platform.order(ORDER)["status"] == "Closed" and world.order_patches[-1].json == {"status": "Closed"}
+    with transaction(world.settings.database_url) as session:
+        assert session.get(Order, ORDER).platform_status == "Closed"
+    [closed] = audit(world, "order.closed")
+    assert (closed.actor, closed.detail["from"]) == ("cli:ops", "Complete")
+    again = _cli(world, "close", ORDER)
+    assert (again.returncode, again.stderr.strip()) == (1, f"syncdesk: {ORDER} is already Closed.")
+    assert {e.actor for e in audit(world, "click.reprocess") + audit(world, "click.mark_complete")
+            + audit(world, "click.close_order")} == {"cli:ops"}
