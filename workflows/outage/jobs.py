@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
@@ -32,6 +33,9 @@ from workflows.systems.clients import pagerduty
 log = logging.getLogger(__name__)
 
 REPROCESS_FOLLOWED_FOR = dt.timedelta(hours=6)  # how long a recovery is looked after by the clock
+# The first post of an outage message, one at a time per surface: longer than a post can wait
+# for its channel's turn in a storm.
+FIRST_POST_SECONDS = 120
 
 
 def surfaces(settings: Settings) -> list[str]:
@@ -43,14 +47,12 @@ def refresh_incident(incident_id: int, settings: Settings | None = None) -> str:
     """Job: post or update the outage message on every surface as the database says it is,
     at most once per incident every OUTAGE_REFRESH_SECONDS (`workflows.outage.refresh`)."""
     settings = settings or get_settings()
-    if not take_turn(settings, queue.get_redis(settings.redis_url), incident_id):
+    redis = queue.get_redis(settings.redis_url)
+    if not take_turn(settings, redis, incident_id):
         return "coalesced"
-    with transaction(settings.database_url) as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None:
-            return "gone"
-        refs = {"slack": (incident.channel, incident.message_id),
-                "teams": (incident.teams_conversation, incident.teams_message_id)}
+    refs = _refs(settings, incident_id)
+    if refs is None:
+        return "gone"
 
     def read() -> IncidentView:  # called by each surface once its channel's turn has come
         current = shown(settings, incident_id)
@@ -59,14 +61,39 @@ def refresh_incident(incident_id: int, settings: Settings | None = None) -> str:
         return current
 
     for surface in surfaces(settings):
-        ref = boards.get(surface).show_incident(read, refs[surface])
-        if ref != refs[surface]:
-            columns = ({"channel": ref[0], "message_id": ref[1]} if surface == "slack"
-                       else {"teams_conversation": ref[0], "teams_message_id": ref[1]})
-            with transaction(settings.database_url) as session:
-                session.execute(update(Incident).where(Incident.id == incident_id).values(**columns)
-                                .execution_options(synchronize_session=False))
+        if refs[surface][1] is not None:
+            _show(settings, incident_id, surface, read, refs[surface])
+            continue
+        # The first post waits for its channel's turn, which in a storm outlasts the refresh's
+        # own turn: another refresh would then find no message yet and post a second one. So
+        # first posts go one at a time, each looking again for the message the last one posted.
+        with redis.lock(f"syncdesk:outage:{incident_id}:{surface}:first-post", timeout=FIRST_POST_SECONDS,
+                        blocking_timeout=FIRST_POST_SECONDS):
+            current = _refs(settings, incident_id) or refs
+            _show(settings, incident_id, surface, read, current[surface])
     return "shown"
+
+
+def _refs(settings: Settings, incident_id: int) -> dict[str, tuple[str | None, str | None]] | None:
+    """Where the outage message is on each surface, as the database says now."""
+    with transaction(settings.database_url) as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return None
+        return {"slack": (incident.channel, incident.message_id),
+                "teams": (incident.teams_conversation, incident.teams_message_id)}
+
+
+def _show(settings: Settings, incident_id: int, surface: str, read: Callable[[], IncidentView],
+          current: tuple[str | None, str | None]) -> None:
+    """Show the message on `surface` and remember where it is."""
+    ref = boards.get(surface).show_incident(read, current)
+    if ref != current:
+        columns = ({"channel": ref[0], "message_id": ref[1]} if surface == "slack"
+                   else {"teams_conversation": ref[0], "teams_message_id": ref[1]})
+        with transaction(settings.database_url) as session:
+            session.execute(update(Incident).where(Incident.id == incident_id).values(**columns)
+                            .execution_options(synchronize_session=False))
 
 
 def page_incident(incident_id: int, settings: Settings | None = None, now: dt.datetime | None = None) -> str:
