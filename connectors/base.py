@@ -381,6 +381,11 @@ class HttpConnector:
                 detail=detail,
                 status=status,
             )
+        if status == 408:
+            # The server gave up on the request (Mews: too heavy to finish in time, to be sent
+            # again smaller): nothing was done, so it is a timeout, retried like one.
+            return Timeout(f"{self.name} could not finish the request in time (HTTP 408). {said}".strip(),
+                           detail=detail, status=status)
         if status in (400, 422):
             cls = MissingField if any(w in said.lower() for w in _MISSING_WORDS) else DataFormat
             return cls(f"{self.name} rejected the request: {said}", detail=detail, status=status)

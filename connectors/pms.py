@@ -39,15 +39,21 @@ The built-in `profile: mews` is the reference shape, Mews' Connector API
   holding resource for the guest" → pending (confirmed with reservations/confirm);
   Confirmed, Started (checked in), Processed (checked out) → booked; Canceled → absent.
 - Responses (…/guidelines/responses): 400 client error, 401 invalid ClientToken/AccessToken,
-  403 "server-side validation fails or a business-logic check is violated", 408, 409, 429
-  with Retry-After, 500; the error body is `{"Message", "Details"}`.
+  403 "server-side validation fails or a business-logic check is violated", 408 (the request
+  was too heavy to finish: a timeout, retried), 409, 429 with Retry-After, 500; the error body
+  is `{"Message", "Details"}`.
+- Serialization (…/guidelines/serialization): datetimes are UTC instants `YYYY-MM-DDThh:mm:ssZ`,
+  and "adjusting from local time to UTC can also shift the date": `{start_utc}`/`{end_utc}` are
+  the property's local check-in/check-out times (`check_in`, `check_out`) on the stay's dates in
+  its time zone (the route's `timezone`, else LOCAL_TIMEZONE), converted to UTC.
 - Support: the OpenAPI definition's contact, "Partner success, partnersuccess@mews.com";
   quote the response's `Request-Id` header (…/guidelines/responses).
 Unverified, and overridable per site: `ChannelNumber` on `reservations/add` (the reservation
 carries it and `reservations/update` sets it).
 
 Template placeholders: `{reference}` `{order_id}` `{item_id}` `{first_name}` `{last_name}`
-`{email}` `{phone}` `{description}` `{start}` `{end}` `{start_utc}` `{end_utc}` `{guests}`
+`{email}` `{phone}` `{description}` `{start}` `{end}` `{start_utc}` `{end_utc}` (the check-in and
+check-out times, `check_in`/`check_out`, local to the property's time zone, as UTC instants) `{guests}`
 `{quantity}` `{customer_id}` `{booking_id}` `{confirmation}` `{person_counts}` (the
 `age_categories` counts), `{details.X}` (the item's details), `{map.X}` (the site's mapping of `details.X`, e.g. room type code → category id),
 `{const.X}` and `{secret:ENV_NAME}` (read from the environment, never from the file). A
@@ -57,9 +63,11 @@ string that is one placeholder keeps the value's type.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import re
 from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,8 +155,11 @@ class PmsProfile(_Strict):
     constants: dict[str, Any] = Field(default_factory=dict)
     maps: dict[str, dict[str, Any]] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)  # {secret:NAME} → the variable that holds it here
-    check_in_utc: str = "14:00:00Z"
-    check_out_utc: str = "10:00:00Z"
+    # The property's check-in and check-out times, local: `{start_utc}`/`{end_utc}` are these on
+    # the stay's dates in the property's time zone, as UTC instants (Mews' serialization guideline:
+    # datetimes are UTC, and "adjusting from local time to UTC can also shift the date").
+    check_in: str = "14:00"
+    check_out: str = "10:00"
     forbidden_means: Literal["permission", "refused"] = "permission"
 
 
@@ -266,9 +277,10 @@ class PmsConnector(HttpConnector):
     """Books through any REST API described by a profile. Check first, create, confirm pending ones."""
 
     def __init__(self, options: Mapping[str, Any] | None = None, system: str = "pms",
-                 timeouts: Timeouts = Timeouts(), support: str = "") -> None:
+                 timeouts: Timeouts = Timeouts(), support: str = "", timezone: str = "UTC") -> None:
         self.profile = load_profile(options or {})
         self.system = system
+        self.timezone = timezone  # the property's zone (its route's `timezone`, else LOCAL_TIMEZONE)
         self.name = self.profile.name  # type: ignore[misc]  # instance name: one class, many systems
         self.support = self.profile.support or support  # the profile's contact wins over the system's
         self._ids: dict[str, str] = {}  # confirmation number → the system's id, from the last search
@@ -407,10 +419,15 @@ class PmsConnector(HttpConnector):
             "reference": item.reference, "order_id": item.order_id, "item_id": item.item_id,
             "first_name": item.guest.first_name, "last_name": item.guest.last_name, "email": item.guest.email,
             "phone": item.guest.phone, "description": item.description, "start": start, "end": end,
-            "start_utc": f"{start}T{self.profile.check_in_utc}" if start else "",
-            "end_utc": f"{end}T{self.profile.check_out_utc}" if end else "",
+            "start_utc": self._utc(item.start, self.profile.check_in) if item.start else "",
+            "end_utc": self._utc(item.end or item.start, self.profile.check_out) if item.start else "",
             "guests": item.guests, "quantity": item.quantity, "_item": item,
         }
+
+    def _utc(self, day: dt.date, local_time: str) -> str:
+        """`local_time` on `day` where the property is, as the UTC instant Mews takes."""
+        local = dt.datetime.combine(day, dt.time.fromisoformat(local_time), ZoneInfo(self.timezone))
+        return local.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _value(self, key: str, context: dict[str, Any]) -> Any:
         item: BookingRequest | None = context.get("_item")

@@ -10,8 +10,10 @@ import pytest
 from connectors.errors import (
     AuthFailure,
     DataFormat,
+    ErrorClass,
     NoAvailability,
     NotMapped,
+    Timeout,
     UnknownFailure,
 )
 from connectors.pms import PmsConnector, load_profile, required_env
@@ -67,6 +69,35 @@ def test_create_adds_the_guest_then_a_confirmed_reservation_carrying_our_referen
     assert params["ChannelNumber"] == "ORD-10042/ITEM-1"
     assert params["CustomerId"] in fake.customers
     assert "Authorization" not in add.headers  # Mews: the tokens travel in the body
+
+
+@pytest.mark.parametrize("zone, start_utc, end_utc", [
+    ("Australia/Sydney", "2026-12-08T03:00:00Z", "2026-12-09T23:00:00Z"),  # UTC+11 in December
+    ("Pacific/Auckland", "2026-12-08T01:00:00Z", "2026-12-09T21:00:00Z"),  # UTC+13
+    ("America/Chicago", "2026-12-08T20:00:00Z", "2026-12-10T16:00:00Z"),  # UTC-6
+])
+def test_the_stay_is_the_guests_nights_in_the_propertys_time_zone(fake, room, zone, start_utc, end_utc):
+    """Issue 24.1: StartUtc/EndUtc are the property's local check-in/check-out as UTC instants.
+    Fixed 14:00Z/10:00Z put a Sydney guest's check-in at 01:00 the next day: the stand-in, like
+    the enterprise, refuses it."""
+    fake.timezone = zone
+    with PmsConnector(mews_options(fake), timeouts=TIMEOUTS, timezone=zone) as mews:
+        mews.create(room)
+    (params,) = fake.requests_to("POST", r".*/reservations/add")[-1].json["Reservations"]
+    assert (params["StartUtc"], params["EndUtc"]) == (start_utc, end_utc)
+    assert (fake.local_date(params["StartUtc"]), fake.local_date(params["EndUtc"])) == (room.start, room.end)
+
+    with PmsConnector(mews_options(fake), timeouts=TIMEOUTS) as in_utc:  # the old behaviour: a night off
+        with pytest.raises(DataFormat, match="Invalid StartUtc"):
+            in_utc.create(room)
+
+
+def test_a_408_is_a_timeout_so_it_is_retried_not_an_unknown_error(mews, fake, room):
+    """Issue 24.4: Mews answers 408 when a request is too heavy to finish; nothing was done."""
+    fake.fail_with_status(408, method="POST", path=r".*/reservations/getAll.*", times=-1)
+    with pytest.raises(Timeout) as caught:
+        mews.find_existing(room)
+    assert caught.value.error_class is ErrorClass.TIMEOUT and caught.value.status == 408
 
 
 def test_check_first_finds_the_reservation_by_our_reference(mews, fake, room):

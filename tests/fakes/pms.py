@@ -10,7 +10,10 @@ tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implem
 - `customers/add` → the customer `{"Id", …}`; an e-mail that already exists with
   `OverwriteExisting: false` → 403 `{"Message"}` ("an error response is returned");
 - `reservations/add` → `{"Reservations": [{"Identifier", "Reservation": {...}}]}`;
-  `PersonCounts` required (`[{"AgeCategoryId", "Count"}]`, known categories, positive
+  `StartUtc`/`EndUtc` must be UTC instants (`…Z`, the serialization guideline) at the enterprise's
+  check-in/check-out time in its time zone (`timezone`, `check_in`, `check_out`): a stay whose
+  local start is another time, or another day, is refused 400 (the exact rule Mews applies is
+  unverified; what matters here is that the night is the guest's); `PersonCounts` required (`[{"AgeCategoryId", "Count"}]`, known categories, positive
   counts); `full = True` answers 403 with a business-logic message (no availability);
 - `reservations/confirm` `{ReservationIds}` → `{"ReservationIds": [...]}`, Optional only;
 - `configuration/get` → `{"Enterprise": {...}}`.
@@ -18,10 +21,12 @@ tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implem
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.fakes.http import FakeServer, RecordedRequest, Reply
 
@@ -36,6 +41,7 @@ class FakeMews(FakeServer):
         self.broad_search = False
         self.state_on_add = "Confirmed"
         self.age_categories = {"adult": "age-adult", "child": "age-child"}
+        self.timezone, self.check_in, self.check_out = "UTC", "14:00", "10:00"  # the enterprise's
         self.customers: dict[str, dict[str, Any]] = {}
         self._reservations: dict[str, dict[str, Any]] = {}
         self._numbers = itertools.count(870)
@@ -113,6 +119,18 @@ class FakeMews(FakeServer):
         self.customers[customer["Id"]] = customer
         return Reply(200, customer)
 
+    def local_time(self, instant: Any) -> str | None:
+        """A UTC instant (`YYYY-MM-DDThh:mm:ssZ`) as "hh:mm" in the enterprise's zone; None if it is not one."""
+        try:
+            moment = dt.datetime.strptime(str(instant), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return None
+        return moment.astimezone(ZoneInfo(self.timezone)).strftime("%H:%M")
+
+    def local_date(self, instant: str) -> dt.date:
+        moment = dt.datetime.strptime(instant, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
     def _valid_person_counts(self, counts: Any) -> bool:
         known = set(self.age_categories.values())
         return isinstance(counts, list) and len(counts) >= 1 and all(
@@ -127,6 +145,10 @@ class FakeMews(FakeServer):
             for name in ("StartUtc", "EndUtc", "CustomerId", "RequestedCategoryId", "RateId"):
                 if params.get(name) in (None, ""):
                     return Reply(400, {"Message": f"Invalid {name}."})
+            for name, at in (("StartUtc", self.check_in), ("EndUtc", self.check_out)):
+                if self.local_time(params[name]) != at:
+                    return Reply(400, {"Message": f"Invalid {name}: the enterprise's stays start at {self.check_in} "
+                                                  f"and end at {self.check_out} ({self.timezone})."})
             if not self._valid_person_counts(params.get("PersonCounts")):
                 return Reply(400, {"Message": "Invalid PersonCounts."})
             if params["CustomerId"] not in self.customers:
