@@ -326,12 +326,7 @@ def mark_complete(order_id: str, actor: str, unchecked_reason: str | None = None
     try:
         _platform_complete(settings, order_id)
     except ConnectorError as exc:
-        with transaction(settings.database_url) as session:
-            states.audit(session, actor=actor, action="complete.failed", order_id=order_id, result="failed",
-                         error_class=exc.error_class.value, message=exc.message,
-                         next_step=exc.error_class.next_step)
-        refresh_now(settings, order_id, f"complete-failed:{job_id}")
-        return f"failed: {exc.message}"
+        return _platform_failed(settings, order_id, actor, "complete", exc, job_id)
     with transaction(settings.database_url) as session:
         order = session.get(Order, order_id, with_for_update=True)
         assert order is not None
@@ -367,11 +362,7 @@ def close_order(order_id: str, actor: str) -> str:
     try:
         shared_platform_client(settings).close_order(order_id)
     except ConnectorError as exc:
-        with transaction(settings.database_url) as session:
-            states.audit(session, actor=actor, action="close.failed", order_id=order_id, result="failed",
-                         error_class=exc.error_class.value, message=exc.message)
-        refresh_now(settings, order_id, f"close-failed:{job_id}")
-        return f"failed: {exc.message}"
+        return _platform_failed(settings, order_id, actor, "close", exc, job_id)
     with transaction(settings.database_url) as session:
         order = session.get(Order, order_id, with_for_update=True)
         assert order is not None
@@ -379,6 +370,17 @@ def close_order(order_id: str, actor: str) -> str:
             states.move_order(session, order, states.CLOSED, actor=actor)
     refresh_now(settings, order_id, f"close:{job_id}")
     return "closed"
+
+
+def _platform_failed(settings: Settings, order_id: str, actor: str, move: str, exc: ConnectorError,
+                     job_id: str) -> str:
+    """The platform refused or failed to set the order's status (`move`: complete, close):
+    audited with its error class and next step, and the alert shows it."""
+    with transaction(settings.database_url) as session:
+        states.audit(session, actor=actor, action=f"{move}.failed", order_id=order_id, result="failed",
+                     error_class=exc.error_class.value, message=exc.message, next_step=exc.error_class.next_step)
+    refresh_now(settings, order_id, f"{move}-failed:{job_id}")
+    return f"failed: {exc.message}"
 
 
 def _completion_blockers(settings: Settings, order: Order, payment: PaymentCheck,

@@ -255,7 +255,7 @@ def test_refreshes_racing_a_slow_first_post_make_one_outage_message(slack_settin
     from workflows.core.queue import get_redis
     from workflows.outage.jobs import refresh_incident
 
-    s = slack_settings.model_copy(update={"outage_refresh_seconds": 0.01, "chat_pace_seconds": 0.6,
+    s = slack_settings.model_copy(update={"outage_refresh_seconds": 0.3, "chat_pace_seconds": 1.5,
                                           "outage_threshold": 3})
     today = dt.datetime.now(dt.timezone.utc).date()
     with LiveServer(create_app(s)) as app:
@@ -264,11 +264,12 @@ def test_refreshes_racing_a_slow_first_post_make_one_outage_message(slack_settin
     incident_id = _incident_id(s)
     register_surfaces(s)
     Pacer(get_redis(s.redis_url), s.chat_pace_seconds).wait("#reservations-alerts")  # the channel is busy
+    turn = f"syncdesk:outage:{incident_id}:shown"
     first = threading.Thread(target=refresh_incident, args=(incident_id, s))
     first.start()
-    wait_for(lambda: get_redis(s.redis_url).get(f"syncdesk:outage:{incident_id}:shown") is None, timeout=5,
-             interval=0.005)  # the first refresh's turn is over; its post still waits for the channel
-    assert first.is_alive()
+    wait_for(lambda: get_redis(s.redis_url).exists(turn), timeout=5, interval=0.01)  # the first took its turn
+    wait_for(lambda: not get_redis(s.redis_url).exists(turn), timeout=5, interval=0.01)  # which is over
+    assert first.is_alive()  # while its post still waits for the channel
     refresh_incident(incident_id, s)
     first.join(10)
     posts = [c for c in fake_slack.calls("chat.postMessage") if c["text"].startswith("Possible outage")]
