@@ -30,7 +30,6 @@ from workflows.oncall.rotation import RotationError
 DONE, REFUSED, USAGE, PENDING = 0, 1, 2, 3
 # The words a job's outcome starts with when it did what was asked (workflows.actions.jobs).
 DONE_OUTCOMES = ("success", "confirmed", "already confirmed", "complete", "already complete", "closed", "already closed")
-WAIT_REPORT_SECONDS = 5.0
 
 
 class CliError(Exception):
@@ -293,7 +292,7 @@ def _await_outcome(settings: Settings, job_id: str, wait: float, order_id: str) 
               f"(`syncdesk worker`); waiting up to {wait:g} s", file=sys.stderr, flush=True)
     job = Job.fetch(job_id, connection=get_redis(settings.redis_url))
     started = time.monotonic()
-    next_report = WAIT_REPORT_SECONDS
+    next_report = every = settings.cli_wait_report_seconds
     while (elapsed := time.monotonic() - started) < wait:
         status = job.get_status(refresh=True)
         if status is not None and status.value == "finished":
@@ -305,7 +304,7 @@ def _await_outcome(settings: Settings, job_id: str, wait: float, order_id: str) 
             return REFUSED
         if elapsed >= next_report:
             print(f"waiting for the worker… {int(elapsed)} s", file=sys.stderr, flush=True)
-            next_report += WAIT_REPORT_SECONDS
+            next_report += every
         time.sleep(0.2)
     state = job.get_status(refresh=True)
     why = "no worker took it" if nobody and Worker.count(queue=queue) == 0 else "no outcome"

@@ -150,6 +150,7 @@ FAST_WAITS = {
     "chat_pace_seconds": 0.05,
     "scheduler_poll_seconds": 0.05,
     "worker_min_wait_seconds": 0.02,
+    "cli_wait_report_seconds": 1.0,
     # A worker's clock would post them at its first tick, before the test's own messages; the
     # tests of the daily jobs set a time.
     "digest_time": "off",

@@ -181,15 +181,15 @@ def test_reprocess_refuses_test_orders_and_systems_without_a_booking_api(setting
 def test_without_a_worker_reprocess_says_so_at_once_and_waits_visibly(settings, live_app):
     env = settings_env(settings)
     syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"), "--url", live_app.url)
-    result = syncdesk(env, "reprocess", "ORD-10042", "ITEM-1", "--wait", "6")
+    result = syncdesk(env, "reprocess", "ORD-10042", "ITEM-1", "--wait", "2")
     assert result.returncode == 3
     assert result.stdout.strip() == "Reprocess queued."
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"syncdesk: no worker is running on queue {settings.queue_name}-actions: the job is queued and runs when "
-        "one starts (`syncdesk worker`); waiting up to 6 s",
-        "waiting for the worker… 5 s",
-        "syncdesk: no worker took it within 6 s (the job is queued); `syncdesk order ORD-10042` shows the outcome "
+        "one starts (`syncdesk worker`); waiting up to 2 s",
+        "waiting for the worker… 1 s",
+        "syncdesk: no worker took it within 2 s (the job is queued); `syncdesk order ORD-10042` shows the outcome "
         "when it lands"]
 
 
@@ -204,13 +204,13 @@ def test_a_busy_worker_gets_a_visible_wait(settings, live_app):
     idle = Worker(get_queues(settings), connection=get_redis(settings.redis_url), name="registered-not-working")
     idle.register_birth()
     try:
-        result = syncdesk(env, "reprocess", "ORD-10042", "ITEM-1", "--wait", "6")
+        result = syncdesk(env, "reprocess", "ORD-10042", "ITEM-1", "--wait", "2")
     finally:
         idle.register_death()
     assert result.returncode == 3
     lines = result.stderr.splitlines()
-    assert lines[0] == "waiting for the worker… 5 s"
-    assert lines[-1] == ("syncdesk: no outcome within 6 s (the job is queued); `syncdesk order ORD-10042` shows "
+    assert lines[0] == "waiting for the worker… 1 s"
+    assert lines[-1] == ("syncdesk: no outcome within 2 s (the job is queued); `syncdesk order ORD-10042` shows "
                          "the outcome when it lands")
 
 

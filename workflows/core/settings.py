@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     # An idle `worker --clock` blocks on Redis at least this long at a time (a new job wakes it at
     # once): how late its clock may look at what is due
     worker_min_wait_seconds: float = 1.0
+    cli_wait_report_seconds: float = 5.0  # how often a CLI action waiting for its outcome says it still waits
 
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
