@@ -550,7 +550,9 @@ def _add_find(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ign
     p.set_defaults(func=cmd_find)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = True) -> int:
+    """Run one `syncdesk` command and return its exit code. `own_process=False` leaves this
+    process's logging and signal handlers alone (the tests run commands in their own process)."""
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
@@ -558,12 +560,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         print(f"syncdesk: bad setting ({problems}): fix it in the environment or .env", file=sys.stderr)
         return USAGE
-    from syncdesk.logs import configure
+    if own_process:
+        from syncdesk.logs import configure
 
-    configure(settings.log_level, settings.log_format)
-    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a worker or
-    # the web process is stuck without stopping it.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+        configure(settings.log_level, settings.log_format)
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a worker or
+        # the web process is stuck without stopping it.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     command = args.command
     try:
         return args.func(args, settings)

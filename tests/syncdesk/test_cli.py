@@ -1,22 +1,16 @@
 """The `syncdesk` command as an operator uses it: ingest, orders, order, and fail-fast
-settings."""
+settings. Commands run in this process (`run_cli`); those whose start-up is the subject
+(serve, worker) run as subprocesses."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-import pytest
-
-from tests.conftest import EXAMPLES, ROOT, post_failure, settings_env
+from tests.conftest import EXAMPLES, post_failure, run_cli, settings_env
 from workflows.core.settings import Settings
 
-pytestmark = pytest.mark.slow  # started first (tests/conftest.py)
-
-
-def syncdesk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "syncdesk.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+syncdesk = run_cli  # the command's own code, in this process (tests/conftest.py)
 
 
 def test_ingest_then_orders_lists_it_and_order_tells_its_story(settings, live_app):

@@ -187,6 +187,11 @@ def install(settings: Settings | None) -> None:
     _from_environment.cache_clear()
 
 
+def installed() -> Settings | None:
+    """The settings `install` made this process's, if any."""
+    return _installed
+
+
 def get_settings() -> Settings:
     """This process's settings: the installed ones, else the environment's (read once)."""
     return _installed if _installed is not None else _from_environment()

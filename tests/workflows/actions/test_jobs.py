@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,12 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
 from connectors.errors import ErrorClass
-from tests.conftest import ROOT, WorkerProcess, settings_env, wait_for
+from tests.conftest import WorkerProcess, run_cli, settings_env, wait_for
 from tests.fakes import FakePlatform, FakeStripe, FakeSynxis
 from workflows.actions import requests as actions
 from workflows.core import queue
@@ -528,8 +526,7 @@ def test_platform_409_is_shown_as_a_clear_error_and_a_later_retry_completes(worl
 # -- the command line ---------------------------------------------------------------------
 
 def _cli(w: World, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "syncdesk.cli", *args, "--actor", "cli:ops", "--wait", "20"],
-                          env=settings_env(w.settings), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return run_cli(settings_env(w.settings), *args, "--actor", "cli:ops", "--wait", "20")
 
 
 def test_cli_commands_enqueue_the_same_jobs_and_print_the_outcome(world):
