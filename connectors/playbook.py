@@ -83,6 +83,9 @@ class PlaybookConnector:
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
         raise self._manual(item)
 
+    def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
+        raise self._manual(item)
+
     def create(self, item: BookingRequest) -> BookingResult:
         raise self._manual(item)
 

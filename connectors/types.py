@@ -123,6 +123,13 @@ class ExistingBooking:
     raw_status: str
     reference: str = ""
     meaning: str = ""  # what the raw status means, in the vendor's words where it has any
+    # What the system holds, where its answer says (None: it did not say). The arrival check
+    # (workflows/arrivals) compares them with the order; a held booking's deadline is when
+    # the system lets it lapse (SynXis Booked/OnHold, ResDiary Unconfirmed).
+    start: dt.date | None = None
+    end: dt.date | None = None
+    guests: int | None = None
+    deadline: dt.datetime | None = None
 
 
 def most_booked(bookings: list[ExistingBooking]) -> ExistingBooking | None:
@@ -157,6 +164,11 @@ class BookingConnector(Protocol):
     """What every booking system implements (issue 3)."""
 
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None: ...
+
+    def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
+        """The booking the system numbered `confirmation` (the item's external reference),
+        None when it has none by that number: how the arrival check proves a Confirmed item."""
+        ...
 
     def create(self, item: BookingRequest) -> BookingResult: ...
 
