@@ -145,10 +145,11 @@ _TEXTS: dict[ErrorClass, _ClassText] = {
     ),
     ErrorClass.NEEDS_REVIEW: _ClassText(
         "Booking needs a person",
-        "The booking system holds a booking for this item in a state syncdesk must neither confirm "
-        "nor replace (provisional, payment pending, being cancelled, released).",
-        "Open the booking in the system and settle it there (confirm it, or cancel it and book again), "
-        "then use Booked manually.",
+        "Only a person can finish this booking: the booking system holds one in a state syncdesk must "
+        "neither confirm nor replace (provisional, payment pending, being cancelled, released), or it made "
+        "none and asks for a step only the guest can do (card details, a deposit). The message says which.",
+        "If a booking is held, settle it in the system (confirm it, or cancel it and book again); if none "
+        "is, book it by hand in the system or ask the guest to. Then use Booked manually.",
         False,
     ),
     ErrorClass.UNKNOWN: _ClassText(
@@ -236,7 +237,8 @@ class NoConnector(ConnectorError):
 
 
 class NeedsReview(ConnectorError):
-    """A booking exists in a state syncdesk must neither confirm nor replace: a person settles it."""
+    """Only a person can finish the booking: one exists in a state syncdesk must neither confirm nor
+    replace, or the system made none and asks for a step only the guest can do (a card, a deposit)."""
 
     error_class = ErrorClass.NEEDS_REVIEW
 

@@ -1,15 +1,64 @@
 """ResDiary (restaurant tables): the wire format of its APIs, and nothing else.
 
-Two of ResDiary's APIs, each with its own authentication:
+Create with the Consumer API; check first with whichever read syncdesk has been given: the
+EPOS API's diary (OAuth 1.0a) when it is configured, else Data Extraction "Get Bookings"
+(the Consumer API's token). EPOS stays optional: ResDiary certifies EPOS API integrations
+only with a bi-directional seating flow, which syncdesk does not have (EPOS API guide,
+introduction: https://docs.hos.accessacloud.com/resdiary-api/guides/epos-api-guide/introduction).
 
-Check first: the EPOS API's diary, signed with OAuth 1.0a.
+What check-first can prove with each:
+- EPOS diary (by visit date): every booking in the restaurant's diary for the item's visit
+  date, unallocated ones included, whoever made it and whenever. Nothing found there means no
+  booking on that date carries our reference or matches the party (surname, time, covers). A
+  booking moved to another date is not seen.
+- Data Extraction "Get Bookings" (by the day a booking was *created*, not the visit date:
+  Introduction, "Terminology"): the bookings created on each day asked, in their current
+  state, whatever their visit date. syncdesk asks each day from `created_lookback_days`
+  (routing option, default 7) before today to tomorrow (UTC; the zone of ResDiary's booking
+  date is unverified, hence one day either side). Nothing found proves only that no booking
+  with our reference or matching the party (visit date included) was *created in that window*:
+  one created earlier (a first attempt more than `created_lookback_days` ago) is not seen.
+
+The public Consumer API finds a booking by its ResDiary reference only (GET
+`…/Restaurant/{micrositeName}/Booking/{bookingReference}`, consumer-api/booking), and the
+reference is exactly what a create whose answer was lost never gave us; that is why
+check-first reads a day's list. `find_by_confirmation` (the arrival check) uses that call.
+
+APIs and pages:
+- Introduction (https://docs.hos.accessacloud.com/resdiary-api/guides/introduction): Data
+  Extraction is "Get Bookings" and "Get Booking Changes" by day ("Booking Date refers to the
+  booking created date"). Its "Requesting a token" section points to "OAuth 2.0 Authorization
+  Code Flow w/ PKCE", while every reference page says "Bearer token using a JWT".
+- Token (unverified: no reference page; the Introduction points to PKCE, see above): POST
+  `/api/Jwt/v2/Authenticate` `{"Username", "Password"}` → `{"Status": "Success"|"Fail",
+  "Token", "TokenExpiryUtc"}` (zoneless UTC); bad credentials answer 200 with `Status: "Fail"`.
+  From published client code; the JWT is then sent as `Authorization: Bearer …`, as the
+  reference pages say.
+- Create: Consumer API basic call sequence (https://sales.resdiary.com/consumer-api-basic-call-sequence/):
+  POST `/api/ConsumerApi/v1/Restaurant/{micrositeName}/BookingWithStripeToken`, answered
+  `{"Status", "Booking": {"Reference", …}, "Errors"}`; the body fields (`VisitDate`,
+  `VisitTime`, `PartySize`, `ChannelCode`, `SpecialRequests`, `Customer`, …) are from
+  published client code (unverified).
+- Payments (https://docs.hos.accessacloud.com/resdiary-api/guides/consumer-api-guide/payments):
+  `CreditCardRequired` comes with a `SetupIntentClientSecret` (`PaymentRequired` with the
+  Stripe keys, `StripeAuthenticationRequired` with a `PaymentIntentSecret`): the guest's
+  browser completes a Stripe step and the client calls create again, and "booking is made"
+  only at `Success`. So none of these holds a booking, and syncdesk, which has no guest
+  browser, cannot finish them: it says so, records nothing, and never logs the secret.
+- Data Extraction, Get Bookings (unverified: the reference page
+  https://docs.hos.accessacloud.com/resdiary-api/api-references/data-extract-api/booking
+  documents only GET `/api/ConsumerApi/v1/DataExtract/Restaurant/{deploymentId}/{providerId}/Booking/{bookingId}`
+  with a bearer JWT; the by-day form `…/Booking/{yyyy-mm-dd}` is from published client code).
+  Booking fields: `Id`, `BookingReference`, `CustomerName` are on that page; `Comments`,
+  `Covers`, `VisitDateTime`, `Status`, `BookingDateTime` are named as in the EPOS API
+  (unverified for Data Extraction: the page describes them, its names were not read).
 - EPOS API, Booking (https://docs.hos.accessacloud.com/resdiary-api/api-references/epos-api/booking):
   GET `/WebServices/Epos/v1/Restaurant/{restaurantId}/DiaryData?date=&includeUnallocatedBookings=`,
-  the restaurant's bookings of a day: `BookingReference`, `VisitDateTime`, `Covers`,
+  the diary of a visit date: `BookingReference`, `VisitDateTime`, `Covers`,
   `CustomerFullName`, `Comments`, `CustomerComments`, `ArrivalStatus`, `MealStatus`, `Status`
   (field list as in ResDiary's own C# example `DiaryBooking.cs`); `Status` as a name or as
   the number of ResDiary's example enum (`EPOS_STATUS_ORDER`).
-- Authentication, from ResDiary's own examples (https://github.com/ResDiary/ResDiary-OAuth-Examples,
+- EPOS authentication, from ResDiary's own examples (https://github.com/ResDiary/ResDiary-OAuth-Examples,
   `C# Examples/EposServiceConsumer/README.md` and `Helpers/EposServiceClient.cs`): 2-legged
   OAuth 1.0a, HMAC-SHA1. Step 1, a request token: POST `{oauth}/OAuth/V10a?second_secret=
   …&scope=http://app.restaurantdiary.com/WebServices/Epos/v1` signed with the consumer key
@@ -18,25 +67,6 @@ Check first: the EPOS API's diary, signed with OAuth 1.0a.
   `Authorization: OAuth …` header. Token answers are form-encoded `oauth_token` /
   `oauth_token_secret` (RFC 5849 §2.1, §2.3). Signing is oauthlib's (`EposOAuth1`), not
   hand-rolled. The consumer secret and the second secret are per restaurant.
-
-  Why the diary and not the Consumer API's lookups: the Consumer API finds a booking only
-  by its ResDiary reference (GET `…/Restaurant/{micrositeName}/Booking/{bookingReference}`,
-  consumer-api/booking), and the reference is exactly what a create whose answer was lost
-  never gave us. No public Consumer API call searches a day or a guest (research for
-  issue 12: "Find Bookings" is not published). The diary of the visit date is the one
-  documented place where a booking we made but never heard back about can be found.
-
-Create: the Consumer API, with the API user's JWT.
-- Introduction (https://docs.hos.accessacloud.com/resdiary-api/guides/introduction):
-  "Requesting a token" before any request; bearer JWT on every call. Token: POST
-  `/api/Jwt/v2/Authenticate` `{"Username", "Password"}` → `{"Status": "Success"|"Fail",
-  "Token", "TokenExpiryUtc"}` (zoneless UTC); bad credentials answer 200 with `Status: "Fail"`
-  (unverified: from published client code; no reference page).
-- Consumer API basic call sequence (https://sales.resdiary.com/consumer-api-basic-call-sequence/):
-  POST `/api/ConsumerApi/v1/Restaurant/{micrositeName}/BookingWithStripeToken`, answered
-  `{"Status": "Success"|"CreditCardRequired"|"PaymentRequired"|…, "Booking": {"Reference", …},
-  "Errors"}`; the body fields (`VisitDate`, `VisitTime`, `PartySize`, `ChannelCode`,
-  `SpecialRequests`, `Customer`, …) are from published client code (unverified).
 
 Statuses: `STATUSES`, from the Consumer API guide's booking-status page
 (https://docs.hos.accessacloud.com/resdiary-api/guides/consumer-api-guide/booking-status),
@@ -47,13 +77,23 @@ details are taken, so it is never reported as booked. ResDiary's EPOS example en
 status ever says so, it can only describe a real booking whose guest came, so they count as
 booked. Any other status is an error, never a guess.
 
-Our reference is written into `SpecialRequests` and looked for in the diary's `Comments` /
-`CustomerComments` (unverified: which of the two carries it); a booking made by hand
-without it counts only if surname, visit time and covers all match.
+An Unconfirmed booking's deadline: no answer carries one. A restaurant's "Hours to expiry"
+(Stripe settings: the guest has that long to give card details before the booking is removed,
+https://help-resdiary.theaccessgroup.com/en/articles/12052959-obtain-payment-details-securely-by-email)
+may be given as the routing option `card_hours_to_expiry`; the deadline is then the booking's
+`BookingDateTime` (when it was made, UTC; unverified name) plus those hours. The hours count
+from when card details were asked for, never before the booking was made, so the booking
+cannot lapse before that deadline.
+
+Our reference is written into `SpecialRequests` and looked for in `Comments` /
+`CustomerComments` / `SpecialRequests` (unverified: which one carries it in the diary and in
+Data Extraction); a booking made by hand without it counts only if surname, visit date and
+time, and covers all match.
 
 Item details: `restaurant_id` (the microsite name, as the platform sends it), `visit_time`,
-`covers`, `promotion_id`, `special_requests`; the numeric EPOS restaurant id comes from
-`epos_restaurant_id` in the item or the routing option of that property.
+`covers`, `promotion_id`, `special_requests`. Per restaurant, in the item or the routing
+options: `epos_restaurant_id` (the EPOS diary), `deployment_id` and `provider_id` (Data
+Extraction); routing options only: `created_lookback_days`, `card_hours_to_expiry`.
 """
 
 from __future__ import annotations
@@ -64,7 +104,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 from oauthlib.oauth1 import Client as OAuth1Client
@@ -91,9 +131,14 @@ from connectors.types import (
     most_booked,
 )
 
-AUTH_PATH = "/api/Jwt/v2/Authenticate"
+AUTH_PATH = "/api/Jwt/v2/Authenticate"  # unverified: no reference page (the Introduction points to OAuth 2.0 PKCE)
 CONSUMER = "/api/ConsumerApi/v1/Restaurant/{microsite}"
 DIARY = "/WebServices/Epos/v1/Restaurant/{restaurant}/DiaryData"
+# Data Extraction "Get Bookings": the bookings created on one day (unverified: the by-day form
+# is from published client code; the reference page has only …/Booking/{bookingId}).
+CREATED_ON = "/api/ConsumerApi/v1/DataExtract/Restaurant/{deployment}/{provider}/Booking/{day}"
+CREATED_LOOKBACK_DAYS = 7
+DATA_EXTRACT_OPTIONS = ("deployment_id", "provider_id")
 EPOS_SCOPE = "http://app.restaurantdiary.com/WebServices/Epos/v1"  # ResDiary's examples
 
 
@@ -130,7 +175,12 @@ STATUSES = StatusTable({
 EPOS_STATUS_ORDER = ("Unconfirmed", "Booked", "Confirmed", "Closed", "Cancelled", "Expired", "Pending", "Declined",
                      "Locked", "Wait", "Bumped")
 _OUR_REFERENCE = re.compile(r"\[syncdesk ([^\]]+)\]")
-_CARD_STATUSES = ("creditcardrequired", "paymentrequired", "paymentfailed")
+_BOOKING_READ = re.compile(r"/api/ConsumerApi/v1/Restaurant/[^/]+/Booking/[^/]+")
+# Create answers that made no booking and wait for a Stripe step in the guest's browser (payments
+# guide); "paymentfailed" is not in the guide, and a failed payment books nothing either.
+_CARD_STEPS = {"creditcardrequired": "the guest's card details", "paymentrequired": "a payment (deposit)",
+               "stripeauthenticationrequired": "the card holder's authentication (3DS2)",
+               "paymentfailed": "a payment (which failed)"}
 _AVAILABILITY_WORDS = ("availability", "not available", "unavailable", "fully booked", "no tables")
 
 
@@ -152,18 +202,32 @@ def map_status(raw: str) -> BookingStatus:
     return status_of(raw).ours
 
 
+def _utc(value: Any) -> dt.datetime | None:
+    """A ResDiary timestamp (zoneless, UTC) as an aware datetime; None when absent or unreadable."""
+    try:
+        at = dt.datetime.fromisoformat(str(value).rstrip("Z")[:26])
+    except (TypeError, ValueError):
+        return None
+    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
+
+
+def _day(value: Any) -> dt.date | None:
+    """The date part of a ResDiary date or date-time (`2026-12-24T19:30:00`); None when unreadable."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except (TypeError, ValueError):
+        return None
+
+
 def _expiry(value: Any) -> float:
     """Seconds from now until `TokenExpiryUtc` (zoneless, UTC); 23 h when unreadable."""
-    try:
-        text = str(value).rstrip("Z")[:26]
-        at = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
-        return (at - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    except (TypeError, ValueError):
-        return 23 * 3600.0
+    at = _utc(value)
+    return (at - dt.datetime.now(dt.timezone.utc)).total_seconds() if at is not None else 23 * 3600.0
 
 
 class ResDiaryToken(CachedToken):
-    """The API user's JWT (Consumer API), fetched with username and password."""
+    """The API user's JWT (Consumer API and Data Extraction), fetched with username and password
+    from `Jwt/v2/Authenticate` (unverified: see the module docstring)."""
 
     def __init__(self, username: str, password: str) -> None:
         super().__init__(what="RESDIARY_USERNAME / RESDIARY_PASSWORD")
@@ -266,8 +330,17 @@ class EposOAuth1:
         return token, secret
 
 
+class BookingNotFound(NotMapped):
+    """ResDiary has no booking by the reference asked for (a 404 on a booking read that does not
+    name the restaurant; unverified: what ResDiary answers for an unknown reference)."""
+
+
 def _map_error(connector: HttpConnector, response: httpx.Response, method: str, path: str) -> ConnectorError | None:
     said = error_text(response)
+    if response.status_code == 404 and method == "GET" and _BOOKING_READ.fullmatch(path) \
+            and "restaurant" not in said.lower():
+        return BookingNotFound(f"ResDiary has no booking by that reference: {said}",
+                               detail=connector.describe_response(response, method, path), status=404)
     if response.status_code == 404:
         return NotMapped(f"ResDiary does not know this restaurant (or syncdesk's user may not book it): {said}",
                          detail=connector.describe_response(response, method, path), status=404)
@@ -309,20 +382,26 @@ class ResDiaryConfig:
     username: str  # RESDIARY_USERNAME: the API user
     password: str = field(repr=False)  # RESDIARY_PASSWORD
     channel_code: str = "ONLINE"  # RESDIARY_CHANNEL_CODE
-    epos: EposConfig | None = None  # None: not configured, and then nothing is created (no check possible)
+    epos: EposConfig | None = None  # None: not configured; check first with Data Extraction instead
     support: str = ""  # RESDIARY_SUPPORT_CONTACT
     timeouts: Timeouts = Timeouts()
 
 
 class ResDiaryConnector(HttpConnector):
-    """Books tables in ResDiary. Check the day's diary first (EPOS), then create (Consumer API)."""
+    """Books tables in ResDiary: check first (the EPOS diary, else Data Extraction), then create
+    (Consumer API); finds a booking by its reference for the arrival check (Consumer API)."""
 
     name = "ResDiary"
 
     def __init__(self, config: ResDiaryConfig, options: Mapping[str, Any] | None = None) -> None:
+        options = options or {}
         self.channel_code = config.channel_code
         self.support = config.support
-        self.epos_restaurant_id = (options or {}).get("epos_restaurant_id")
+        self.options = dict(options)
+        self.epos_restaurant_id = options.get("epos_restaurant_id")
+        self.created_lookback_days = int(options.get("created_lookback_days", CREATED_LOOKBACK_DAYS))
+        hours = options.get("card_hours_to_expiry")
+        self.card_hours_to_expiry = float(hours) if hours not in (None, "") else None
         self._diary = ResDiaryDiary(config.epos, config.timeouts) if config.epos is not None else None
         super().__init__(config.api_url, timeouts=config.timeouts, auth=ResDiaryToken(config.username, config.password))
 
@@ -338,37 +417,42 @@ class ResDiaryConnector(HttpConnector):
                                  support=self.support)
 
     def check_credentials(self) -> None:
-        """A live check: a Consumer API token, and the EPOS OAuth tokens (which the check-first needs)."""
+        """A live check: a Consumer API token, then the read check-first uses: the EPOS OAuth
+        tokens, or else one Data Extraction read of today's bookings for the routed restaurant."""
         if self._auth is not None:
             self._auth.headers(self, "POST", AUTH_PATH)
-        if self._diary is None:
-            raise NotMapped(f"ResDiary's EPOS API (the diary the check-first reads) is not configured: set "
-                            f"{', '.join(EPOS_SETTINGS)}.")
-        self._diary.check_credentials()
+        if self._diary is not None:
+            self._diary.check_credentials()
+            return
+        ids = self._data_extract_ids(self.options)
+        if ids is None:
+            raise NotMapped(self._no_check_first("", epos_configured=False))
+        self._created_on(*ids, dt.datetime.now(dt.timezone.utc).date())
 
     def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
-        """The diary booking for this item on its visit date, if any: by our reference, else by guest."""
+        """The booking for this item, if any, by our reference, else by guest: in the EPOS diary of
+        its visit date, or else among the bookings created in the last days (Data Extraction)."""
         if item.start is None:
             raise MissingField("The item has no visit date; ResDiary needs one.", detail=f"item {item.reference}")
-        restaurant = item.details.get("epos_restaurant_id") or self.epos_restaurant_id
-        if restaurant in (None, ""):
-            raise NotMapped(
-                f"No numeric ResDiary restaurant id is configured for {self._microsite(item)} (routing option "
-                "epos_restaurant_id): syncdesk cannot check the diary for an existing booking, so it will not "
-                "create one. Configure it, or book by hand.",
-                detail=f"item {item.reference} details={item.details!r}",
-            )
-        if self._diary is None:
-            raise NotMapped(
-                "ResDiary's EPOS API (the diary) is not configured: syncdesk cannot check for an existing booking, "
-                f"so it will not create one. Set {', '.join(EPOS_SETTINGS)}, or book by hand.",
-                detail=f"item {item.reference}",
-            )
-        diary = self._diary.day(restaurant, item.start)
         tag = f"[syncdesk {item.reference}]"
-        ours = [b for b in diary if tag in self._comments(b)]
-        found = ours or [b for b in diary if self._same_party(b, item)]
+        bookings = self._check_first_bookings(item)
+        ours = [b for b in bookings if tag in self._comments(b)]
+        found = ours or [b for b in bookings if self._same_party(b, item)]
         return most_booked([self._existing(b) for b in found])
+
+    def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
+        """The booking ResDiary numbered `confirmation` at the item's restaurant (Consumer API, Get
+        a booking by its reference), with its visit date, covers and, if Unconfirmed, its deadline;
+        None when ResDiary has no booking by that reference."""
+        path = CONSUMER.format(microsite=self._microsite(item)) + f"/Booking/{quote(confirmation.strip(), safe='')}"
+        try:
+            answer = self.request("GET", path)
+        except BookingNotFound:
+            return None
+        if not isinstance(answer, dict):
+            raise UnknownFailure(f"ResDiary answered the read of booking {confirmation} without a booking.",
+                                 detail=repr(answer)[:500])
+        return self._existing(answer)
 
     def create(self, item: BookingRequest) -> BookingResult:
         """Create the booking with our reference in its special requests. Sent once: check first instead."""
@@ -378,19 +462,23 @@ class ResDiaryConnector(HttpConnector):
             raise UnknownFailure("ResDiary answered the booking request without a body; the booking may or may "
                                  "not exist.", detail=repr(answer)[:500])
         outcome = str(answer.get("Status") or "")
+        said = "; ".join(self._errors(answer.get("Errors")))
+        if outcome.lower() in _CARD_STEPS:
+            # No booking exists (payments guide): nothing to record, and the Stripe secrets stay out of the log.
+            secrets = [k for k in ("SetupIntentClientSecret", "PaymentIntentSecret") if answer.get(k)]
+            raise NeedsReview(
+                f"ResDiary made no booking: it asks for {_CARD_STEPS[outcome.lower()]} first ({outcome}), a step "
+                "the guest completes in ResDiary's Stripe form, which syncdesk cannot do. Nothing is held in the "
+                "diary. Book the table by hand in ResDiary (it can email the guest its secure card page), or ask "
+                "the guest to book it, then use Booked manually.",
+                detail=f"Status={outcome} Errors={said} given={','.join(secrets) or 'none'} (values not logged)")
         booking = answer.get("Booking") if isinstance(answer.get("Booking"), dict) else {}
         reference = str(booking.get("Reference") or "")
-        said = "; ".join(self._errors(answer.get("Errors")))
         evidence = f"Status={outcome} Reference={reference} Errors={said}"
         lowered = (outcome + " " + said).lower()
         if outcome.lower() == "customerblocked":
             raise PermissionDenied("ResDiary refused the booking: the guest is blocked at this restaurant.",
                                    detail=evidence)
-        if outcome.lower() in _CARD_STATUSES:
-            raise NeedsReview(
-                f"ResDiary holds booking {reference or '(no reference)'} but asks for card details ({outcome}): it "
-                "is not a booking until they are given (the channel or promotion syncdesk books through requires a "
-                "card). Confirm the booking in the diary by hand, then use Booked manually.", detail=evidence)
         if any(w in lowered for w in _AVAILABILITY_WORDS):
             raise NoAvailability(f"ResDiary has no availability: {said or outcome}", detail=evidence)
         if outcome != "Success" or not reference:
@@ -421,6 +509,50 @@ class ResDiaryConnector(HttpConnector):
                 "has paid through the platform), then use Booked manually.",
                 detail=f"Reference={existing.confirmation} Status={existing.raw_status}")
         raise ValueError(f"cannot confirm a ResDiary booking that is {existing.raw_status}")
+
+    # -- check first -----------------------------------------------------------------------
+    def _check_first_bookings(self, item: BookingRequest) -> list[dict[str, Any]]:
+        """The bookings check-first looks through: the EPOS diary of the visit date when EPOS is
+        configured for the restaurant, else those created in the lookback window (Data Extraction)."""
+        assert item.start is not None
+        restaurant = item.details.get("epos_restaurant_id") or self.epos_restaurant_id
+        if self._diary is not None and restaurant not in (None, ""):
+            return self._diary.day(restaurant, item.start)
+        ids = self._data_extract_ids({**self.options, **item.details})
+        if ids is None:
+            raise NotMapped(self._no_check_first(str(item.details.get("restaurant_id") or ""),
+                                                 epos_configured=self._diary is not None),
+                            detail=f"item {item.reference} details={item.details!r}")
+        today = dt.datetime.now(dt.timezone.utc).date()
+        days = [today + dt.timedelta(days=n) for n in range(-self.created_lookback_days, 2)]
+        return [b for day in days for b in self._created_on(*ids, day)]
+
+    @staticmethod
+    def _data_extract_ids(values: Mapping[str, Any]) -> tuple[str, str] | None:
+        found = tuple(str(values.get(k) or "").strip() for k in DATA_EXTRACT_OPTIONS)
+        return (found[0], found[1]) if all(found) else None
+
+    def _created_on(self, deployment: str, provider: str, day: dt.date) -> list[dict[str, Any]]:
+        """Data Extraction "Get Bookings": the bookings created on `day` (the answer's envelope,
+        a list or `{"Bookings": […]}`, is unverified)."""
+        path = CREATED_ON.format(deployment=quote(deployment, safe=""), provider=quote(provider, safe=""),
+                                 day=day.isoformat())
+        answer = self.request("GET", path)
+        bookings = answer.get("Bookings", answer) if isinstance(answer, dict) else answer
+        if not isinstance(bookings, list):
+            raise UnknownFailure("ResDiary answered the Data Extraction request without a list of bookings; "
+                                 "syncdesk cannot tell whether the booking exists, so it will not create one.",
+                                 detail=repr(answer)[:500])
+        return [b for b in bookings if isinstance(b, dict)]
+
+    @staticmethod
+    def _no_check_first(microsite: str, *, epos_configured: bool) -> str:
+        where = f" for {microsite}" if microsite else ""
+        epos = ("the numeric EPOS restaurant id (routing option epos_restaurant_id)" if epos_configured else
+                f"ResDiary's EPOS API ({', '.join(EPOS_SETTINGS)}, and routing option epos_restaurant_id)")
+        return (f"syncdesk cannot check ResDiary{where} for an existing booking, so it will not create one: "
+                f"configure {epos}, or Data Extraction (routing options {' and '.join(DATA_EXTRACT_OPTIONS)}, "
+                "read with the Consumer API user), or book by hand.")
 
     # -- error mapping ---------------------------------------------------------------------
     def map_status(self, response: httpx.Response, method: str, path: str) -> ConnectorError | None:
@@ -466,19 +598,22 @@ class ResDiaryConnector(HttpConnector):
 
     @staticmethod
     def _comments(booking: dict[str, Any]) -> str:
-        return " ".join(str(booking.get(k) or "") for k in ("Comments", "CustomerComments"))
+        return " ".join(str(booking.get(k) or "") for k in ("Comments", "CustomerComments", "SpecialRequests"))
 
     def _same_party(self, booking: dict[str, Any], item: BookingRequest) -> bool:
-        """A booking made without our reference counts only if surname, visit time and covers all match."""
+        """A booking made without our reference counts only if surname, visit date and time, and
+        covers all match."""
         surname = item.guest.last_name.strip().casefold()
-        names = str(booking.get("CustomerFullName") or "").casefold().split()
+        names = str(booking.get("CustomerFullName") or booking.get("CustomerName") or "").casefold().split()
         visit = str(booking.get("VisitDateTime") or "")
         try:
             wanted_time = self._visit_time(item)[:5]
         except MissingField:
             return False
         covers = int(item.details.get("covers") or item.guests or 0)
-        return bool(surname) and surname in names and visit[11:16] == wanted_time and booking.get("Covers") == covers
+        return (bool(surname) and surname in names and item.start is not None
+                and visit[:10] == item.start.isoformat() and visit[11:16] == wanted_time
+                and booking.get("Covers") == covers)
 
     @staticmethod
     def _errors(errors: Any) -> list[str]:
@@ -487,12 +622,24 @@ class ResDiaryConnector(HttpConnector):
         return [str(e.get("ErrorMessage") or e.get("Message") or e) if isinstance(e, dict) else str(e) for e in errors]
 
     def _existing(self, booking: dict[str, Any]) -> ExistingBooking:
+        """A diary, Data Extraction or Consumer API booking as what the system holds."""
         reference = booking.get("BookingReference") or booking.get("Reference")
         if not reference:
-            raise UnknownFailure("ResDiary returned a diary booking without a reference.", detail=repr(booking)[:500])
+            raise UnknownFailure("ResDiary returned a booking without a reference.", detail=repr(booking)[:500])
         value = booking.get("Status")
         raw = status_name(value if value is not None else booking.get("BookingStatus"))
         status = status_of(raw)
         ours = _OUR_REFERENCE.search(self._comments(booking))
+        covers = booking.get("Covers", booking.get("PartySize"))
         return ExistingBooking(confirmation=str(reference), status=status.ours, raw_status=raw,
-                               reference=ours.group(1) if ours else "", meaning=status.meaning)
+                               reference=ours.group(1) if ours else "", meaning=status.meaning,
+                               start=_day(booking.get("VisitDateTime") or booking.get("VisitDate")),
+                               guests=covers if isinstance(covers, int) and not isinstance(covers, bool) else None,
+                               deadline=self._deadline(raw, booking))
+
+    def _deadline(self, raw: str, booking: dict[str, Any]) -> dt.datetime | None:
+        """When an Unconfirmed booking may lapse (see the module docstring); None when unknown."""
+        if STATUSES.key(raw) != "unconfirmed" or self.card_hours_to_expiry is None:
+            return None
+        made = _utc(booking.get("BookingDateTime"))  # unverified name
+        return made + dt.timedelta(hours=self.card_hours_to_expiry) if made is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterator
 
+import httpx
 import pytest
 
 from connectors.errors import (
@@ -38,11 +39,11 @@ def epos(fake: FakeResDiary, **overrides: Any) -> EposConfig:
     return EposConfig(**values)
 
 
-def build(fake: FakeResDiary, **overrides: Any) -> ResDiaryConnector:
+def build(fake: FakeResDiary, options: dict[str, Any] | None = None, **overrides: Any) -> ResDiaryConnector:
     values: dict[str, Any] = dict(api_url=fake.url, username=fake.username, password=fake.password,
                                   epos=epos(fake), timeouts=TIMEOUTS)
     values.update(overrides)
-    return ResDiaryConnector(ResDiaryConfig(**values), {"epos_restaurant_id": 4321})
+    return ResDiaryConnector(ResDiaryConfig(**values), {"epos_restaurant_id": 4321} if options is None else options)
 
 
 @pytest.fixture
@@ -77,6 +78,7 @@ def test_check_first_finds_the_booking_carrying_our_reference(resdiary, fake, ta
 
     assert found is not None and found.confirmation == reference and found.status is BookingStatus.BOOKED
     assert found.reference == "ORD-10042/ITEM-1"
+    assert found.start == dt.date(2026, 12, 24) and found.guests == 4 and found.deadline is None
     (search,) = fake.requests_to("GET", r".*/DiaryData")
     assert search.path == "/WebServices/Epos/v1/Restaurant/4321/DiaryData" and search.param("date") == "2026-12-24"
 
@@ -156,11 +158,38 @@ def test_no_availability_is_its_own_class(resdiary, fake, table):
         resdiary.create(table)
 
 
-def test_a_booking_held_for_a_card_says_to_confirm_it_by_hand(resdiary, fake, table):
+def test_a_card_requirement_holds_no_booking_and_tells_staff_to_book_by_hand(resdiary, fake, table):
+    """Payments guide: CreditCardRequired comes with a SetupIntentClientSecret and the booking is
+    made only at Success, so nothing exists to confirm and nothing is recorded."""
     fake.card_required = True
 
-    with pytest.raises(NeedsReview, match="CreditCardRequired"):
+    with pytest.raises(NeedsReview, match="CreditCardRequired") as caught:
         resdiary.create(table)
+
+    message = caught.value.message
+    assert message.startswith("ResDiary made no booking") and "Nothing is held" in message
+    assert "Book the table by hand" in message and "ask the guest" in message and "holds booking" not in message
+    assert "seti_" not in message + caught.value.detail  # the Stripe secret is never logged
+    assert fake.bookings() == []
+    assert resdiary.find_existing(table) is None  # a Reprocess finds nothing held, and asks again
+    with pytest.raises(NeedsReview, match="made no booking"):
+        resdiary.create(table)
+    assert fake.bookings() == []
+
+
+def test_the_stand_in_answers_a_card_requirement_with_a_setup_intent_and_no_booking(fake):
+    with httpx.Client(base_url=fake.url) as client:
+        jwt = client.post("/api/Jwt/v2/Authenticate", json={"Username": fake.username,
+                                                            "Password": fake.password}).json()["Token"]
+        fake.card_required = True
+        answer = client.post("/api/ConsumerApi/v1/Restaurant/TheGrillRoom/BookingWithStripeToken",
+                             headers={"Authorization": f"Bearer {jwt}"},
+                             json={"VisitDate": "2026-12-24", "VisitTime": "19:30:00", "PartySize": 4,
+                                   "ChannelCode": "ONLINE"}).json()
+
+    assert answer["Status"] == "CreditCardRequired" and answer["SetupIntentClientSecret"].startswith("seti_")
+    assert answer["StripePublishableKey"] and answer["StripeAccountId"] and not answer.get("Booking")
+    assert fake.bookings() == []
 
 
 def test_an_unconfirmed_booking_found_by_the_check_is_not_reported_as_booked(resdiary, fake, table):
@@ -206,10 +235,12 @@ def test_without_the_diary_id_it_refuses_to_create_rather_than_skip_the_check(fa
         connector.find_existing(table)
 
 
-def test_without_the_epos_credentials_it_refuses_to_create_rather_than_skip_the_check(fake, table):
-    with build(fake, epos=None) as connector, pytest.raises(NotMapped, match="RESDIARY_EPOS_SECOND_SECRET"):
+def test_without_epos_or_data_extraction_it_refuses_to_create_rather_than_skip_the_check(fake, table):
+    with build(fake, epos=None) as connector, pytest.raises(NotMapped) as caught:
         connector.find_existing(table)
-    assert fake.requests_to("GET", r".*/DiaryData") == []
+    assert "RESDIARY_EPOS_SECOND_SECRET" in caught.value.message
+    assert "deployment_id and provider_id" in caught.value.message
+    assert fake.requests_to("GET", r".*/DiaryData") == [] and fake.requests_to("GET", r".*/DataExtract/.*") == []
 
 
 def test_missing_visit_time_or_surname_is_a_missing_field(resdiary, item_with):

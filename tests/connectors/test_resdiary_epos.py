@@ -5,18 +5,36 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Iterator
 from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from connectors.errors import AuthFailure
-from connectors.resdiary import EPOS_SCOPE
-from tests.connectors.test_resdiary import TABLE, build, epos, fake, resdiary, table  # noqa: F401  (fixtures)
+from connectors.resdiary import EPOS_SCOPE, ResDiaryConnector
+from connectors.types import BookingRequest
+from tests.connectors.conftest import make_item
+from tests.connectors.test_resdiary import TABLE, build, epos
 from tests.fakes.resdiary import FakeResDiary
 
 OAUTH = r"/OAuth/V10a"
 DIARY = r".*/DiaryData"
+
+@pytest.fixture
+def fake(resdiary_fake: FakeResDiary) -> FakeResDiary:
+    return resdiary_fake
+
+
+@pytest.fixture
+def table() -> BookingRequest:
+    return make_item(**TABLE)
+
+
+@pytest.fixture
+def resdiary(fake: FakeResDiary) -> Iterator[ResDiaryConnector]:
+    with build(fake) as connector:
+        yield connector  # type: ignore[misc]
 
 
 def oauth_params(header: str) -> dict[str, str]:

@@ -6,7 +6,14 @@ Consumer API (bearer JWT):
 - `POST /api/ConsumerApi/v1/Restaurant/{microsite}/BookingWithStripeToken` →
   `{"Status": "Success", "Booking": {"Reference", "BookingStatus": "Booked", …}, "Errors": null}`;
   unknown microsite → 404 `{"Message"}`.
-- `GET /api/ConsumerApi/v1/Restaurant/{microsite}/Booking/{reference}` → the Booking.
+- `GET /api/ConsumerApi/v1/Restaurant/{microsite}/Booking/{reference}` → the Booking (`Reference`,
+  `VisitDate`, `VisitTime`, `PartySize`, `SpecialRequests`, `BookingStatus`, `BookingDateTime`);
+  no such booking at that restaurant → 404 `{"Message": "Booking not found"}`.
+- Data Extraction: `GET /api/ConsumerApi/v1/DataExtract/Restaurant/{deploymentId}/{providerId}/Booking/{yyyy-mm-dd}`
+  → the bookings *created* that day (UTC), whatever their visit date; `…/Booking/{bookingId}` →
+  one booking. Only with the Consumer API's bearer JWT (an EPOS OAuth header, no header or an
+  unknown token → 401); no date or a date in another form → 400; another deployment or an
+  unknown provider → 404.
 
 EPOS API (2-legged OAuth 1.0a, HMAC-SHA1, as in ResDiary's own examples):
 - `POST /OAuth/V10a?second_secret=…&scope=…` signed with the consumer key and secret → form
@@ -19,8 +26,9 @@ EPOS API (2-legged OAuth 1.0a, HMAC-SHA1, as in ResDiary's own examples):
 Signatures are checked with oauthlib's RFC 5849 primitives (base string, HMAC-SHA1).
 
 `fake.full = True`: creates answer 400 with a no-availability message. `fake.card_required
-= True`: creates answer `Status: "CreditCardRequired"` and the booking sits in the diary as
-`Unconfirmed` (not a booking until the card is given).
+= True`: creates answer `Status: "CreditCardRequired"` with a `SetupIntentClientSecret` and the
+Stripe keys, and make NO booking (the Consumer API's payments guide: the booking is made only at
+`Success`, after the guest's Stripe step).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from tests.fakes.http import FakeServer, RecordedRequest, Reply
 
 CONSUMER = r"/api/ConsumerApi/v1/Restaurant/(?P<microsite>[^/]+)"
 DIARY = r"/WebServices/Epos/v1/Restaurant/(?P<restaurant>\d+)/DiaryData"
+DATA_EXTRACT = r"/api/ConsumerApi/v1/DataExtract/Restaurant/(?P<deployment>[^/]*)/(?P<provider>[^/]*)/Booking(?:/(?P<key>[^/]*))?"
 OAUTH = "/OAuth/V10a"
 SCOPE = "http://app.restaurantdiary.com/WebServices/Epos/v1"
 # ResDiary's EPOS example enum (Helpers/Enums/BookingStatus.cs), in its order.
@@ -50,8 +59,10 @@ DENIED = {"Message": "Authorization has been denied for this request."}
 class FakeResDiary(FakeServer):
     def __init__(self, *, username: str = "api@syncdesk", password: str = "pw",
                  restaurants: dict[str, int] | None = None, consumer_key: str = "epos-key",
-                 consumer_secret: str = "epos-secret", second_secrets: dict[int, str] | None = None) -> None:
+                 consumer_secret: str = "epos-secret", second_secrets: dict[int, str] | None = None,
+                 deployment_id: int = 7) -> None:
         super().__init__()
+        self.deployment_id = deployment_id
         self.username, self.password = username, password
         self.restaurants = dict(restaurants) if restaurants is not None else {"TheGrillRoom": 4321}
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
@@ -70,6 +81,7 @@ class FakeResDiary(FakeServer):
         self.route("GET", CONSUMER + r"/Booking/(?P<reference>[^/]+)", self._get)
         self.route("POST", re.escape(OAUTH), self._oauth)
         self.route("GET", DIARY, self._diary)
+        self.route("GET", DATA_EXTRACT, self._data_extract)
 
     # -- test API --------------------------------------------------------------------------
     @property
@@ -92,15 +104,27 @@ class FakeResDiary(FakeServer):
         with self.lock:
             return [dict(b) for b in self._bookings]
 
+    def data_extract_values(self, restaurant: int = 4321) -> dict[str, Any]:
+        """The routing options that point Data Extraction at one restaurant of this fake."""
+        return {"deployment_id": self.deployment_id, "provider_id": restaurant}
+
     def seed(self, *, microsite: str = "TheGrillRoom", visit: str = "2026-12-24T19:30:00", covers: int = 4,
-             name: str = "Larry Walker", comments: str = "", status: str = "Booked") -> str:
+             name: str = "Larry Walker", comments: str = "", status: str = "Booked",
+             created: dt.datetime | None = None) -> str:
+        """A booking in the diary, made at `created` (UTC, default now)."""
+        made = created or dt.datetime.now(dt.timezone.utc)
         with self.lock:
             reference = f"RD{next(self._refs):05d}"
             self._bookings.append({"Microsite": microsite, "BookingId": next(self._refs) + 1000,
                                    "BookingReference": reference, "VisitDateTime": visit, "Covers": covers,
                                    "CustomerFullName": name, "Comments": comments, "CustomerComments": "",
-                                   "ArrivalStatus": 0, "MealStatus": 0, "Status": status})
+                                   "ArrivalStatus": 0, "MealStatus": 0, "Status": status,
+                                   "BookingDateTime": made.strftime("%Y-%m-%dT%H:%M:%S")})
             return reference
+
+    def set_status(self, reference: str, status: str) -> None:
+        with self.lock:
+            next(b for b in self._bookings if b["BookingReference"] == reference)["Status"] = status
 
     # -- Consumer API ----------------------------------------------------------------------
     def _authenticate(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
@@ -126,25 +150,59 @@ class FakeResDiary(FakeServer):
             return Reply(400, {"Message": "The request is invalid.", "Errors": [f"{k} is required" for k in missing]})
         if self.full:
             return Reply(400, {"Message": "No availability for the requested time"})
+        if self.card_required and not body.get("PaymentMethodId"):
+            # Payments guide: no booking is made until the guest's card is set up with Stripe.
+            return Reply(200, {"Status": "CreditCardRequired", "Booking": None, "Errors": None,
+                               "SetupIntentClientSecret": f"seti_{secrets.token_hex(8)}_secret_{secrets.token_hex(8)}",
+                               "StripePublishableKey": "pk_test_fake", "StripeAccountId": "acct_fake"})
         customer = body.get("Customer") or {}
-        status = "Unconfirmed" if self.card_required else "Booked"
         reference = self.seed(microsite=m["microsite"], visit=f"{body['VisitDate']}T{body['VisitTime']}",
                               covers=body["PartySize"], comments=body.get("SpecialRequests") or "",
-                              name=f"{customer.get('FirstName', '')} {customer.get('Surname', '')}".strip(),
-                              status=status)
+                              name=f"{customer.get('FirstName', '')} {customer.get('Surname', '')}".strip())
         booking = {"Id": len(self._bookings), "Reference": reference, "VisitDate": body["VisitDate"] + "T00:00:00",
                    "VisitTime": body["VisitTime"], "PartySize": body["PartySize"], "ChannelCode": body["ChannelCode"],
-                   "Customer": customer, "BookingStatus": status}
-        outcome = "CreditCardRequired" if self.card_required else "Success"
-        return Reply(200, {"Booking": booking, "Status": outcome, "Errors": None})
+                   "Customer": customer, "BookingStatus": "Booked"}
+        return Reply(200, {"Booking": booking, "Status": "Success", "Errors": None})
 
     def _get(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
         if not self._authorized(req):
             return Reply(401, DENIED)
-        found = [b for b in self._bookings if b["BookingReference"] == m["reference"]]
+        if m["microsite"] not in self.restaurants:
+            return Reply(404, {"Message": f"Restaurant {m['microsite']} not found"})
+        found = [b for b in self._bookings
+                 if b["BookingReference"] == m["reference"] and b["Microsite"] == m["microsite"]]
         if not found:
             return Reply(404, {"Message": "Booking not found"})
-        return Reply(200, {"Reference": found[0]["BookingReference"], "BookingStatus": found[0]["Status"]})
+        b = found[0]
+        return Reply(200, {"Id": b["BookingId"], "Reference": b["BookingReference"],
+                           "VisitDate": b["VisitDateTime"][:10] + "T00:00:00", "VisitTime": b["VisitDateTime"][11:],
+                           "PartySize": b["Covers"], "SpecialRequests": b["Comments"], "BookingStatus": b["Status"],
+                           "BookingDateTime": b["BookingDateTime"]})
+
+    # -- Data Extraction (the Consumer API's JWT) --------------------------------------------
+    def _data_extract(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return Reply(401, DENIED)
+        microsite = next((k for k, v in self.restaurants.items() if str(v) == m["provider"]), None)
+        if m["deployment"] != str(self.deployment_id) or microsite is None:
+            return Reply(404, {"Message": f"Restaurant {m['deployment']}/{m['provider']} not found"})
+        key = m["key"] or ""
+        mine = [b for b in self._bookings if b["Microsite"] == microsite]
+        if key.isdigit():  # Get a booking (by its Id)
+            found = [self._extracted(b) for b in mine if str(b["BookingId"]) == key]
+            return Reply(200, found[0]) if found else Reply(404, {"Message": "Booking not found"})
+        if not key:
+            return Reply(400, {"Message": "The booking date is required."})
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
+            return Reply(400, {"Message": f"The value '{key}' is not valid."})
+        return Reply(200, [self._extracted(b) for b in mine if b["BookingDateTime"][:10] == key])
+
+    @staticmethod
+    def _extracted(b: dict[str, Any]) -> dict[str, Any]:
+        return {"Id": b["BookingId"], "BookingReference": b["BookingReference"], "CustomerName": b["CustomerFullName"],
+                "Comments": b["Comments"], "Covers": b["Covers"], "VisitDateTime": b["VisitDateTime"],
+                "Status": b["Status"], "ArrivalStatus": b["ArrivalStatus"], "MealStatus": b["MealStatus"],
+                "BookingDateTime": b["BookingDateTime"]}
 
     # -- EPOS API --------------------------------------------------------------------------
     def _signed(self, req: RecordedRequest, token_secret: str) -> dict[str, str] | None:

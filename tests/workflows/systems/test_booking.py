@@ -95,14 +95,24 @@ def resdiary_settings(fake: FakeResDiary, **more):
 
 
 def test_a_reprocess_of_an_unconfirmed_resdiary_booking_never_reports_it_booked(resdiary_fake):
+    settings, table = resdiary_settings(resdiary_fake), resdiary_table()
+    resdiary_fake.seed(status="Unconfirmed", comments=f"[syncdesk {table.reference}]")
+
+    with pytest.raises(NeedsReview, match="Unconfirmed: not a booking"):
+        book(settings, table)  # found Unconfirmed in the diary: not "found booked", and no second booking
+    assert [b["Status"] for b in resdiary_fake.bookings()] == ["Unconfirmed"]
+
+
+def test_a_card_requirement_books_nothing_however_often_it_is_reprocessed(resdiary_fake):
+    # Consumer API payments guide: a card requirement answers a SetupIntentClientSecret and the
+    # booking is made only once the card step succeeds, which syncdesk cannot do for the guest.
     resdiary_fake.card_required = True
     settings, table = resdiary_settings(resdiary_fake), resdiary_table()
 
-    with pytest.raises(NeedsReview, match="CreditCardRequired"):
-        book(settings, table)  # the create: held for a card
-    with pytest.raises(NeedsReview, match="Unconfirmed: not a booking"):
-        book(settings, table)  # the Reprocess: found Unconfirmed in the diary, not "found booked"
-    assert [b["Status"] for b in resdiary_fake.bookings()] == ["Unconfirmed"]
+    for _ in range(2):
+        with pytest.raises(NeedsReview, match="made no booking"):
+            book(settings, table)
+    assert resdiary_fake.bookings() == []
 
 
 def test_an_unknown_error_names_the_systems_support_contact(synxis_fake, item):
