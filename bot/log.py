@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from workflows.arrivals.findings import DaySummary
 from workflows.core.messages import MessageRef
 from bot.wording import cut, is_manual
 from workflows.orders.snapshot import ItemView, OrderSnapshot
@@ -61,7 +62,7 @@ def _order_buttons(snapshot: OrderSnapshot) -> str:
 class Sent:
     """One message a `LogAnnouncer` would have sent."""
 
-    kind: str  # "direct" | "channel" | "incident" | "digest"
+    kind: str  # "direct" | "channel" | "incident" | "digest" | "arrivals"
     text: str
     person_ids: tuple[str, ...] = ()
     order_id: str | None = None
@@ -96,6 +97,12 @@ class LogAnnouncer:
                     "update" if current[1] else "post", incident.summary,
                     f" [{incident.progress.text}]" if incident.progress else "")
         return current[0] or "log", current[1] or f"log:incident:{incident.incident_id}"
+
+    def show_arrivals(self, summary: DaySummary, current: MessageRef, channel: str | None) -> MessageRef:
+        self.sent.append(Sent("arrivals", summary.headline(), channel=channel))
+        log.warning("no %s token configured: would %s the arrivals summary: %s", self.surface,
+                    "update" if current[1] else "post", summary.headline())
+        return current[0] or channel or "log", current[1] or f"log:arrivals:{summary.day}:{summary.property}"
 
     def show_digest(self, digest: Digest) -> None:
         self.sent.append(Sent("digest", digest.render_text()))

@@ -3,6 +3,8 @@
 Bearer `PLATFORM_API_KEY` on `PLATFORM_API_URL`:
 - `GET /orders/{id}` → the order object;
 - `GET /orders?status=In%20Progress&updated_before=<ISO>&cursor=<c>` → `{"orders", "next_cursor"}`;
+- `GET /orders?arriving=<YYYY-MM-DD>&cursor=<c>` → the same shape: every order, in any status,
+  with an item starting that day (the arrival check, issue 25);
 - `PATCH /orders/{id}/items/{item_id}` `{"status", "external_reference"}`;
 - `PATCH /orders/{id}` `{"status": "Complete"}`; 409 when the platform refuses, with its message;
 - `POST /orders/{id}/items/{item_id}/cancel-delivery` `{"reason", "idempotency_key"}` →
@@ -71,6 +73,14 @@ class PlatformClient(HttpConnector):
             "status": status,
             "updated_before": updated_before.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
         }
+        return self._pages(params)
+
+    def list_arriving(self, day: dt.date) -> Iterator[dict[str, Any]]:
+        """Every order, in any status, with an item whose `start` is `day` (the arrival check)."""
+        return self._pages({"arriving": day.isoformat()})
+
+    def _pages(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """GET /orders with `params`, following `next_cursor` page by page."""
         seen: set[str] = set()
         while True:
             page = self.request("GET", "/orders", params=params)

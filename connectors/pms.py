@@ -26,13 +26,19 @@ The built-in `profile: mews` is the reference shape, Mews' Connector API
   RateId, PersonCounts, ChannelNumber, Notes}]}`. `PersonCounts` is
   `[{"AgeCategoryId", "Count"}]`, at least one, counts positive (`AdultCount`/`ChildCount` are
   deprecated: "Use PersonCounts instead"); the age category ids are the site's, from
-  `ageCategories/getAll`, configured as `age_categories: {adult: <id>, child: <id>}`
-  (children from the item's `details.children`). The add answers
+  `ageCategories/getAll`, configured as `age_categories: {adult: <id>, child: <id>}`: the
+  item's adults and children (`BookingRequest.adults` / `.children`, DESIGN §3.1) each in
+  theirs. The add answers
   `{"Reservations": [{"Identifier", "Reservation": {"Id", "Number", "State", …}}]}` (the
   `AddedReservation` schema of Mews' OpenAPI definition, as mirrored by api-evangelist/mews:
   it is `reservations/confirm` and `cancel` that answer `{"ReservationIds": [...]}`, not add).
   `reservations/confirm` `{ReservationIds}` "succeeds only if … the reservations have the
   Optional state"; its answer must list the id.
+  The arrival check's lookup (`find_by_confirmation`, the profile's `lookup` call) is the same
+  `getAll/2023-06-06` filtered by `Numbers` (confirmation numbers; `ReservationIds` is the other
+  documented key); the answer's `StartUtc`/`EndUtc` (read as dates where the property is) and
+  `PersonCounts` say what Mews holds. A profile without a `lookup` call cannot be checked, and
+  says so (NoConnector), never guesses.
 - Reservation states (ServiceOrderState): Inquired (old API: Enquired) "confirmed neither by
   the customer nor enterprise" → absent; Requested "confirmed by the customer but not by the
   enterprise (waitlist)" → no availability (never confirmed); Optional "the enterprise is
@@ -86,6 +92,7 @@ from connectors.errors import (
     MissingField,
     NeedsReview,
     NoAvailability,
+    NoConnector,
     NotMapped,
     UnknownFailure,
 )
@@ -135,6 +142,12 @@ class PmsFields(_Strict):
     status: str = "State"
     reference: str = "ChannelNumber"
     customer_email: str = "Email"  # the e-mail of a customer customer_lookup answers
+    # What the booking holds, for the arrival check ("" = the system does not say): its start and
+    # end (a date, or an instant read as a date where the property is), and its party, a number or
+    # a list of {"Count"} (Mews' PersonCounts).
+    start: str = "StartUtc"
+    end: str = "EndUtc"
+    party: str = "PersonCounts"
 
 
 class PmsProfile(_Strict):
@@ -146,6 +159,7 @@ class PmsProfile(_Strict):
     confirm: PmsCall | None = None
     customer: PmsCall | None = None  # creates the guest profile the booking needs
     customer_lookup: PmsCall | None = None  # finds an existing profile by e-mail first (reused)
+    lookup: PmsCall | None = None  # finds a booking by its number ({confirmation}): the arrival check
     check: PmsCall | None = None  # a harmless call that proves the credentials (`syncdesk connectors`)
     fields: PmsFields = PmsFields()
     statuses: dict[str, Literal["booked", "pending", "no_availability", "absent", "review"]]
@@ -170,6 +184,8 @@ MEWS: dict[str, Any] = {
     "name": "Mews",
     "search": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations", **_MEWS_PAGES,
                "body": {**_MEWS_TOKENS, "ChannelNumbers": ["{reference}"], "Limitation": {"Count": 100}}},
+    "lookup": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations", **_MEWS_PAGES,
+               "body": {**_MEWS_TOKENS, "Numbers": ["{confirmation}"], "Limitation": {"Count": 10}}},
     "customer_lookup": {"path": "/api/connector/v1/customers/getAll", "result": "Customers",
                         "body": {**_MEWS_TOKENS, "Emails": ["{email}"],
                                  "Extent": {"Customers": True, "Documents": False, "Addresses": False},
@@ -230,7 +246,7 @@ def _secret_names(value: Any) -> set[str]:
 def required_env(profile: PmsProfile) -> list[str]:
     """Every environment variable the profile reads its credentials from."""
     calls = [c for c in (profile.search, profile.create, profile.confirm, profile.customer, profile.customer_lookup,
-                         profile.check) if c]
+                         profile.lookup, profile.check) if c]
     names = set().union(*(_secret_names(c.model_dump()) for c in calls))
     env = {profile.secret_env.get(n, n) for n in names}
     auth = profile.auth
@@ -256,6 +272,20 @@ def _put(body: dict[str, Any], path: str, value: Any) -> None:
         body = body.setdefault(part, {})
     if parts:
         body[parts[-1]] = value
+
+
+def _party_size(value: Any) -> int | None:
+    """A booking's party: a number, or the sum of a list of `{"Count"}` (PersonCounts); None when
+    the answer does not say."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list) and value:
+        counts = [c.get("Count") for c in value if isinstance(c, dict)]
+        if counts and all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            return sum(counts)
+    return None
 
 
 def _auth(profile: PmsProfile) -> Any:
@@ -306,6 +336,23 @@ class PmsConnector(HttpConnector):
         results = self._all_pages(self.profile.search, self._context(item), "search")
         ours = [b for b in results if isinstance(b, dict) and str(_dig(b, fields.reference) or "") == item.reference]
         return most_booked([self._existing(b) for b in ours])
+
+    def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
+        """The booking numbered `confirmation`, with the dates and party the system holds; None when
+        it has none by that number. A profile with no `lookup` call cannot say: NoConnector."""
+        if self.profile.lookup is None:
+            raise NoConnector(f"{self.name}'s profile has no lookup by booking number (`lookup` in the routing "
+                              f"options), so syncdesk could not check booking {confirmation}: check it in "
+                              f"{self.name} by hand.", detail=f"item {item.reference} confirmation={confirmation}")
+        number = confirmation.strip()
+        if not number:
+            raise MissingField(f"The item has no {self.name} booking number to look up.",
+                               detail=f"item {item.reference}")
+        context = self._context(item) | {"confirmation": number}
+        results = self._all_pages(self.profile.lookup, context, "lookup")
+        field = self.profile.fields.confirmation
+        numbered = [b for b in results if isinstance(b, dict) and str(_dig(b, field) or "").strip() == number]
+        return most_booked([self._existing(b) for b in numbered])
 
     def create(self, item: BookingRequest) -> BookingResult:
         """Create the booking (after finding or adding the guest profile, when the system wants one). Sent once."""
@@ -505,13 +552,8 @@ class PmsConnector(HttpConnector):
     def _person_counts(self, item: BookingRequest) -> list[dict[str, Any]]:
         """PersonCounts: the item's adults and children by the site's age categories (Mews)."""
         categories = self.profile.age_categories
-        try:
-            children = int(item.details.get("children") or 0)
-        except (TypeError, ValueError):
-            raise DataFormat(f"The item's children count {item.details.get('children')!r} is not a number.",
-                             detail=f"item {item.reference}") from None
-        adults = max(item.guests, 1) - children
-        if adults < 1 or children < 0:
+        adults, children = item.adults, item.children
+        if adults < 1:
             raise DataFormat(f"The item has {item.guests} guests and {children} children: {self.name} needs at "
                              "least one adult.", detail=f"item {item.reference}")
         if not categories.get("adult"):
@@ -544,4 +586,23 @@ class PmsConnector(HttpConnector):
             self._ids[str(number)] = str(_dig(booking, fields.id))
         meaning = {k.lower(): v for k, v in self.profile.meanings.items()}.get(raw.lower(), "")
         return ExistingBooking(confirmation=str(number), status=BookingStatus(wanted), raw_status=raw,
-                               reference=str(_dig(booking, fields.reference) or ""), meaning=meaning)
+                               reference=str(_dig(booking, fields.reference) or ""), meaning=meaning,
+                               start=self._local_date(_dig(booking, fields.start) if fields.start else None),
+                               end=self._local_date(_dig(booking, fields.end) if fields.end else None),
+                               guests=_party_size(_dig(booking, fields.party) if fields.party else None))
+
+    def _local_date(self, value: Any) -> dt.date | None:
+        """A date the system answered: `YYYY-MM-DD`, or an instant (Mews' UTC) as the date where the
+        property is (the serialization guideline: converting to UTC can shift the date). None when
+        absent or unreadable."""
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            if len(value) == 10:
+                return dt.date.fromisoformat(value)
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            return moment.date()
+        return moment.astimezone(ZoneInfo(self.timezone)).date()

@@ -17,20 +17,44 @@ Pages followed (Sabre Hospitality's developer portal, developer.synxis.com = dev
   https://developer.sabre.com/multi-step-reservation): POST/PATCH `/v1/api/reservation`,
   the status table, the create answer `{"reservations": [{"CrsConfirmationNumber"}]}`,
   and the N-step process this connector follows when an item carries packages: create
-  Booked, PATCH the `Packages` keeping Booked (step 2), PATCH guest + Confirmed (step 3).
+  Booked, PATCH the `Packages` keeping Booked (step 2), PATCH guest and payment + Confirmed
+  (step 3).
 - Modify Reservation (https://developer.sabre.com/modify-reservation): PATCH is a merge
   keyed by CrsConfirmationNumber, and a first-level node (Packages) is sent whole.
 - Create Reservation, Basic Information (https://developer.synxis.com/basic-information):
   Chain/Id, Hotel/Id, channels, RoomStay StartDate/EndDate/GuestCount/NumRooms/Products.
+- Room Stay (https://developer.synxis.com/room-stay): `GuestCount` is a list of
+  `{"AgeQualifyingCode": Adult | Child | Senior, "NumGuests"}`: the item's adults and children
+  (`BookingRequest.adults` / `.children`) are sent as an Adult and a Child count.
+- Payment Methods, Cash / Check, Direct Bill, Credit Card (https://developer.sabre.com/payment-methods-0,
+  …/cash/check, …/direct-bill, …/credit-card-0): "the payment method required to confirm a
+  reservation is configured by the hotelier for a specific rate"; it goes in
+  `Guests[].Payments[]` as `{"Role", "Type"}` with Type Cash, Check, DirectBill (+ `DirectBill:
+  {AccountNumber, ProjectNumber, Source}`, "Hotel Setup required") or CreditCard (+ `PaymentCard`,
+  which syncdesk never holds: the guest paid the platform). Which one a booking the guest has
+  already paid elsewhere carries is not published, so it is a per-chain setting
+  (`SynxisPayment`, routing options `payments`, unverified) sent with every Confirmed
+  reservation (create, and step 3's PATCH). Without one nothing is sent, as before, and a
+  refusal that names a payment or guarantee is shown as the missing setting.
+- On - Hold Reservation (https://developer.synxis.com/node/414): OnHold "override[s] the
+  guarantee and cancel policies … so the reservation can be confirmed without a payment
+  method"; its release time is `onHoldReleaseTime`, documented as hours on the request. A hold's
+  deadline is read from an answer's `OnHoldReleaseTime` only when it is an absolute date-time
+  (unverified: the answer's field is not published); a Booked hold's timeout is the chain's
+  setting and is not in the answer.
 - Retrieve Reservations / Use Cases (https://developer.sabre.com/retrieve-reservations,
   https://developer.sabre.com/retrieve-use-cases): GET `/v1/api/reservation?hotel=&chain=
   &view=full&…`, "all search criteria must match", "results may be paginated or the
   response may not return due to a timeout"; GET `/v1/api/reservation/hotel/{hotelId}/{id}`.
-  The reservation search's paging is not documented: the Hotel API's pagination page
-  (https://developer.sabre.com/pagination-0) has `pageStart` (first record, from 1) /
-  `pageSize` and answers `"paging": {"Size", "Start", "Total"}`; this connector reads that
-  node (unverified for reservations) and follows it page by page. An answer that says there
-  is more than it gave, and will not give the rest, stops the check: nothing is created.
+  The reservation search's paging is not documented. Sabre's pagination page
+  (https://developer.sabre.com/pagination-0: `pageStart`, the first record from 1, and
+  `pageSize`, at most 50, answered with `"paging": {"Size", "Start", "Total"}`) applies to the
+  Hotel List only, so a reservation search may stop at its page size and say nothing. This
+  connector asks for `pageSize` (`SynxisConfig.page_size`, 50) and takes a full page as "maybe
+  more": it asks for the next one (`pageStart` advanced), logging a warning, until a short page
+  (a `paging` node with a `Total`, where one comes, is believed instead). An answer that
+  cannot give the rest (the same page again, or a `paging` node for another page) stops the
+  check: nothing is created.
 - Reservation Services status list (https://developer.synxis.com/node/391) and the search
   page's status filter (stored, booked, ignored, waitlisted, confirmed, cancelled,
   pendingmodify, pending cancel, onhold, released, payment pending —
@@ -43,10 +67,14 @@ Sabre's pages; `externalReferenceNumber`, `guestLastName` and `startDate` follow
 convention (unverified; the reservation field is `ExternalReferenceNumber`). Because a CRS
 may ignore a filter it does not know, every result is compared here before it is believed.
 
-Item details read: `hotel_id`, `chain_id`, `room_code`, `rate_code`, and `packages`: a list
-of `{"code": "SPA", "date": "2026-12-01" (default: arrival), "quantity": 1 (default),
-"guests": 2 (default: the item's guests)}`, sent as SynXis' `Packages` items `{"Code",
-"Date", "Quantity", "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests"}]}` (source 004,
+The arrival check's lookup (`find_by_confirmation`) is the same search by `crsConfirmationNumber`
+within the item's hotel and chain: a read by number (`/reservation/hotel/{hotelId}/{id}`)
+answers 404 both for "no such reservation" and for an unknown hotel, which must not look alike.
+
+Item details read: `hotel_id`, `chain_id`, `room_code`, `rate_code`, `children`, and `packages`:
+a list of `{"code": "SPA", "date": "2026-12-01" (default: arrival), "quantity": 1 (default),
+"guests": 2 (default: the item's adults and children)}`, sent as SynXis' `Packages` items
+`{"Code", "Date", "Quantity", "GuestCount": [{"AgeQualifyingCode", "NumGuests"}]}` (source 004,
 step 2).
 """
 
@@ -54,6 +82,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +116,12 @@ RESERVATION_PATH = "/v1/api/reservation"
 TOKEN_BODY = {"GrantType": "CLIENT_CREDENTIALS", "UserIPAddress": "127.0.0.1", "UserType": "Hotel",
               "BusinessContext": "Default"}
 MAX_PAGES = 20  # a search by our reference that needs more pages than this is not narrow enough
+PAGE_SIZE = 50  # Sabre's pagination page: "0 = return maximum size of 50" (Hotel List; unverified here)
+# The payment types a request may carry without card data (Payment Methods: Cash, Check,
+# DirectBill; CreditCard needs the card, which syncdesk never holds).
+PAYMENT_TYPES = ("Cash", "Check", "DirectBill")
+
+log = logging.getLogger(__name__)
 
 
 # Every reservation status SynXis lists, with what it means for a guest who has paid.
@@ -167,6 +204,64 @@ class SynxisToken(CachedToken):
 
 
 @dataclass(frozen=True)
+class SynxisPayment:
+    """The payment a chain's already-paid web bookings are confirmed with (`Guests[].Payments[]`).
+
+    Unverified: Sabre's pages list the request's payment types (Cash, Check, DirectBill with
+    an account, "Hotel Setup required") but not which one a booking paid to a third party
+    carries; each chain says which it set up for syncdesk's channel."""
+
+    type: str  # Cash | Check | DirectBill (PAYMENT_TYPES)
+    role: str = "Primary"  # Payments/@Role: Alternate, Business, Personal, Primary, Secondary
+    account_number: str = ""  # DirectBill/@AccountNumber (required for DirectBill)
+    project_number: str = ""  # DirectBill/@ProjectNumber
+    source: str = ""  # DirectBill/@Source: Local | Undefined
+
+    def __post_init__(self) -> None:
+        if self.type not in PAYMENT_TYPES:
+            raise ValueError(f"payment type {self.type!r} is not one syncdesk can send "
+                             f"(one of {', '.join(PAYMENT_TYPES)})")
+        if self.type == "DirectBill" and not self.account_number:
+            raise ValueError("a DirectBill payment needs the chain's account_number")
+
+    def wire(self) -> dict[str, Any]:
+        payment: dict[str, Any] = {"Role": self.role, "Type": self.type}
+        if self.type == "DirectBill":
+            bill = {"AccountNumber": self.account_number, "ProjectNumber": self.project_number,
+                    "Source": self.source}
+            payment["DirectBill"] = {k: v for k, v in bill.items() if v}
+        return payment
+
+
+def payments_from(options: Mapping[str, Any]) -> dict[str, SynxisPayment]:
+    """The per-chain payments of a SynXis route's options: `payments: {<chain id> | "*": {type,
+    role, account_number, project_number, source}}` ("*": every other chain). ValueError names
+    the bad entry."""
+    raw = options.get("payments") or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"payments: expected a mapping of chain id -> payment, got {raw!r}")
+    payments: dict[str, SynxisPayment] = {}
+    for chain, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"payments.{chain}: expected {{type, account_number, …}}, got {entry!r}")
+        try:
+            payments[str(chain)] = SynxisPayment(**{str(k): str(v) for k, v in entry.items()})
+        except TypeError as exc:
+            raise ValueError(f"payments.{chain}: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"payments.{chain}: {exc}") from None
+    return payments
+
+
+def guest_count(adults: int, children: int) -> list[dict[str, Any]]:
+    """A SynXis GuestCount (Room Stay): the adults and the children, each when there are any."""
+    counts = [{"AgeQualifyingCode": "Adult", "NumGuests": adults}] if adults > 0 else []
+    if children > 0:
+        counts.append({"AgeQualifyingCode": "Child", "NumGuests": children})
+    return counts
+
+
+@dataclass(frozen=True)
 class SynxisConfig:
     api_url: str  # SYNXIS_API_URL
     token_url: str  # SYNXIS_TOKEN_URL, e.g. https://{host}/v1/auth/token (unverified)
@@ -177,6 +272,10 @@ class SynxisConfig:
     context: str = ""  # SYNXIS_CONTEXT: the `Context` header SynXis gives an integration, if it gave one
     support: str = ""  # SYNXIS_SUPPORT_CONTACT: who to contact about unknown errors
     timeouts: Timeouts = Timeouts()
+    # The payment each chain's Confirmed reservations carry (routing options `payments`, by chain
+    # id, "*" for any other; `payments_from`). Unverified: see SynxisPayment. Empty: none sent.
+    payments: Mapping[str, SynxisPayment] = field(default_factory=dict)
+    page_size: int = PAGE_SIZE  # the reservation search's `pageSize`: a page this full may have more
 
 
 @dataclass(frozen=True)
@@ -184,11 +283,11 @@ class _Package:
     code: str
     date: str
     quantity: int
-    guests: int
+    counts: tuple[tuple[str, int], ...]  # (AgeQualifyingCode, NumGuests), as sent or found
 
     def wire(self) -> dict[str, Any]:
         return {"Code": self.code, "Date": self.date, "Quantity": self.quantity,
-                "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests": self.guests}]}
+                "GuestCount": [{"AgeQualifyingCode": code, "NumGuests": n} for code, n in self.counts]}
 
     @property
     def key(self) -> tuple[str, str]:
@@ -204,6 +303,8 @@ class SynxisConnector(HttpConnector):
         self.primary_channel = config.primary_channel
         self.secondary_channel = config.secondary_channel
         self.support = config.support
+        self.payments = dict(config.payments)
+        self.page_size = max(int(config.page_size), 1)
         auth = SynxisToken(config.token_url, config.client_id, config.client_secret, config.context)
         headers = {"Context": config.context} if config.context else None
         super().__init__(config.api_url, timeouts=config.timeouts, auth=auth, headers=headers)
@@ -240,6 +341,21 @@ class SynxisConnector(HttpConnector):
             )
             found = [r for r in by_guest if self._matches_guest_stay(r, item, hotel_id)]
         return most_booked([self._existing(r) for r in found])
+
+    def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
+        """The reservation SynXis numbered `confirmation` in the item's hotel, with the dates, party
+        and (for a hold, where the answer says) deadline it holds; None when the hotel has none.
+
+        A search by `crsConfirmationNumber` (every page, each result compared here), not a read
+        by number: that answers 404 alike for "no such reservation" and "no such hotel"."""
+        number = confirmation.strip()
+        if not number:
+            raise MissingField("The item has no SynXis confirmation number to look up.",
+                               detail=f"item {item.reference}")
+        hotel_id, chain_id = self._property(item)
+        found = self._search({"hotel": hotel_id, "chain": chain_id, "view": "full", "crsConfirmationNumber": number})
+        numbered = [r for r in found if str(_get(r, "CrsConfirmationNumber") or "").strip() == number]
+        return most_booked([self._existing(r) for r in numbered])
 
     def create(self, item: BookingRequest) -> BookingResult:
         """POST the reservation carrying our reference. Not retried: check first instead.
@@ -313,6 +429,14 @@ class SynxisConnector(HttpConnector):
                 detail=self.describe_response(response, method, path),
                 status=response.status_code,
             )
+        if response.status_code in (400, 403, 422) and any(w in lowered for w in ("payment", "guarantee")):
+            return NotMapped(
+                f"SynXis will not confirm the reservation without a payment or guarantee: {said}. Which one a "
+                "chain takes for bookings paid on the platform is its own setup: set it for syncdesk (the SynXis "
+                "routing options' `payments` for the chain), then Reprocess, or confirm it in SynXis by hand.",
+                detail=self.describe_response(response, method, path),
+                status=response.status_code,
+            )
         if response.status_code in (400, 422) and any(
             w in lowered for w in ("no availability", "not available", "unavailable", "sold out")
         ):
@@ -346,7 +470,9 @@ class SynxisConnector(HttpConnector):
             "SecondaryChannel": {"Code": self.secondary_channel},
         }
 
-    def _guest(self, item: BookingRequest) -> dict[str, Any]:
+    def _guest(self, item: BookingRequest, *, confirming: bool = False) -> dict[str, Any]:
+        """The primary guest; `confirming`: with the chain's payment (source 004 step 3: "guest
+        information and payment details then Confirm"), when one is configured."""
         guest: dict[str, Any] = {
             "PersonName": {"GivenName": item.guest.first_name, "Surname": item.guest.last_name},
             "Role": "Primary",
@@ -355,7 +481,14 @@ class SynxisConnector(HttpConnector):
             guest["EmailAddress"] = [{"Type": "Primary", "Value": item.guest.email}]
         if item.guest.phone:
             guest["ContactNumbers"] = [{"Default": True, "Number": item.guest.phone, "Role": "Home", "Type": "Mobile"}]
+        payment = self._payment(item) if confirming else None
+        if payment is not None:
+            guest["Payments"] = [payment.wire()]
         return guest
+
+    def _payment(self, item: BookingRequest) -> SynxisPayment | None:
+        _, chain_id = self._property(item)
+        return self.payments.get(str(chain_id)) or self.payments.get("*")
 
     def _envelope(self, item: BookingRequest) -> dict[str, Any]:
         hotel_id, chain_id = self._property(item)
@@ -377,7 +510,7 @@ class SynxisConnector(HttpConnector):
             "RoomStay": {
                 "StartDate": item.start.isoformat(),
                 "EndDate": item.end.isoformat(),
-                "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests": max(item.guests, 1)}],
+                "GuestCount": guest_count(item.adults, item.children),
                 "NumRooms": max(item.quantity, 1),
                 "Products": [
                     {
@@ -386,7 +519,7 @@ class SynxisConnector(HttpConnector):
                     }
                 ],
             },
-            "Guests": [self._guest(item)],
+            "Guests": [self._guest(item, confirming=status == "Confirmed")],
             "ExternalReferenceNumber": item.reference,
             "status": status,
         }
@@ -410,13 +543,16 @@ class SynxisConnector(HttpConnector):
             try:
                 date = dt.date.fromisoformat(str(date)[:10]).isoformat()
                 quantity = int(entry.get("quantity", 1))
-                guests = int(entry.get("guests", max(item.guests, 1)))
+                guests = int(entry["guests"]) if "guests" in entry else None
             except (TypeError, ValueError):
                 raise DataFormat(f"Package {code} has a date, quantity or guest count SynXis cannot take.",
                                  detail=where) from None
-            if quantity < 1 or guests < 1:
+            if quantity < 1 or (guests is not None and guests < 1):
                 raise DataFormat(f"Package {code} needs a quantity and a guest count of at least 1.", detail=where)
-            packages.append(_Package(code, date, quantity, guests))
+            # A package's own count is adults; without one it is for the item's whole party.
+            counts = guest_count(guests, 0) if guests is not None else guest_count(item.adults, item.children)
+            packages.append(_Package(code, date, quantity,
+                                     tuple((c["AgeQualifyingCode"], c["NumGuests"]) for c in counts)))
         return packages
 
     def _add_packages(self, item: BookingRequest, confirmation: str, status: str, packages: list[_Package]) -> None:
@@ -440,15 +576,16 @@ class SynxisConnector(HttpConnector):
             if not isinstance(entry, dict) or not _get(entry, "Code"):
                 continue
             counts = _get(entry, "GuestCount")
-            guests = sum(int(_get(c, "NumGuests") or 0) for c in counts) if isinstance(counts, list) else 1
+            kept = tuple((str(_get(c, "AgeQualifyingCode") or "Adult"), int(_get(c, "NumGuests") or 0))
+                         for c in counts if isinstance(c, dict)) if isinstance(counts, list) else ()
             found.append(_Package(str(_get(entry, "Code")), str(_get(entry, "Date") or "")[:10],
-                                  int(_get(entry, "Quantity") or 1), max(guests, 1)))
+                                  int(_get(entry, "Quantity") or 1), kept or (("Adult", 1),)))
         return found
 
     def _patch_confirmed(self, item: BookingRequest, confirmation: str) -> BookingResult:
-        """Source 004 step 3: the guest, and status Confirmed."""
-        body = {**self._envelope(item), "Guests": [self._guest(item)], "CrsConfirmationNumber": confirmation,
-                "status": "Confirmed"}
+        """Source 004 step 3: the guest and the chain's payment, and status Confirmed."""
+        body = {**self._envelope(item), "Guests": [self._guest(item, confirming=True)],
+                "CrsConfirmationNumber": confirmation, "status": "Confirmed"}
         answer = self.request("PATCH", RESERVATION_PATH, json=body)
         confirmed = self._confirmation_from(answer, "PATCH") if answer else confirmation
         return BookingResult(confirmation=confirmed, action="confirmed", raw_status="Confirmed")
@@ -459,39 +596,54 @@ class SynxisConnector(HttpConnector):
         return self._first_reservation(answer)
 
     def _search(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every reservation the search answers, all pages of it; raises when it cannot have them all."""
+        """Every reservation the search answers, all pages of it; raises when it cannot have them all.
+
+        Sabre documents paging for the Hotel List only: a reservation search may stop at the
+        page size without a `paging` node. So a full page (`pageSize` of them) means "maybe
+        more" and the next page is asked for (`pageStart` advanced, counted from 1) until a short
+        one; a `paging` node's `Total`, where one comes, says when all are read."""
         query = {k: str(v) for k, v in params.items()}
-        answer = self.request("GET", RESERVATION_PATH, params=query)
+        size = self.page_size
         found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        paging: tuple[int, int, int | None] | None = None
         for page in range(1, MAX_PAGES + 1):
+            start = len(found) + 1
+            answer = self.request("GET", RESERVATION_PATH, params={
+                **query, "pageSize": str(size), **({"pageStart": str(start)} if page > 1 else {})})
             items = self._search_results(answer)
-            found += items
             paging = self._paging(answer)
-            if paging is None or self._complete(paging, items, len(found)):
-                return found
-            if not items or page == MAX_PAGES:
-                break
-            wanted = paging[0] + len(items)  # Sabre's Start counts from 1
-            answer = self.request("GET", RESERVATION_PATH,
-                                  params={**query, "pageStart": str(wanted), "pageSize": str(paging[1] or len(items))})
-            following = self._paging(answer)
-            if following is not None and following[0] != wanted:
+            if page > 1 and paging is not None and paging[0] != start:
                 break  # the CRS does not page this search: the "next page" is another one
+            keys = [json.dumps(r, sort_keys=True, default=str) for r in items]
+            if page > 1 and items and all(k in seen for k in keys):
+                break  # the first page again: the CRS ignores pageStart
+            seen.update(keys)
+            found += items
+            if self._last_page(paging, items, size, len(found)):
+                return found
+            if not items:
+                break  # an empty page before the stated total
+            if paging is None or paging[2] is None:
+                log.warning("SynXis answered a full page of the reservation search (%d, no total given) for %s; "
+                            "asking for the next page (pageStart=%d): the answer may be cut at its page size",
+                            len(items), query, len(found) + 1)
         total = paging[2] if paging is not None else None
         raise UnknownFailure(
-            f"SynXis' reservation search says it holds more results than it gave ({len(found)} read"
+            f"SynXis' reservation search holds more results than it gave ({len(found)} read"
             f"{'' if total is None else f' of {total}'}) and would not give the rest, so syncdesk cannot be sure "
             "the reservation is not there and will not create one. Check SynXis for it; book it by hand if it is "
             "not there, then use Booked manually.",
-            detail=f"GET {RESERVATION_PATH} {query} paging={paging}",
+            detail=f"GET {RESERVATION_PATH} {query} pageSize={size} paging={paging}",
         )
 
     @staticmethod
-    def _complete(paging: tuple[int, int, int | None], items: list[dict[str, Any]], read: int) -> bool:
-        _, size, total = paging
-        if total is not None:
-            return read >= total
-        return not items or size <= 0 or len(items) < size  # no total: a short page is the last one
+    def _last_page(paging: tuple[int, int, int | None] | None, items: list[dict[str, Any]], asked: int,
+                   read: int) -> bool:
+        """Whether this page is the last: all of a stated total read, else a short (or empty) page."""
+        if paging is not None and paging[2] is not None:
+            return read >= paging[2]
+        return len(items) < asked
 
     def _search_results(self, answer: Any) -> list[dict[str, Any]]:
         """The reservations of one search answer; an answer that cannot be read is an error, never "none"."""
@@ -585,13 +737,49 @@ class SynxisConnector(HttpConnector):
             raise UnknownFailure(
                 f"SynXis returned a {raw} reservation without a CrsConfirmationNumber.", detail=repr(reservation)[:500]
             )
+        stay = _get(reservation, "RoomStay")
         return ExistingBooking(
             confirmation=str(number or ""),
             status=status.ours,
             raw_status=raw,
             reference=self._reference_of(reservation),
             meaning=status.meaning,
+            start=_date(_get(stay, "StartDate")),
+            end=_date(_get(stay, "EndDate")),
+            guests=_party(_get(stay, "GuestCount")),
+            deadline=_instant(_get(reservation, "OnHoldReleaseTime")) if status.ours is BookingStatus.PENDING else None,
         )
+
+
+def _date(value: Any) -> dt.date | None:
+    """A SynXis date (`2026-12-01`, or a date-time whose date it is); None when absent or unreadable."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _party(counts: Any) -> int | None:
+    """The guests of a GuestCount list (every age code); None when the answer has none."""
+    if not isinstance(counts, list) or not counts:
+        return None
+    try:
+        return sum(int(_get(c, "NumGuests") or 0) for c in counts if isinstance(c, dict))
+    except (TypeError, ValueError):
+        return None
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """A hold's release as an absolute date-time with its zone; None for anything else (the On-Hold
+    page documents `onHoldReleaseTime` as hours on the request, and hours count from a moment the
+    answer does not give)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def error_text_of(errors: Any) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from connectors.errors import UnknownFailure
+from connectors.errors import DataFormat, UnknownFailure
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,33 @@ class BookingRequest:
     start: dt.date | None
     end: dt.date | None
     quantity: int
-    guests: int
+    guests: int  # the whole party, adults and children (an item without a count books one adult)
     guest: Guest
+    # The system's own fields, as the platform sent them; `children` is how many of `guests` are
+    # children (DESIGN §3.1: intake keeps `guests: {"adults", "children"}` as the total and this).
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def children(self) -> int:
+        """How many of the party are children (`details.children`, 0 when absent).
+
+        Raises DataFormat when it is not a whole number from 0 to the party size."""
+        raw = self.details.get("children")
+        if raw in (None, ""):
+            return 0
+        try:
+            children = int(raw) if not isinstance(raw, (bool, float)) else -1
+        except (TypeError, ValueError):
+            children = -1
+        if not 0 <= children <= max(self.guests, 0):
+            raise DataFormat(f"The item's children count {raw!r} is not a whole number from 0 to its {self.guests} "
+                             "guests.", detail=f"item {self.reference} details={self.details!r}")
+        return children
+
+    @property
+    def adults(self) -> int:
+        """The adults of the party: the guests who are not children (one when the item has no count)."""
+        return max(self.guests, 1) - self.children
 
     @property
     def reference(self) -> str:

@@ -383,6 +383,43 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return REFUSED if report.mismatches else DONE
 
 
+def cmd_arrivals(args: argparse.Namespace, settings: Settings) -> int:
+    """Check a day's arrivals now and print each property's summary (exit 1 while a problem is
+    open), or, with --mark, record that a person checked a line (a problem needs --reason)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from syncdesk.surfaces import register_surfaces
+    from workflows.arrivals import check
+    from workflows.core.models import utcnow
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else utcnow().astimezone(
+            ZoneInfo(settings.local_timezone)).date()
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not YYYY-MM-DD", USAGE) from None
+    if not args.mark and not settings.platform_api_url:
+        raise CliError("PLATFORM_API_URL is not set: the platform's arrivals cannot be read", USAGE)
+    register_surfaces(settings)
+    if args.mark:
+        order_id, _, item_id = args.mark.partition("/")
+        if not item_id:
+            raise CliError(f"--mark {args.mark!r}: say ORDER/ITEM, e.g. ORD-10042/ITEM-1", USAGE)
+        try:
+            summaries = [check.mark_checked(settings, day, order_id, item_id, args.actor, args.reason)]
+        except (LookupError, ValueError) as exc:
+            raise CliError(str(exc), REFUSED) from None
+    else:
+        summaries = list(check.check_day(settings, day, prop=args.property).summaries)
+    if not summaries:
+        print(f"No paid arrivals on {day}{f' at {args.property}' if args.property else ''}.")
+    for summary in summaries:
+        print(summary.headline())
+        for line in summary.lines:
+            print(f"  {summary.line_text(line)}")
+    return REFUSED if any(s.open_problems for s in summaries) else DONE
+
+
 def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
@@ -513,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
     p.add_argument("--order", action="append", help="only this order (repeatable)")
     p.set_defaults(func=cmd_reconcile)
+    _add_arrivals(sub, actor)
     p = sub.add_parser("oncall", help="who is on call now and next; take or release an override")
     p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show")
     p.add_argument("person", nargs="?", help="Slack or Teams user id")
@@ -541,6 +579,18 @@ def _database_problem(settings: Settings, exc: SQLAlchemyError) -> str:
         return f"the database at {url} has no syncdesk tables yet: run `syncdesk migrate`"
     first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
     return f"database error at {url} ({first}): if syncdesk was upgraded, run `syncdesk migrate`"
+
+
+def _add_arrivals(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("arrivals", help="check that each paid arrival of a day is booked in its system (and post "
+                       "each property's summary); or --mark a line checked")
+    p.add_argument("--date", help="YYYY-MM-DD (default: today in LOCAL_TIMEZONE)")
+    p.add_argument("--property", help="only this property (as the items' details name it)")
+    p.add_argument("--mark", metavar="ORDER/ITEM", help="record that you checked this line (a manual system's "
+                   "arrival, or a problem that is fine: then say why with --reason)")
+    p.add_argument("--reason", help="why a problem is fine (audited)")
+    p.add_argument("--actor", default=actor)
+    p.set_defaults(func=cmd_arrivals)
 
 
 def _add_find(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]

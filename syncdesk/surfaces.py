@@ -1,5 +1,5 @@
 """Plugging the chat surfaces into the workflows' ports (`workflows.core.ports`): which
-`Notifier` shows alerts on each surface, which messenger, outage board and digest board
+`Notifier` shows alerts on each surface, which messenger, outage, digest and arrivals board
 carry the on-call workflows' messages, and where the retail reminder goes.
 
 A surface without credentials gets `bot.log`'s stand-ins, which log what they would post,
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.log import LogAnnouncer, LogNotifier
+from workflows.arrivals.check import boards as arrival_boards
 from workflows.core.messages import messengers
 from workflows.core.settings import Settings
 from workflows.orders.notify import Notifier, notifiers
@@ -40,7 +41,7 @@ def register_log_surface(surface: str) -> tuple[LogNotifier, LogAnnouncer]:
 
 def unplug_all() -> None:
     """Forget every registration on every port (tests start from a known state)."""
-    for port in (notifiers, messengers, incident_boards, digest_boards, reminders):
+    for port in (notifiers, messengers, incident_boards, digest_boards, arrival_boards, reminders):
         port.clear()
 
 
@@ -48,6 +49,7 @@ def _register_announcer(surface: str, announcer: LogAnnouncer | object) -> None:
     messengers.register(surface, announcer)  # type: ignore[arg-type]
     incident_boards.register(surface, announcer)  # type: ignore[arg-type]
     digest_boards.register(surface, announcer)  # type: ignore[arg-type]
+    arrival_boards.register(surface, announcer)  # type: ignore[arg-type]
 
 
 def _register_slack(settings: Settings) -> None:

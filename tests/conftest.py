@@ -157,6 +157,7 @@ FAST_WAITS = {
     # tests of the daily jobs set a time.
     "digest_time": "off",
     "reconcile_time": "off",
+    "arrivals_check_at": "off",
 }
 
 

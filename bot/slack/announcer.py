@@ -11,6 +11,8 @@ reminder (`workflows.retail.service.reminders`).
   deleted); it lists the outage's orders instead of an alert each. Its "Show all" and
   "Reprocess all N" buttons are handled in `bot.slack.app`.
 - The digest goes to `DIGEST_CHANNEL`, else the alert channel.
+- The arrival check's summary (issue 25) goes where the property's alerts go, once per day,
+  and is rewritten with `chat.update` as checks run and people act.
 
 Every post and update waits for its channel's turn on the notifier's `Pacer` (one write
 per second per channel, shared through Redis). A failure raises, so the calling job fails
@@ -27,8 +29,9 @@ from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import announce_render, reads, retail_render
+from bot.slack import announce_render, arrivals_render, reads, retail_render
 from bot.slack.notifier import GONE, Pacer, web_client
+from workflows.arrivals.findings import DaySummary
 from workflows.core.messages import MessageRef
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
@@ -99,6 +102,23 @@ class SlackAnnouncer:
     def show_digest(self, digest: Digest) -> None:
         self._post(self.settings.digest_channel or self.channel, announce_render.digest_text(digest),
                    announce_render.digest_blocks(digest))
+
+    def show_arrivals(self, summary: DaySummary, current: MessageRef, channel: str | None) -> MessageRef:
+        """The arrival check's summary: posted once, then rewritten with `chat.update` (posted
+        again if it was deleted)."""
+        text, blocks = arrivals_render.summary_text(summary), arrivals_render.summary_blocks(summary)
+        where, ts = current
+        if where and ts and not ts.startswith("log:"):
+            try:
+                self.pacer.wait(where)
+                self.client.chat_update(channel=where, ts=ts, text=text, blocks=blocks)
+                return where, ts
+            except SlackApiError as exc:
+                if exc.response.get("error") not in GONE:
+                    raise
+                log.warning("arrivals summary %s %s is gone from Slack: posting it again", summary.day,
+                            summary.place)
+        return self._post(channel or self.channel, text, blocks)
 
     # -- workflows.retail.service sink ------------------------------------------------------------
     def show_retail_reminder(self, reminder: RetailReminder) -> None:

@@ -53,7 +53,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.slack import announce_render, envelope, forms, moves, reads, render, retail_render
+from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail_render
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
 from workflows.actions.moves import REFUSAL
@@ -360,6 +360,7 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             surface.later(surface.publish_home, event["user"])
 
     moves.register(app, surface)  # every move of the catalogue: buttons, overflow menus, forms
+    arrivals.register(app, surface)  # the arrival summary's Checked and It's fine
     app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
     return app
 

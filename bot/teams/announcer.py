@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from redis import Redis
 
-from bot.teams import announce_cards, cards, reads, retail_cards
+from bot.teams import announce_cards, arrivals_cards, cards, reads, retail_cards
 from bot.teams.connector import ActivityGone, BotConnector, BotToken, message
+from workflows.arrivals.findings import DaySummary
 from workflows.core.messages import MessageRef
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
@@ -74,6 +75,20 @@ class TeamsAnnouncer:
     def show_digest(self, digest: Digest) -> None:
         card = announce_cards.digest_card(digest)
         self.connector.post(self.conversation, message(card["fallbackText"], cards.attachment(card)))
+
+    def show_arrivals(self, summary: DaySummary, current: MessageRef, channel: str | None) -> MessageRef:
+        """The arrival check's summary card: posted once, then updated in place."""
+        card = arrivals_cards.summary_card(summary)
+        activity = message(card["fallbackText"], cards.attachment(card))
+        conversation, activity_id = current
+        if conversation and activity_id and not activity_id.startswith("log:"):
+            try:
+                self.connector.update(conversation, activity_id, activity)
+                return conversation, activity_id
+            except ActivityGone:
+                log.warning("arrivals card %s %s is gone from Teams: posting it again", summary.day, summary.place)
+        conversation = channel or self.conversation
+        return conversation, self.connector.post(conversation, activity)
 
     # -- workflows.retail.service sink (issue 14: Dispatched in Teams too) -------------------------
     def show_retail_reminder(self, reminder: RetailReminder) -> None:

@@ -20,6 +20,7 @@ Activities (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-co
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -33,13 +34,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.teams import announce_cards, cards, reads, retail_cards
+from bot.teams import announce_cards, arrivals_cards, cards, reads, retail_cards
 from bot.wording import cut
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
 from workflows.actions.catalogue import perform
 from workflows.actions.moves import REFUSAL, Answers, Move
+from workflows.arrivals.check import mark_checked
 from workflows.core import states
 from workflows.core.answers import Ack
 from workflows.core.db import transaction
@@ -172,6 +174,9 @@ class TeamsSurface:
                 return Answer(200, invoke_message(cards.plain(self.reprocess_all(turn, action_value.get("data")))))
             if action_value.get("verb") == retail_cards.DISPATCHED:
                 return Answer(200, invoke_message(cards.plain(self.dispatched(turn, action_value.get("data")))))
+            if action_value.get("verb") in (arrivals_cards.CHECKED, arrivals_cards.FINE):
+                said, later = self.arrival(turn, str(action_value["verb"]), action_value.get("data"))
+                return Answer(200, invoke_message(said), later)
             action = cards.parse_action(action_value.get("verb"), action_value.get("data"))
             if action is None:
                 return Answer(200, invoke_message("syncdesk does not know that action."))
@@ -216,6 +221,26 @@ class TeamsSurface:
         return retail_actions.request_dispatched(self.settings, order_id, item_id, turn.actor,
                                                  courier if isinstance(courier, str) else "",
                                                  tracking if isinstance(tracking, str) else "").message
+
+    def arrival(self, turn: Turn, verb: str, data: Any) -> tuple[str, list[Callable[[], None]]]:
+        """The arrival summary's Checked and It's fine (`bot.teams.arrivals_cards`): what to say
+        now, and the recording (which rewrites the summary) to do after the answer."""
+        data = data if isinstance(data, dict) else {}
+        order_id, item_id, reason = data.get("order_id"), data.get("item_id"), data.get(arrivals_cards.REASON)
+        try:
+            day = dt.date.fromisoformat(str(data.get("day")))
+        except ValueError:
+            day = None
+        if day is None or not isinstance(order_id, str) or not isinstance(item_id, str):
+            return "syncdesk does not know that action.", []
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, f"click.{verb}", order_id, item_id, decision.reason)
+            return decision.tell or REFUSAL, []
+        reason = reason.strip() if isinstance(reason, str) and verb == arrivals_cards.FINE else None
+        if verb == arrivals_cards.FINE and not reason:
+            return "Say why it is fine, in a few words.", []
+        return "Recorded.", [lambda: mark_checked(self.settings, day, order_id, item_id, turn.actor, reason)]
 
     def reprocess_all(self, turn: Turn, data: Any) -> str:
         """The outage card's "Reprocess all N": authorize, then `workflows.outage.requests.reprocess_all`."""

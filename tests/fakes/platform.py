@@ -87,11 +87,18 @@ class FakePlatform(FakeServer):
             return self._unauthorized()
         status = req.param("status")
         before = req.param("updated_before")
+        arriving = req.param("arriving")
+        if arriving is not None:
+            try:
+                dt.date.fromisoformat(arriving)
+            except ValueError:
+                return Reply(400, {"error": "bad_request", "message": f"arriving: {arriving!r} is not YYYY-MM-DD"})
         matching = [
             o
             for oid, o in sorted(self._orders.items(), key=lambda kv: (self._updated_at[kv[0]], kv[0]))
             if (status is None or o.get("status") == status)
             and (before is None or _utc_key(self._updated_at[oid]) < _utc_key(before))
+            and (arriving is None or any(i.get("start") == arriving for i in o.get("items") or []))
         ]
         start = int(req.param("cursor") or 0)
         page = matching[start : start + self.page_size]

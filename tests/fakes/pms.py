@@ -3,9 +3,10 @@
 
 Every call is a POST whose JSON body carries `ClientToken`, `AccessToken`, `Client`; wrong
 tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implemented:
-- `reservations/getAll/2023-06-06` filtered by `ChannelNumbers`, `Limitation: {Count, Cursor}`
-  required → `{"Reservations", "Cursor"}` (`broad_search = True` ignores the filter, like a
-  PMS that does not know it);
+- `reservations/getAll/2023-06-06` filtered by `ChannelNumbers`, `Numbers` (confirmation
+  numbers) and/or `ReservationIds` (all given must match; none at all is refused),
+  `Limitation: {Count, Cursor}` required → `{"Reservations", "Cursor"}` (`broad_search = True`
+  ignores the filters, like a PMS that does not know them);
 - `customers/getAll` by `Emails` → `{"Customers", "Cursor"}`;
 - `customers/add` → the customer `{"Id", …}`; an e-mail that already exists with
   `OverwriteExisting: false` → 403 `{"Message"}` ("an error response is returned");
@@ -14,7 +15,8 @@ tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implem
   check-in/check-out time in its time zone (`timezone`, `check_in`, `check_out`): a stay whose
   local start is another time, or another day, is refused 400 (the exact rule Mews applies is
   unverified; what matters here is that the night is the guest's); `PersonCounts` required (`[{"AgeCategoryId", "Count"}]`, known categories, positive
-  counts); `full = True` answers 403 with a business-logic message (no availability);
+  counts; `expected_people = {"age-adult": 2, "age-child": 1}` also refuses any other party);
+  `full = True` answers 403 with a business-logic message (no availability);
 - `reservations/confirm` `{ReservationIds}` → `{"ReservationIds": [...]}`, Optional only;
 - `configuration/get` → `{"Enterprise": {...}}`.
 """
@@ -41,6 +43,7 @@ class FakeMews(FakeServer):
         self.broad_search = False
         self.state_on_add = "Confirmed"
         self.age_categories = {"adult": "age-adult", "child": "age-child"}
+        self.expected_people: dict[str, int] | None = None  # {age category id: count} the booking is for
         self.timezone, self.check_in, self.check_out = "UTC", "14:00", "10:00"  # the enterprise's
         self.customers: dict[str, dict[str, Any]] = {}
         self._reservations: dict[str, dict[str, Any]] = {}
@@ -56,11 +59,16 @@ class FakeMews(FakeServer):
         with self.lock:
             return [dict(r) for r in self._reservations.values()]
 
-    def seed(self, *, channel_number: str | None, state: str = "Confirmed") -> str:
+    def seed(self, *, channel_number: str | None, state: str = "Confirmed", start_utc: str | None = None,
+             end_utc: str | None = None, person_counts: list[dict[str, Any]] | None = None) -> str:
         with self.lock:
             number = str(next(self._numbers))
-            self._reservations[number] = {"Id": str(uuid.uuid4()), "Number": number, "State": state,
-                                          "ChannelNumber": channel_number}
+            reservation: dict[str, Any] = {"Id": str(uuid.uuid4()), "Number": number, "State": state,
+                                           "ChannelNumber": channel_number}
+            for name, value in (("StartUtc", start_utc), ("EndUtc", end_utc), ("PersonCounts", person_counts)):
+                if value is not None:
+                    reservation[name] = value
+            self._reservations[number] = reservation
             return number
 
     def seed_customer(self, *, email: str, last_name: str = "Walker", first_name: str = "Larry") -> str:
@@ -93,9 +101,15 @@ class FakeMews(FakeServer):
         page = items[start:start + count]
         return Reply(200, {key: page, "Cursor": page[-1]["Id"] if page else cursor})
 
+    _FILTERS = {"ChannelNumbers": "ChannelNumber", "Numbers": "Number", "ReservationIds": "Id"}
+
     def _get_all(self, body: dict[str, Any]) -> Reply:
-        wanted = set(body.get("ChannelNumbers") or [])
-        found = [dict(r) for r in self._reservations.values() if self.broad_search or r["ChannelNumber"] in wanted]
+        filters = {field: set(body[name]) for name, field in self._FILTERS.items() if body.get(name)}
+        if not filters:
+            return Reply(400, {"Message": "Invalid request: give ReservationIds, Numbers or ChannelNumbers (this "
+                                          "stand-in has no time filter)."})
+        found = [dict(r) for r in self._reservations.values()
+                 if self.broad_search or all(r.get(field) in values for field, values in filters.items())]
         return self._page(found, body, "Reservations")
 
     def _get_customers(self, body: dict[str, Any]) -> Reply:
@@ -151,6 +165,9 @@ class FakeMews(FakeServer):
                                                   f"and end at {self.check_out} ({self.timezone})."})
             if not self._valid_person_counts(params.get("PersonCounts")):
                 return Reply(400, {"Message": "Invalid PersonCounts."})
+            people = {c["AgeCategoryId"]: c["Count"] for c in params["PersonCounts"]}
+            if self.expected_people is not None and people != self.expected_people:
+                return Reply(400, {"Message": f"Invalid PersonCounts: {people} is not the party ({self.expected_people})."})
             if params["CustomerId"] not in self.customers:
                 return Reply(400, {"Message": "Invalid CustomerId."})
             number = str(next(self._numbers))

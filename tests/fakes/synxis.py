@@ -8,12 +8,21 @@
   `Basic base64(user:password)`, a form body (`grant_type=client_credentials&client_id=…`),
   wrong credentials.
 - `POST /v1/api/reservation` → `{"reservations": [{"CrsConfirmationNumber": ...}]}`.
+  `RoomStay.GuestCount` is required (Room Stay): a list of `{"AgeQualifyingCode": Adult |
+  Child | Senior, "NumGuests" ≥ 1}`; `expected_party = {"Adult": 2, "Child": 1}` also refuses
+  any other party (a count that dropped the children).
 - `PATCH /v1/api/reservation` (by `CrsConfirmationNumber`): `Guests`, `Packages` (merged by
   Code and Date; each needs Code, Date, Quantity), `status` → same shape.
+- Payments (`Guests[].Payments[]`, Payment Methods / Cash / Check / Direct Bill / Credit Card
+  pages): any sent must be of a request type (Cash, Check, DirectBill with `DirectBill.
+  AccountNumber`, CreditCard with `PaymentCard`), with a listed Role. `payment_required = True`
+  (the rate's booking policy wants one) refuses a Confirmed create or PATCH that carries none,
+  unless the reservation is OnHold ("can be confirmed without a payment method").
 - `GET /v1/api/reservation?hotel&chain&view&crsConfirmationNumber&externalReferenceNumber
   &guestLastName&guestFirstName&startDate&status[&pageStart&pageSize]` →
   `{"reservations": [...], "paging": {"Start", "Size", "Total"}}` (Start counts from 1);
-  `page_size` sets how many a page holds.
+  `page_size` caps how many a page holds; `answers_paging = False` leaves the `paging` node
+  out (Sabre documents paging for the Hotel List only), so a page just stops at its size.
 - `GET /v1/api/reservation/hotel/{hotelId}/{id}` → `{"reservations": [reservation]}`.
 
 Modes (`fake.mode = ...`): "timeout_before_create" (sleep `stall_seconds`, create nothing),
@@ -37,6 +46,9 @@ from urllib.parse import unquote
 from tests.fakes.http import FakeServer, RecordedRequest, Reply
 
 RESERVATION = "/v1/api/reservation"
+AGE_CODES = ("Adult", "Child", "Senior")  # Room Stay: GuestCount/@AgeQualifyingCode
+PAYMENT_TYPES = ("CreditCard", "Cash", "Check", "DirectBill")  # request types, Payment Methods page
+PAYMENT_ROLES = ("Alternate", "Business", "Personal", "Primary", "Secondary")
 
 
 def _b64(text: str) -> str:
@@ -65,6 +77,9 @@ class FakeSynxis(FakeServer):
         self.broad_search = False
         self.page_size = 50  # Sabre: "0 = return maximum size of 50"
         self.ignore_paging = False
+        self.answers_paging = True
+        self.payment_required = False
+        self.expected_party: dict[str, int] | None = None
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._reservations: dict[str, dict[str, Any]] = {}  # by number (or an internal key when it has none)
         self._numbers = itertools.count(1)
@@ -116,6 +131,9 @@ class FakeSynxis(FakeServer):
         number: str | None = None,
         numbered: bool = True,
         packages: list[dict[str, Any]] | None = None,
+        adults: int = 1,
+        children: int = 0,
+        hold_release: str | None = None,
     ) -> str:
         """Store an existing reservation (full view) and return its CrsConfirmationNumber
         (`numbered=False`: a Stored one without a number; the key it is kept under is returned)."""
@@ -128,7 +146,8 @@ class FakeSynxis(FakeServer):
                 "RoomStay": {
                     "StartDate": str(start),
                     "EndDate": str(end),
-                    "GuestCount": [{"AgeQualifyingCode": "Adult", "NumGuests": 1}],
+                    "GuestCount": [{"AgeQualifyingCode": code, "NumGuests": n}
+                                   for code, n in (("Adult", adults), ("Child", children)) if n],
                     "NumRooms": 1,
                     "Products": [{"Primary": True, "Product": {"RateCode": rate_code, "RoomCode": room_code}}],
                 },
@@ -140,6 +159,8 @@ class FakeSynxis(FakeServer):
                 reservation["ExternalReferenceNumber"] = reference
             if packages:
                 reservation["Packages"] = [dict(p) for p in packages]
+            if hold_release is not None:
+                reservation["OnHoldReleaseTime"] = hold_release
             self._reservations[number] = reservation
             return number
 
@@ -188,6 +209,38 @@ class FakeSynxis(FakeServer):
         except (TypeError, ValueError):
             return False
 
+    @staticmethod
+    def _bad_guest_count(counts: Any, where: str) -> str | None:
+        """Why a GuestCount list is not Room Stay's form; None when it is."""
+        if not isinstance(counts, list) or not counts:
+            return f"{where}.GuestCount is required"
+        for count in counts:
+            if not isinstance(count, dict) or count.get("AgeQualifyingCode") not in AGE_CODES:
+                return f"{where}.GuestCount.AgeQualifyingCode must be one of {', '.join(AGE_CODES)}"
+            n = count.get("NumGuests")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                return f"{where}.GuestCount.NumGuests must be a positive integer"
+        return None
+
+    @staticmethod
+    def _payments(guests: Any) -> list[Any]:
+        return [p for g in guests or [] if isinstance(g, dict) for p in g.get("Payments") or []]
+
+    @staticmethod
+    def _bad_payment(payments: list[Any]) -> str | None:
+        """Why a Payments entry is not a request form of the Payment Methods pages; None when all are."""
+        for payment in payments:
+            kind = payment.get("Type") if isinstance(payment, dict) else None
+            if kind not in PAYMENT_TYPES:
+                return f"Payments.Type {kind!r} cannot be sent (one of {', '.join(PAYMENT_TYPES)})"
+            if payment.get("Role") not in (None, *PAYMENT_ROLES):
+                return f"Payments.Role {payment.get('Role')!r} is not one of {', '.join(PAYMENT_ROLES)}"
+            if kind == "DirectBill" and not (payment.get("DirectBill") or {}).get("AccountNumber"):
+                return "Payments.DirectBill.AccountNumber is required for a DirectBill payment"
+            if kind == "CreditCard" and not payment.get("PaymentCard"):
+                return "Payments.PaymentCard is required for a CreditCard payment"
+        return None
+
     def _create(self, req: RecordedRequest, _m: re.Match[str]) -> Reply:
         if not self._authorized(req):
             return self._unauthorized()
@@ -211,9 +264,22 @@ class FakeSynxis(FakeServer):
                 return self._bad_request(f"{name} is required")
         if not self._known_hotel(hotel_id, chain_id):
             return self._bad_request(f"Hotel {hotel_id} not found in chain {chain_id}", 404)
+        wrong = self._bad_guest_count(stay.get("GuestCount"), "RoomStay") or self._bad_payment(
+            self._payments(body.get("Guests")))
+        if wrong:
+            return self._bad_request(wrong)
+        if self.expected_party is not None:
+            party: dict[str, int] = {}
+            for count in stay["GuestCount"]:
+                party[count["AgeQualifyingCode"]] = party.get(count["AgeQualifyingCode"], 0) + count["NumGuests"]
+            if party != self.expected_party:
+                return self._bad_request(f"RoomStay.GuestCount {party} is not the party booked ({self.expected_party})")
         wanted = str(body["status"])
         if wanted in ("Confirmed", "Waitlisted") and not body.get("Guests"):
             return self._bad_request("A guest is required for status " + wanted)
+        if wanted == "Confirmed" and self.payment_required and not self._payments(body.get("Guests")):
+            return self._bad_request("A payment method is required to confirm this reservation (the rate's "
+                                     "guarantee policy)")
         if self.mode == "timeout_before_create":
             return Reply(504, {"errors": [{"message": "gateway timeout"}]}, delay=self.stall_seconds)
         number = self._next_number(hotel_id)
@@ -236,6 +302,14 @@ class FakeSynxis(FakeServer):
             return self._bad_request(f"Reservation {number} not found", 404)
         if stored["Status"] in ("Cancelled", "Ignored"):
             return self._bad_request(f"Reservation {number} is {stored['Status']} and cannot be modified")
+        wrong = self._bad_payment(self._payments(body.get("Guests")))
+        if wrong:
+            return self._bad_request(wrong)
+        wanted = body.get("status")
+        if (wanted == "Confirmed" and self.payment_required and stored["Status"] != "OnHold"
+                and not self._payments(body.get("Guests")) and not self._payments(stored.get("Guests"))):
+            return self._bad_request("A payment method is required to confirm this reservation (the rate's "
+                                     "guarantee policy)")
         if "Packages" in body:
             packages = body["Packages"]
             if not isinstance(packages, list):
@@ -244,12 +318,15 @@ class FakeSynxis(FakeServer):
                 for name in ("Code", "Date", "Quantity"):
                     if not isinstance(package, dict) or package.get(name) in (None, ""):
                         return self._bad_request(f"Packages.{name} is required")
+                if "GuestCount" in package:
+                    wrong = self._bad_guest_count(package["GuestCount"], "Packages")
+                    if wrong:
+                        return self._bad_request(wrong)
             merged = {(p["Code"], str(p["Date"])[:10]): p for p in stored.get("Packages") or []}
             merged.update({(p["Code"], str(p["Date"])[:10]): dict(p) for p in packages})
             stored["Packages"] = list(merged.values())
         if body.get("Guests"):
             stored["Guests"] = body["Guests"]
-        wanted = body.get("status")
         if wanted:
             if wanted == "Confirmed" and not stored.get("Guests"):
                 return self._bad_request("A guest is required to confirm a reservation")
@@ -278,6 +355,8 @@ class FakeSynxis(FakeServer):
             return self._bad_request("pageStart and pageSize must be numbers")
         size = min(size, self.page_size)
         page = results[start - 1:start - 1 + size]
+        if not self.answers_paging:
+            return Reply(200, {"reservations": page})
         return Reply(200, {"reservations": page, "paging": {"Start": start, "Size": len(page), "Total": len(results)}})
 
     @staticmethod

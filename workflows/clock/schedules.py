@@ -30,6 +30,7 @@ from rq.scheduler import RQScheduler
 from workflows.clock import abandoned, recovery
 from workflows.core import queue
 from workflows.core.settings import Settings
+from workflows.systems.registry import zones_in_routing
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,37 @@ def enqueue_oncall_work(settings: Settings, current: float) -> None:
         if at == "off" or local.time() < dt.time.fromisoformat(at):
             continue
         day = (local.date() + dt.timedelta(days=offset)).isoformat()
-        redis = queue.get_redis(settings.redis_url)
         marker = f"syncdesk:daily:{settings.queue_name}:{name}:{day}"
-        if redis.set(marker, "1", nx=True, ex=3 * 86400):
-            try:
-                queue.enqueue(settings, function, queue.job_id(name, day), day=day)
-            except RedisError:
-                redis.delete(marker)
-                raise
+        _once(settings, marker, function, queue.job_id(name, day), day=day)
+    enqueue_arrival_checks(settings, current)
+
+
+def enqueue_arrival_checks(settings: Settings, current: float) -> None:
+    """The arrival check (issue 25) once a day per time zone a property is in, at
+    ARRIVALS_CHECK_AT there, for that zone's today and ARRIVALS_DAYS_AHEAD more days."""
+    if settings.arrivals_check_at == "off":
+        return
+    at = dt.time.fromisoformat(settings.arrivals_check_at)
+    for zone in sorted({settings.local_timezone, *zones_in_routing(settings)}):
+        local = dt.datetime.fromtimestamp(current, ZoneInfo(zone))
+        if local.time() < at:
+            continue
+        for ahead in range(settings.arrivals_days_ahead + 1):
+            day = (local.date() + dt.timedelta(days=ahead)).isoformat()
+            marker = f"syncdesk:daily:{settings.queue_name}:arrivals:{zone}:{local.date()}:{day}"
+            _once(settings, marker, "workflows.arrivals.check.run_daily",
+                  queue.job_id("arrivals", zone, local.date(), day), day=day, zone=zone)
+
+
+def _once(settings: Settings, marker: str, function: str, job_id: str, **kwargs: str) -> None:
+    """Enqueue a daily job unless its Redis marker says it was enqueued already."""
+    redis = queue.get_redis(settings.redis_url)
+    if redis.set(marker, "1", nx=True, ex=3 * 86400):
+        try:
+            queue.enqueue(settings, function, job_id, **kwargs)
+        except RedisError:
+            redis.delete(marker)
+            raise
 
 
 class Clock:

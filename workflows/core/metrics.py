@@ -39,6 +39,10 @@ CHAT_API_ERRORS = Counter("syncdesk_chat_api_errors", "Slack/Teams Web API calls
                           ["surface", "method", "error"])
 CHAT_API_RATE_LIMITED = Counter("syncdesk_chat_api_rate_limited", "Slack/Teams Web API calls answered 429",
                                 ["surface", "method"])
+ARRIVALS_CHECKED = Counter("syncdesk_arrivals_checked", "Arriving items looked up in their booking system "
+                           "by the arrival check", ["system"])
+ARRIVAL_PROBLEMS = Counter("syncdesk_arrival_problems", "Problems the arrival check raised (each once), by kind",
+                           ["kind", "system"])
 JOBS = Counter("syncdesk_jobs", "RQ jobs run, by function and outcome (finished, failed, stopped, ...)",
                ["job", "outcome"])
 JOB_SECONDS = Histogram("syncdesk_job_seconds", "RQ job run time, by function", ["job"],

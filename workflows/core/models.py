@@ -308,3 +308,40 @@ class Incident(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_incidents_state", "state"),)
+
+
+class ArrivalCheck(Base):
+    """What the arrival check (workflows.arrivals) found for one item arriving on `day`: one
+    row per day and item, rewritten by each run; `resolved_at` is set when a problem found
+    earlier is confirmed later, `checked_by` when a person ticked a manual system's line."""
+
+    __tablename__ = "arrival_checks"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    property: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    confirmation: Mapped[str | None] = mapped_column(String(128))
+    first_problem_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]
+    checked_by: Mapped[str | None] = mapped_column(String(128))
+    checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_arrival_checks_day_property", "day", "property"),)
+
+
+class ArrivalSummary(Base):
+    """Where the summary of one property's arrivals on `day` was posted, per chat surface, so
+    each run updates it in place."""
+
+    __tablename__ = "arrival_summaries"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    property: Mapped[str] = mapped_column(String(64), primary_key=True)
+    surface: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str | None] = mapped_column(String(256))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     reconcile_time: str = "07:00"  # local time of the daily reconciliation; "off": never
     reconcile_in_progress_after_minutes: int = 60  # paid but still In Progress after this is a mismatch
     reconcile_lookback_days: int = 14
+    # The arrival check (issue 25): at this local time in each property's zone ("off": never),
+    # for today and this many days ahead, using at most this share of each system's pace;
+    # items it could not check are tried again after ARRIVALS_RETRY_MINUTES.
+    arrivals_check_at: str = "06:00"
+    arrivals_days_ahead: int = Field(1, ge=0, le=14)
+    arrivals_share: float = Field(0.5, gt=0, le=1)
+    arrivals_retry_minutes: float = Field(30, gt=0)
     platform_order_url: str | None = None  # the admin page of an order, e.g. https://admin.example.com/orders/{order_id}
 
     def require(self, *names: str) -> None:

@@ -17,6 +17,10 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
     model_validator,
 )
 
@@ -55,6 +59,25 @@ class PaymentIn(_Model):
     amount_minor: MinorAmount | None = None
 
 
+Count = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class PartyIn(BaseModel):
+    """An item's `guests` as an object (DESIGN §3.1): `{"adults": 2, "children": 1}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    adults: Count
+    children: Count = 0
+
+
+def _party_size(value: Any, handler: ValidatorFunctionWrapHandler) -> int:
+    """`guests` is a count, or a PartyIn whose total it becomes (a bad object names its own field)."""
+    if isinstance(value, dict):
+        party = PartyIn.model_validate(value, strict=True)
+        return int(handler(party.adults + party.children))
+    return int(handler(value))
+
+
 class ItemIn(_Model):
     id: Id  # type: ignore[valid-type]
     kind: Literal["room", "spa", "table", "retail", "ticket"]
@@ -64,10 +87,22 @@ class ItemIn(_Model):
     start: dt.date | None = None
     end: dt.date | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
-    guests: Annotated[int, Field(ge=0, le=10_000)] = 1
-    details: dict[str, Any] = Field(default_factory=dict)
+    # The party: a count (all adults), or {"adults", "children"}, kept as its total with the
+    # children in details.children (where BookingRequest.children reads them). `guests_given` is
+    # the same input as sent, read only to carry the children over (never stored).
+    guests: Annotated[int, Field(ge=0, le=10_000), WrapValidator(_party_size)] = 1
+    guests_given: Annotated[Any, Field(default=None, validation_alias="guests", exclude=True, repr=False)]
+    details: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     # Set by the platform once the item is Confirmed (`PATCH /orders/{id}/items/{item_id}`, DESIGN §3.2)
     external_reference: Text(128) | None = None  # type: ignore[valid-type]
+
+    @field_validator("details")
+    @classmethod
+    def _children_in_details(cls, details: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        given = info.data.get("guests_given")
+        if isinstance(given, dict) and "guests" in info.data:  # the object form, and it was valid
+            return {**details, "children": given.get("children", 0)}
+        return details
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> ItemIn:

@@ -314,3 +314,37 @@ def limiter(settings: Settings, system: str) -> Limiter:
                                              ramp_seconds=settings.pace_ramp_seconds)
         return found
 
+
+class Share:
+    """A share of a system's pace for background work (the arrival check, issue 25): every
+    request takes a turn in the share's own limiter, at `fraction` of the system's rate, and
+    then one in the system's. The work never uses more than its share, and what it uses counts
+    against everyone's, so a person's Reprocess keeps the rest."""
+
+    def __init__(self, own: Limiter, whole: Limiter) -> None:
+        self.own = own
+        self.whole = whole
+
+    def before_request(self) -> None:
+        self.own.before_request()
+        self.whole.before_request()
+
+    def after_response(self, status: int, retry_after: str | None) -> None:
+        self.own.after_response(status, retry_after)
+        self.whole.after_response(status, retry_after)
+
+
+def share(settings: Settings, system: str, fraction: float, purpose: str) -> Share:
+    """`fraction` of `system`'s pace for `purpose` (its own key in Redis: "synxis:arrivals")."""
+    whole = limiter(settings, system)
+    pace = Pace(whole.pace.rate * fraction, max(1, math.floor(whole.pace.concurrency * fraction)))
+    name = f"{system.lower()}:{purpose}"
+    key = (settings.redis_url, name, pace)
+    with _lock:
+        own = _limiters.get(key)
+        if own is None:
+            own = _limiters[key] = Limiter(get_redis(settings.redis_url), name, pace,
+                                           max_wait=settings.pace_max_wait_seconds,
+                                           ramp_seconds=settings.pace_ramp_seconds)
+    return Share(own, whole)
+

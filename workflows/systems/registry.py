@@ -25,7 +25,7 @@ from connectors.resdiary import EposConfig, ResDiaryConfig, ResDiaryConnector
 from connectors.routing import Route, RoutingError, property_of, routing_for
 from connectors.rtp import RtpPlaybook
 from connectors.siriusware import SiriuswarePlaybook
-from connectors.synxis import SynxisConfig, SynxisConnector
+from connectors.synxis import SynxisConfig, SynxisConnector, payments_from
 from connectors.types import BookingConnector, BookingRequest, SystemDescription
 from workflows.core.settings import MissingSetting, Settings
 from workflows.systems import pace
@@ -65,12 +65,12 @@ def _synxis(settings: Settings, route: Route) -> SynxisConnector:
         client_id=settings.secret("synxis_client_id"), client_secret=settings.secret("synxis_client_secret"),
         primary_channel=settings.synxis_primary_channel, secondary_channel=settings.synxis_secondary_channel,
         context=settings.synxis_context, support=support_contact(settings, route.system, route.options),
-        timeouts=timeouts(settings)))
+        payments=payments_from(route.options), timeouts=timeouts(settings)))
 
 
 def _epos(settings: Settings, route: Route) -> EposConfig | None:
-    """ResDiary's EPOS API for the route's restaurant; None when not configured (the connector then
-    refuses to create, since it cannot check the diary). A restaurant's own consumer secret and
+    """ResDiary's EPOS API for the route's restaurant; None when not configured (check-first then
+    reads Data Extraction "Get Bookings", `connectors.resdiary`). A restaurant's own consumer secret and
     second secret may come from the variables its routing options name."""
     options = route.options
 
@@ -130,14 +130,18 @@ def _route(item: BookingRequest, settings: Settings) -> Route:
     return route
 
 
-def connector_for(item: BookingRequest, settings: Settings) -> BookingConnector:
-    """A ready connector for the item's system and property, or NoConnector saying why there is none."""
+def connector_for(item: BookingRequest, settings: Settings, *, share: tuple[str, float] | None = None) -> BookingConnector:
+    """A ready connector for the item's system and property, or NoConnector saying why there is none.
+
+    With `share` ("arrivals", 0.5), a connector of its own whose requests use at most that
+    share of the system's pace (`pace.share`): background work that leaves the rest to people.
+    """
     try:
         route = _route(item, settings)
     except NoConnector as exc:
         exc.support = support_contact(settings, item.system)
         raise
-    key = (route.key, id(settings))
+    key = (route.key if share is None else f"{route.key}:{share[0]}:{share[1]}", id(settings))
     with _lock:
         built = _built.get(key)
         if built is not None and built[0] is settings:
@@ -148,8 +152,9 @@ def connector_for(item: BookingRequest, settings: Settings) -> BookingConnector:
             raise NoConnector(f"the {item.system} connector is not configured ({exc}): book it by hand, "
                               "then use Booked manually", detail=str(exc),
                               support=support_contact(settings, item.system, route.options)) from exc
-        if isinstance(connector, HttpConnector):
-            connector.pace_with(pace.limiter(settings, route.system))  # every request at the system's pace
+        if isinstance(connector, HttpConnector):  # every request at the system's pace, or a share of it
+            connector.pace_with(pace.limiter(settings, route.system) if share is None
+                                else pace.share(settings, route.system, share[1], share[0]))
         _built[key] = (settings, connector)
         return connector
 
@@ -180,6 +185,14 @@ def timezone_at(system: str, details: Mapping[str, Any], settings: Settings) -> 
         return routing_for(settings.connectors_file).timezone_for(system, details) or settings.local_timezone
     except RoutingError:  # a bad file stops the start; `syncdesk connectors` says why
         return settings.local_timezone
+
+
+def zones_in_routing(settings: Settings) -> set[str]:
+    """Every time zone the routing file gives a system or property."""
+    try:
+        return {route.timezone for route in routing_for(settings.connectors_file).routes() if route.timezone}
+    except RoutingError:  # a bad file stops the start; `syncdesk connectors` says why
+        return set()
 
 
 def books_automatically(item: BookingRequest, settings: Settings) -> bool:

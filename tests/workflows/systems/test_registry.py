@@ -266,3 +266,24 @@ def test_alerts_go_to_the_channel_of_their_property_else_their_system_else_the_d
 def test_a_bad_channel_entry_is_refused_at_start(write, entry, names):
     with pytest.raises(RoutingError, match=names.replace("(", r"\(").replace(")", r"\)")):
         registry.check(make_settings(connectors_file=write(f"synxis:\n  default: {entry}\n")))
+
+
+def test_a_chains_payment_in_the_routing_file_reaches_the_confirming_request(write, synxis_fake, item):
+    from tests.connectors.test_synxis_payment import DIRECT_BILL, DIRECT_BILL_WIRE
+
+    synxis_fake.payment_required = True
+    path = write({"synxis": {"default": {"connector": "synxis", "options": DIRECT_BILL}}}, "c.json")
+    synxis_fake.seed_reservation(reference=item.reference, status="Booked")
+    connector = registry.connector_for(item, synxis_settings(synxis_fake, connectors_file=path))
+
+    connector.confirm(connector.find_existing(item), item)
+    (patch,) = synxis_fake.requests_to("PATCH")
+    assert patch.json["Guests"][0]["Payments"] == DIRECT_BILL_WIRE
+
+
+def test_a_payment_syncdesk_cannot_send_is_refused_at_start(write, synxis_fake):
+    path = write({"synxis": {"default": {"connector": "synxis", "options": {"payments": {"*": {"type": "Card"}}}}}},
+                 "c.json")
+
+    with pytest.raises(RoutingError, match=r"synxis@\*: connector synxis: payments\.\*"):
+        registry.check(synxis_settings(synxis_fake, connectors_file=path))

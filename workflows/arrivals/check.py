@@ -1,0 +1,326 @@
+"""The arrival check (issue 25): the platform's arrivals of a day, each paid item looked up in
+its booking system, what was found stored per item, and one summary per property and day.
+
+- The platform lists a day's arrivals (`GET /orders?arriving=`, DESIGN §3.2). An order is
+  checked when it is placed and not cancelled (In Progress, Booked, Complete, Closed) and its
+  payment is captured and not refunded (the live Stripe check; an order whose payment cannot
+  be checked is checked anyway, so nothing is missed for want of a key).
+- Each of its items starting that day is looked up: by its confirmation number once the
+  platform has one (`find_by_confirmation`), else by our reference and the guest
+  (`find_existing`, the check-first search). Systems without an API go on the front desk's
+  list instead (`Kind.MANUAL`), one line per item, ticked by a person.
+- Lookups use at most ARRIVALS_SHARE of each system's pace (`pace.share`), so people's
+  Reprocesses keep the rest.
+- Each run rewrites the day's rows (`ArrivalCheck`): a problem is raised once (posted in its
+  property's channel, counted once), a later run that finds it confirmed marks it resolved,
+  and the summary message is updated in place (`ArrivalSummary`, `boards`).
+- Items that could not be checked are tried again after ARRIVALS_RETRY_MINUTES.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.errors import ConnectorError, NoConnector
+from connectors.routing import property_in
+from connectors.types import BookingConnector, BookingRequest, Guest, PaymentState
+from workflows.arrivals.findings import Arrival, DaySummary, Finding, Kind, Line, judge
+from workflows.core import metrics, queue, states
+from workflows.core.db import transaction
+from workflows.core.lifecycle import OnStatus, rule_for
+from workflows.core.messages import MessageRef, messengers
+from workflows.core.models import ArrivalCheck, ArrivalSummary, utcnow
+from workflows.core.ports import Port
+from workflows.core.settings import Settings, get_settings
+from workflows.orders.payloads import PayloadError, PlatformOrder, parse_platform_order
+from workflows.outage.jobs import surfaces
+from workflows.systems import pace
+from workflows.systems.clients import platform_client, stripe_payments
+from workflows.systems.names import system_name
+from workflows.systems.registry import connector_for, destination_at, timezone_at
+
+log = logging.getLogger(__name__)
+
+ACTOR = "syncdesk (arrival check)"
+PURPOSE = "arrivals"  # the pace share's name
+
+
+class ArrivalBoard(Protocol):
+    def show_arrivals(self, summary: DaySummary, current: MessageRef, channel: str | None) -> MessageRef:
+        """Post the summary (in `channel`, else the surface's default), or update it where
+        `current` says it was posted; returns where it is now."""
+        ...
+
+
+boards: Port[ArrivalBoard] = Port("arrival board")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run did: the summaries it showed and the problems it raised for the first time."""
+
+    summaries: tuple[DaySummary, ...]
+    raised: tuple[Finding, ...]
+    skipped: tuple[str, ...]  # orders not checked, and why
+
+
+def request_for(order: PlatformOrder, item_id: str) -> BookingRequest:
+    """The booking request of one platform order item (what a connector looks up)."""
+    item = order.item(item_id)
+    assert item is not None
+    return BookingRequest(
+        order_id=order.id, item_id=item.id, kind=item.kind, system=item.system or "", description=item.description,
+        start=item.start, end=item.end, quantity=item.quantity, guests=item.guests, details=dict(item.details),
+        guest=Guest(order.guest.first_name, order.guest.last_name, order.guest.email, order.guest.phone))
+
+
+def arrivals_of(order: PlatformOrder, day: dt.date) -> list[Arrival]:
+    """The order's bookable items starting on `day`."""
+    return [Arrival(request_for(order, item.id), property_in(item.details) or "", item.external_reference,
+                    order.status)
+            for item in order.items if item.start == day and item.kind != "retail" and item.system]
+
+
+def check_day(settings: Settings, day: dt.date, *, prop: str | None = None, zone: str | None = None,
+              now: dt.datetime | None = None) -> Run:
+    """Check every paid arrival of `day` (only `prop`'s, or only properties in `zone`, when
+    given), store what was found, raise new problems and show each property's summary."""
+    now = now or utcnow()
+    arrivals, skipped = _paid_arrivals(settings, day)
+    arrivals = [a for a in arrivals if (prop is None or a.property == prop) and
+                (zone is None or _zone(settings, a) == zone)]
+    findings = _look_up(settings, arrivals)
+    with transaction(settings.database_url) as session:
+        raised = _store(session, day, findings, now)
+        summaries = _summaries(session, day, arrivals, settings, now)
+    for finding in raised:
+        metrics.ARRIVAL_PROBLEMS.labels(finding.kind.value, finding.arrival.request.system).inc()
+        _announce(settings, finding)
+    places = {a.property: a for a in arrivals}
+    for summary in summaries:
+        _show(settings, summary, places.get(summary.property))
+    if any(f.kind is Kind.UNCHECKED for f in findings):
+        queue.enqueue(settings, "workflows.arrivals.check.run_again", queue.job_id("arrivals-again", day, prop, zone,
+                                                                                   int(now.timestamp())),
+                      delay_seconds=settings.arrivals_retry_minutes * 60, day=day.isoformat(), prop=prop, zone=zone)
+    return Run(tuple(summaries), tuple(raised), tuple(skipped))
+
+
+def _zone(settings: Settings, arrival: Arrival) -> str:
+    return timezone_at(arrival.request.system, arrival.request.details, settings)
+
+
+def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], list[str]]:
+    arrivals: list[Arrival] = []
+    skipped: list[str] = []
+    with platform_client(settings) as platform:
+        listed = list(platform.list_arriving(day))
+    stripe = stripe_payments(settings) if settings.stripe_api_key is not None else None
+    try:
+        for data in listed:
+            try:
+                order = parse_platform_order(data)
+            except PayloadError as exc:
+                skipped.append(f"{data.get('id', '?')}: unreadable ({exc})")
+                continue
+            if rule_for(order.status).on in (OnStatus.NEVER, OnStatus.CANCELLED):
+                continue  # not placed, a test, or cancelled: nobody is expected
+            why_not = _unpaid(stripe, order)
+            if why_not:
+                skipped.append(f"{order.id}: {why_not}")
+                continue
+            arrivals += arrivals_of(order, day)
+    finally:
+        if stripe is not None:
+            stripe.close()
+    return arrivals, skipped
+
+
+def _unpaid(stripe: object | None, order: PlatformOrder) -> str | None:
+    """Why the order is not a paid arrival, or None (paid, or its payment cannot be checked)."""
+    if stripe is None or order.payment is None or order.payment.provider != "stripe" or not order.payment.reference:
+        return None
+    try:
+        check = stripe.check(order.payment.reference, order.total_minor, order.currency)  # type: ignore[attr-defined]
+    except ConnectorError as exc:
+        log.warning("arrival check: payment of %s not checked (%s); checking its booking anyway", order.id, exc)
+        return None
+    if check.state is PaymentState.UNKNOWN or check.state.settled:
+        return None
+    return f"payment {order.payment.reference} is {check.state.value.replace('_', ' ')}"
+
+
+def _look_up(settings: Settings, arrivals: list[Arrival]) -> list[Finding]:
+    """Each arrival judged by its system's answer; lookups run a few at a time, each system at
+    its share of the pace."""
+    ready: list[tuple[Arrival, BookingConnector]] = []
+    findings: list[Finding] = []
+    for arrival in arrivals:
+        try:
+            connector = connector_for(arrival.request, settings, share=(PURPOSE, settings.arrivals_share))
+        except NoConnector:
+            findings.append(Finding(arrival, Kind.MANUAL, "no connector: check it by hand"))
+            continue
+        if not connector.describe().automatic:
+            findings.append(Finding(arrival, Kind.MANUAL, f"{connector.describe().name} has no booking API"))
+            continue
+        ready.append((arrival, connector))
+    if ready:
+        at_once = max(pace.share(settings, s, settings.arrivals_share, PURPOSE).own.pace.concurrency
+                      for s in {a.request.system for a, _ in ready})
+        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="arrivals") as pool:
+            findings += pool.map(lambda pair: _one(settings, *pair), ready)
+    return findings
+
+
+def _one(settings: Settings, arrival: Arrival, connector: BookingConnector) -> Finding:
+    request = arrival.request
+    try:
+        if arrival.external_reference:
+            existing = connector.find_by_confirmation(arrival.external_reference, request)
+        else:
+            existing = connector.find_existing(request)
+    except ConnectorError as exc:
+        return Finding(arrival, Kind.UNCHECKED, f"{system_name(request.system)} could not be asked ({exc.message}); "
+                       f"tried again in {settings.arrivals_retry_minutes:g} min")
+    metrics.ARRIVALS_CHECKED.labels(request.system).inc()
+    return judge(arrival, existing)
+
+
+def _store(session: Session, day: dt.date, findings: Iterable[Finding], now: dt.datetime) -> list[Finding]:
+    """Write each finding on its row; returns the problems not raised before."""
+    rows = {(r.order_id, r.item_id): r for r in session.scalars(select(ArrivalCheck).where(ArrivalCheck.day == day))}
+    raised: list[Finding] = []
+    for finding in findings:
+        order_id, item_id = finding.arrival.key
+        row = rows.get((order_id, item_id))
+        if row is None:
+            row = ArrivalCheck(day=day, order_id=order_id, item_id=item_id, detail="")
+            session.add(row)
+            was = None
+        else:
+            was = Kind(row.kind)
+        if finding.kind is Kind.UNCHECKED and was is not None and was is not Kind.UNCHECKED:
+            row.detail = f"{finding.detail} (last found: {row.kind})"
+            row.checked_at = now
+            continue  # what was found before still stands until the system answers
+        if finding.kind.problem and (was is None or not was.problem or row.resolved_at is not None
+                                     or finding.kind is not was):
+            raised.append(finding)
+            row.first_problem_at, row.resolved_at, row.checked_by = now, None, None
+        elif finding.kind is Kind.CONFIRMED and was is not None and was.problem and row.resolved_at is None:
+            row.resolved_at = now
+            states.audit(session, actor=ACTOR, action="arrival.resolved", order_id=order_id, item_id=item_id,
+                         day=day.isoformat(), was=was.value)
+        row.property, row.system = finding.arrival.property, finding.arrival.request.system
+        row.kind, row.confirmation, row.checked_at = finding.kind.value, finding.confirmation, now
+        if not (finding.kind is Kind.MANUAL and row.checked_by):
+            row.detail = finding.detail
+    for finding in raised:
+        states.audit(session, actor=ACTOR, action="arrival.problem", order_id=finding.arrival.request.order_id,
+                     item_id=finding.arrival.request.item_id, day=day.isoformat(), kind=finding.kind.value,
+                     detail=finding.detail)
+    return raised
+
+
+def summary(session: Session, day: dt.date, prop: str, today: dt.date) -> DaySummary:
+    rows = session.scalars(select(ArrivalCheck).where(ArrivalCheck.day == day, ArrivalCheck.property == prop)
+                           .order_by(ArrivalCheck.order_id, ArrivalCheck.item_id))
+    return DaySummary(day, prop, tuple(
+        Line(r.order_id, r.item_id, r.system, Kind(r.kind), r.detail, r.confirmation,
+             resolved=r.resolved_at is not None and r.kind == Kind.CONFIRMED, checked_by=r.checked_by)
+        for r in rows), today)
+
+
+def _summaries(session: Session, day: dt.date, arrivals: list[Arrival], settings: Settings,
+               now: dt.datetime) -> list[DaySummary]:
+    places = {a.property: a for a in arrivals}
+    return [summary(session, day, prop, _today(settings, a.request.system, prop, now))
+            for prop, a in sorted(places.items())]
+
+
+def _today(settings: Settings, system: str, prop: str, now: dt.datetime) -> dt.date:
+    """The date at the property now (its zone from the routing file, else LOCAL_TIMEZONE)."""
+    zone = timezone_at(system, {"property_id": prop} if prop else {}, settings)
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def _show(settings: Settings, shown: DaySummary, example: Arrival | None) -> None:
+    """Post or update the summary on every surface, where the property's alerts go."""
+    for surface in surfaces(settings):
+        with transaction(settings.database_url) as session:
+            row = session.get(ArrivalSummary, (shown.day, shown.property, surface))
+            current: MessageRef = (row.channel, row.message_id) if row is not None else (None, None)
+        channel = current[0] or (destination_at(example.request.system, example.request.details, settings, surface)
+                                 if example is not None else None)
+        ref = boards.get(surface).show_arrivals(shown, current, channel)
+        with transaction(settings.database_url) as session:
+            row = session.get(ArrivalSummary, (shown.day, shown.property, surface))
+            if row is None:
+                session.add(ArrivalSummary(day=shown.day, property=shown.property, surface=surface,
+                                           channel=ref[0], message_id=ref[1]))
+            else:
+                row.channel, row.message_id = ref
+
+
+def _announce(settings: Settings, finding: Finding) -> None:
+    """A new problem, said once in its property's channel on every surface."""
+    request = finding.arrival.request
+    text = (f"Arrival check: {request.order_id}/{request.item_id} ({request.description or request.kind}, "
+            f"{request.guest.first_name} {request.guest.last_name}, arriving {request.start:%a %d %b}): "
+            f"{finding.kind.value} — {finding.detail} {NEXT_STEP[finding.kind]}")
+    for surface in surfaces(settings):
+        channel = destination_at(request.system, request.details, settings, surface)
+        messengers.get(surface).channel_message(text, None, channel)
+
+
+NEXT_STEP = {
+    Kind.MISSING: "Book it in the system before the guest arrives and put its number on the platform item.",
+    Kind.GONE: "Find out why it is no longer booked there, then book it again and put the new number on the "
+               "platform item.",
+    Kind.PROVISIONAL: "Confirm it in the system before it lapses.",
+    Kind.DIFFERS: "Correct the booking in the system to the order's dates and party.",
+}
+
+
+def mark_checked(settings: Settings, day: dt.date, order_id: str, item_id: str, actor: str,
+                 reason: str | None = None) -> DaySummary:
+    """A person ticked a manual system's line ("checked"), or said a problem is fine with a
+    reason ("It's fine", the reason required): recorded, audited, the summary updated."""
+    with transaction(settings.database_url) as session:
+        row = session.get(ArrivalCheck, (day, order_id, item_id))
+        if row is None:
+            raise LookupError(f"{order_id}/{item_id} is not among the arrivals checked for {day}")
+        kind = Kind(row.kind)
+        if kind.problem and not (reason or "").strip():
+            raise ValueError(f"{order_id}/{item_id} is {kind.value}: say why it is fine")
+        row.checked_by = actor
+        if reason:
+            row.detail = f"{row.detail} (fine: {reason.strip()})"
+        states.audit(session, actor=actor, action="arrival.checked", order_id=order_id, item_id=item_id,
+                     day=day.isoformat(), kind=kind.value, reason=reason or "")
+        shown = summary(session, day, row.property, _today(settings, row.system, row.property, utcnow()))
+    _show(settings, shown, None)
+    return shown
+
+
+def run_again(day: str, prop: str | None = None, zone: str | None = None, settings: Settings | None = None) -> str:
+    """Job: check a day again (what could not be checked before)."""
+    run = check_day(settings or get_settings(), dt.date.fromisoformat(day), prop=prop, zone=zone)
+    return f"{sum(len(s.lines) for s in run.summaries)} arrivals, {len(run.raised)} new problems"
+
+
+def run_daily(day: str, zone: str, settings: Settings | None = None) -> str:
+    """Job (the clock enqueues it at ARRIVALS_CHECK_AT in `zone`, for today and
+    ARRIVALS_DAYS_AHEAD more): check the day's arrivals at the properties in `zone`."""
+    return run_again(day, None, zone, settings)
+
