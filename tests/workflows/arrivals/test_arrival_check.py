@@ -19,7 +19,6 @@ from sqlalchemy import select
 from tests.conftest import logged, run_cli, settings_env
 from tests.fakes import FakePlatform, FakeStripe, FakeSynxis
 from workflows.arrivals import check
-from workflows.arrivals.findings import Kind
 from workflows.core.db import transaction
 from workflows.core.models import ArrivalCheck, AuditEvent
 from workflows.core.settings import Settings
