@@ -57,11 +57,11 @@ from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, 
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
 from workflows.actions.moves import REFUSAL
-from workflows.core import metrics, states
-from workflows.core.db import transaction
+from workflows.core import metrics
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
 from workflows.oncall import requests as oncall_actions
+from workflows.orders import reads as orders
 from workflows.orders import search
 from workflows.outage import requests as outage
 from workflows.outage.views import incident_page
@@ -103,9 +103,8 @@ class SlackSurface:
         decision = self.gate.check(forms.user_id(body))
         if decision.allowed:
             return True
-        with transaction(self.settings.database_url) as session:
-            states.audit(session, actor=forms.actor(body), action=f"click.{action}", order_id=order_id,
-                         item_id=item_id, result="refused", reason=decision.reason)
+        orders.audit(self.settings, actor=forms.actor(body), action=f"click.{action}", order_id=order_id,
+                     item_id=item_id, result="refused", reason=decision.reason)
         self.later(self.tell, body, decision.tell or REFUSAL)
         return False
 
@@ -126,7 +125,7 @@ class SlackSurface:
             return
         system = next(i.system for i in snap.items if i.item_id == item_id)
         meta = forms.modal_metadata(order_id, item_id, system, channel)
-        checking = render.ExistingCheck("checking") if system == "synxis" else None
+        checking = orders.ExistingCheck("checking") if system == "synxis" else None
         opened = self.client.views_open(trigger_id=trigger_id,
                                         view=render.booked_manually_modal(snap, item_id, meta, checking))
         if checking is not None:
@@ -214,8 +213,7 @@ class SlackSurface:
         """`/syncdesk reconcile`, after the ack: compare, then answer the person privately."""
         from workflows.reports.reconcile import reconcile
 
-        with transaction(self.settings.database_url) as session:
-            states.audit(session, actor=forms.actor(body), action="reconcile.requested", via="slack")
+        orders.audit(self.settings, actor=forms.actor(body), action="reconcile.requested", via="slack")
         report = reconcile(self.settings)
         text = f"Reconciliation: {len(report.mismatches)} mismatches"
         self.respond(body, text, announce_render.reconcile_blocks(report))

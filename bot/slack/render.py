@@ -17,7 +17,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bot.wording import (  # the words both surfaces share
@@ -79,6 +78,7 @@ from workflows.actions.moves import Move as CatalogueMove
 from workflows.actions.moves import closable
 from workflows.core import states
 from workflows.orders.lookup import QueueRow, money
+from workflows.orders.reads import ExistingCheck
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 # Slack's limits (Block Kit reference)
@@ -432,16 +432,6 @@ def complete_unchecked_modal(s: OrderSnapshot, metadata: str) -> dict[str, Any]:
                          "placeholder": _plain("e.g. seen settled in the PSP dashboard, ref …", 150)}},
         ],
     }
-
-
-@dataclass(frozen=True)
-class ExistingCheck:
-    """What the Booked-manually modal says about an existing booking in the system."""
-
-    state: str  # "checking" | "found" | "absent" | "error"
-    confirmation: str = ""
-    status: str = ""
-    detail: str = ""
 
 
 def _existing_text(system: str, check: ExistingCheck) -> str:

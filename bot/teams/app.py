@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -44,12 +43,10 @@ from workflows.actions.moves import REFUSAL, Answers, Move
 from workflows.arrivals.check import mark_checked
 from workflows.core import states
 from workflows.core.answers import Ack
-from workflows.core.db import transaction
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
+from workflows.orders import reads as orders
 from workflows.orders import search
-from workflows.orders.lookup import order_queue
-from workflows.orders.snapshot import load
 from workflows.outage import requests as outage
 from workflows.outage.views import incident_page
 from workflows.retail import requests as retail_actions
@@ -254,9 +251,8 @@ class TeamsSurface:
         return outage.reprocess_all(self.settings, incident_id, turn.actor).message
 
     def _audit_refusal(self, turn: Turn, what: str, order_id: str | None, item_id: str | None, reason: str) -> None:
-        with transaction(self.settings.database_url) as session:
-            states.audit(session, actor=turn.actor, action=what, order_id=order_id, item_id=item_id,
-                         result="refused", reason=reason, surface="teams")
+        orders.audit(self.settings, actor=turn.actor, action=what, order_id=order_id, item_id=item_id,
+                     result="refused", reason=reason, surface="teams")
 
     # -- follow-ups (after the response) --------------------------------------------------
     def reply(self, turn: Turn, text: str, card: dict[str, Any] | None = None) -> None:
@@ -286,8 +282,7 @@ class TeamsSurface:
             return self.answer(turn, command, _MENTION.sub(" ", turn.text).strip()[len(command):])
         if len(words) != 2:
             return self.reply(turn, USAGE)
-        with transaction(self.settings.database_url) as session:
-            snapshot = load(session, words[1], settings=self.settings)
+        snapshot = orders.snapshot(self.settings, words[1])
         if snapshot is None:
             return self.reply(turn, f"Order {words[1]} is not known to syncdesk.")
         self.reply(turn, cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))
@@ -318,30 +313,21 @@ class TeamsSurface:
             return self.reply(turn, title, cards.attachment(card))
         if command == "orders":
             status = next((w for w in rest.split() if w in states.QUEUE_STATUSES), None)
-            with transaction(self.settings.database_url) as session:
-                rows = order_queue(session, status=status, limit=cards.MAX_ROWS)
+            rows = orders.queue(self.settings, status, limit=cards.MAX_ROWS)
             title = "Order queue" + (f" · {status}" if status else "")
             return self.reply(turn, title, cards.attachment(cards.queue_card(
                 title, rows, reads.alert_links(self.settings, [r.order_id for r in rows]))))
         from workflows.reports.reconcile import reconcile
 
-        with transaction(self.settings.database_url) as session:
-            states.audit(session, actor=turn.actor, action="reconcile.requested", via="teams")
+        orders.audit(self.settings, actor=turn.actor, action="reconcile.requested", via="teams")
         report = reconcile(self.settings)
         self.reply(turn, cut(report.render_text(), 20_000))
 
     def oncall(self) -> str:
-        """Who is on call now and next, as `syncdesk oncall` says it."""
-        from workflows.oncall import rotation as oncall
+        """Who is on call now and next, as `syncdesk oncall` and Slack say it."""
+        from workflows.oncall.requests import who_is_on_call
 
-        try:
-            rotation = oncall.rotation_for(self.settings)
-        except oncall.RotationError as exc:
-            return f"The on-call rotation cannot be read: {exc}"
-        zone = rotation.zone if rotation else ZoneInfo(self.settings.local_timezone)
-        with transaction(self.settings.database_url) as session:
-            current, following = oncall.who(session, rotation=rotation)
-        return oncall.describe(current, following, zone)
+        return who_is_on_call(self.settings)
 
 
 def create_endpoint(settings: Settings) -> Callable[[Request], Any]:
