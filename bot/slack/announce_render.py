@@ -254,6 +254,9 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
                               block_id="resolution"))
     else:
         blocks.append(section("*Time to resolution:* nothing resolved", block_id="resolution"))
+    if digest.response:
+        blocks.append(section("*Response times* (medians; count):\n" + "\n".join(
+            f"• {escape(r.text())}" for r in digest.response[:15]), block_id="response"))
     if digest.themes:
         blocks.append(section("*Recurring:*\n" + "\n".join(
             f"• {escape(system_name(t.system))} {escape(_class_label(t.error_class).lower())} on {len(t.days)} of "

@@ -155,6 +155,8 @@ def digest_card(digest: Digest) -> dict[str, Any]:
         facts(("Failures", cut(failures, MAX_TEXT)), ("Time to resolution", resolution),
               ("Still open", str(len(digest.open_orders)))),
     ]
+    if digest.response:  # issue 26: time to first action and to resolution, against last week
+        body.append(text("**Response times** (medians; count): " + "; ".join(r.text() for r in digest.response[:15])))
     if digest.channels:  # issue 14: what each alert conversation covers
         body.append(text("Channels: " + "; ".join(f"{c} — {what}" for c, what in digest.channels), size="Small"))
     lines = []

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
+from connectors.routing import property_in
 from workflows.core import states
 from workflows.core.db import transaction
 from workflows.core.models import (
@@ -77,6 +78,32 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class ResponseTimes:
+    """How fast people answered one system's alerts at one property on the day, and on the same
+    weekday a week before: time to the first human action (MTTA: "I'm on it", a button, a
+    command) and to resolution (MTTR), medians."""
+
+    system: str
+    property: str  # "" when the items name none
+    acted: int  # alerts opened on the day that a person acted on
+    mtta: dt.timedelta | None
+    resolved: int  # alerts resolved on the day
+    mttr: dt.timedelta | None
+    mtta_last_week: dt.timedelta | None = None
+    mttr_last_week: dt.timedelta | None = None
+
+    @property
+    def place(self) -> str:
+        return system_name(self.system) + (f" at {self.property}" if self.property else "")
+
+    def text(self) -> str:
+        def vs(now: dt.timedelta | None, before: dt.timedelta | None) -> str:
+            return _duration(now) + (f" (last week {_duration(before)})" if before is not None else "")
+        return (f"{self.place}: first action {vs(self.mtta, self.mtta_last_week)} ({self.acted}), "
+                f"resolution {vs(self.mttr, self.mttr_last_week)} ({self.resolved})")
+
+
+@dataclass(frozen=True)
 class Digest:
     day: dt.date
     timezone: str
@@ -90,6 +117,8 @@ class Digest:
     lookback_days: int = 7
     # What each channel covers (issue 14: alerts go to a channel per system and/or property)
     channels: tuple[tuple[str, str], ...] = ()
+    # Time to first human action and to resolution, by system and property, against last week (issue 26)
+    response: tuple[ResponseTimes, ...] = ()
 
     @property
     def total_failures(self) -> int:
@@ -124,6 +153,8 @@ class Digest:
                          f"90th percentile {_duration(self.resolution_p90)} ({self.resolved} resolved)")
         else:
             lines.append("Time to resolution: nothing resolved")
+        if self.response:
+            lines.append("Response times (medians; count): " + "; ".join(r.text() for r in self.response))
         if self.channels:
             lines.append("Channels: " + "; ".join(f"{c} — {what}" for c, what in self.channels))
         lines.append(f"Still open ({len(self.open_orders)}), soonest arrival first:" if self.open_orders
@@ -221,14 +252,71 @@ def _resolution_times(session: Session, start: dt.datetime, end: dt.datetime) ->
     for a in alerts:
         first.setdefault(a.order_id, a)
     times = []
-    for order_id, alert in first.items():
+    for alert in first.values():
         assert alert.resolved_at is not None
-        reopened = session.scalar(select(AuditEvent.created_at).where(
-            AuditEvent.order_id == order_id, AuditEvent.action == "alert.open",
-            AuditEvent.created_at <= alert.resolved_at).order_by(AuditEvent.created_at.desc()))
-        opened = max(alert.created_at, reopened) if reopened else alert.created_at
-        times.append(alert.resolved_at - opened)
+        times.append(alert.resolved_at - _opened(session, alert, alert.resolved_at))
     return times
+
+
+HUMANS = ("slack:", "teams:", "cli:")  # actors that are people (bot.slack.forms.actor, Teams, the CLI)
+
+
+def _place(order: Order) -> tuple[str, str]:
+    """(system, property) of an order's alert: its first bookable item's."""
+    item = next((i for i in order.items if i.kind != "retail"), None)
+    if item is None:
+        return "", ""
+    return item.system or "", property_in(item.details or {}) or ""
+
+
+def _opened(session: Session, alert: Alert, before: dt.datetime) -> dt.datetime:
+    """When the alert last (re)opened before `before`."""
+    reopened = session.scalar(select(AuditEvent.created_at).where(
+        AuditEvent.order_id == alert.order_id, AuditEvent.action == "alert.open",
+        AuditEvent.created_at <= before).order_by(AuditEvent.created_at.desc()))
+    return max(alert.created_at, reopened) if reopened else alert.created_at
+
+
+def _first_human_action(session: Session, order_id: str, after: dt.datetime) -> dt.datetime | None:
+    actions = session.execute(select(AuditEvent.created_at, AuditEvent.actor).where(
+        AuditEvent.order_id == order_id, AuditEvent.created_at >= after).order_by(AuditEvent.created_at)).all()
+    return next((at for at, actor in actions if actor.startswith(HUMANS)), None)
+
+
+def _response_times(session: Session, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], tuple[
+        list[dt.timedelta], list[dt.timedelta]]]:
+    """(times to first human action, times to resolution) by (system, property): first actions
+    on alerts opened in [start, end), resolutions in [start, end); one alert per order."""
+    by_place: dict[tuple[str, str], tuple[list[dt.timedelta], list[dt.timedelta]]] = defaultdict(lambda: ([], []))
+    opened = session.scalars(select(Alert).where(Alert.created_at >= start, Alert.created_at < end)
+                             .order_by(Alert.id)).all()
+    for alert in {a.order_id: a for a in reversed(opened)}.values():
+        order = session.get(Order, alert.order_id)
+        acted = _first_human_action(session, alert.order_id, alert.created_at)
+        candidates = [t for t in (acted, alert.acknowledged_at) if t is not None]
+        if order is not None and candidates:
+            by_place[_place(order)][0].append(min(candidates) - alert.created_at)
+    resolved = session.scalars(select(Alert).where(Alert.resolved_at >= start, Alert.resolved_at < end)
+                               .order_by(Alert.id)).all()
+    for alert in {a.order_id: a for a in reversed(resolved)}.values():
+        order = session.get(Order, alert.order_id)
+        assert alert.resolved_at is not None
+        if order is not None:
+            by_place[_place(order)][1].append(alert.resolved_at - _opened(session, alert, alert.resolved_at))
+    return by_place
+
+
+def response(session: Session, day: dt.date, zone: ZoneInfo) -> tuple[ResponseTimes, ...]:
+    """MTTA and MTTR of `day` by system and property, beside the same weekday a week before."""
+    now = _response_times(session, *day_bounds(day, zone))
+    before = _response_times(session, *day_bounds(day - dt.timedelta(days=7), zone))
+    rows = []
+    for place in sorted(set(now) | set(before)):
+        acted, resolved = now.get(place, ([], []))
+        acted_before, resolved_before = before.get(place, ([], []))
+        rows.append(ResponseTimes(place[0], place[1], len(acted), median(acted), len(resolved), median(resolved),
+                                  median(acted_before), median(resolved_before)))
+    return tuple(rows)
 
 
 def _fixes(session: Session, start: dt.datetime, end: dt.datetime) -> list[Fix]:
@@ -261,7 +349,8 @@ def build(session: Session, day: dt.date, *, timezone: str = "UTC", theme_days: 
 
     times = _resolution_times(session, start, end)
     return Digest(day, timezone, failures, tuple(_open_orders(session)), len(times), median(times),
-                  percentile(times, 90), themes, tuple(_fixes(session, start, end)), lookback_days)
+                  percentile(times, 90), themes, tuple(_fixes(session, start, end)), lookback_days,
+                  response=response(session, day, zone))
 
 
 class DigestBoard(Protocol):

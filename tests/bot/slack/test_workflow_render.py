@@ -17,7 +17,7 @@ from tests.bot.snapshots import T0, TODAY, item, order
 from tests.bot.slack.test_render import LONG, check_blocks, check_view, shape
 from workflows.orders.snapshot import AlertView
 from workflows.outage.views import AffectedItem, IncidentPage, IncidentView, Progress
-from workflows.reports.digest import Digest, FailureCount, Fix, OpenOrder, Theme
+from workflows.reports.digest import Digest, FailureCount, Fix, OpenOrder, ResponseTimes, Theme
 from workflows.reports.reconcile import Mismatch, MismatchKind, Report
 from workflows.retail.service import RetailItem, RetailOrder, RetailReminder
 
@@ -174,6 +174,8 @@ def digest(open_orders: int = 3, long: bool = False) -> Digest:
         themes=(Theme("synxis", "timeout", (dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)), 9),),
         fixes=(Fix("slack:U0ANA (ana)", "ORD-9", "ITEM-1", "synxis", "13098CU000379"),
                Fix("slack:U0BEN (ben)", "ORD-8", "ITEM-1", "premier", None)),
+        response=(ResponseTimes("synxis", "13098", 3, dt.timedelta(minutes=12), 2, dt.timedelta(minutes=95),
+                                dt.timedelta(minutes=20), None),),
     )
 
 
@@ -191,6 +193,7 @@ def test_the_digest_shows_failures_resolution_open_orders_themes_and_fixes():
     assert "*ORD-0* Larry Walker — arriving Sun 22 Nov — synxis: Timeout — <@U0ANA> is on it" in text
     assert "SynXis timeout on 3 of the last 7 days (9 failures)" in text
     assert "<@U0ANA>: ORD-9/ITEM-1 (`13098CU000379`)" in text
+    assert "SynXis at 13098: first action 12 min (last week 20 min) (3), resolution 1 h 35 min (2)" in text
 
 
 def test_the_reconciliation_answer_lists_each_mismatch_with_its_link():

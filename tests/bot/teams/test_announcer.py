@@ -98,6 +98,7 @@ def test_the_digest_card_is_posted_to_the_conversation(teams_settings: Settings,
     TeamsAnnouncer(teams_settings).show_digest(digest())
     [posted] = bot_connector.cards(CONVERSATION)
     assert posted["attachments"][0]["content"]["body"][0]["text"] == "📊 syncdesk digest · Sat 21 Nov 2026"
+    assert "SynXis at 13098: first action 12 min (last week 20 min) (3)" in json.dumps(posted, ensure_ascii=False)
 
 
 def test_a_playbook_system_shows_its_steps_instead_of_reprocess_and_asks_for_the_configured_methods() -> None:

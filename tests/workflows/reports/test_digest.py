@@ -123,3 +123,43 @@ def test_the_daily_digest_posts_once(seeded):
     assert digest.post_daily(DAY.isoformat(), settings=seeded) == "posted"
     assert digest.post_daily(DAY.isoformat(), settings=seeded) == "already posted"
     assert len(logged("slack").of_kind("digest")) == 1
+
+
+def test_response_times_by_system_and_property_against_last_week(settings):
+    from workflows.core.models import AuditEvent
+
+    def hotel_order(session: Session, order_id: str) -> None:
+        o = Order(id=order_id, platform_status="In Progress", currency="GBP", total_minor=1000,
+                  guest_first_name="G", guest_last_name="T")
+        o.items.append(OrderItem(item_id="ITEM-1", kind="room", system="synxis", status="In Progress",
+                                 sync_status="failed", details={"hotel_id": 13098}))
+        session.add(o)
+
+    with transaction(settings.database_url) as session:
+        for order_id in ("ORD-T1", "ORD-T2", "ORD-W1"):
+            hotel_order(session, order_id)
+        session.flush()
+        # On the day: T1 acknowledged ("I'm on it") after 10 min; T2's first human action is a
+        # Teams click after 20 min (syncdesk's own retry at 5 min is not a person); T2 resolved at 60 min.
+        session.add(Alert(order_id="ORD-T1", surface="slack", created_at=at(0, "09:00"), state="acknowledged",
+                          acknowledged_by="slack:U0ANA (ana)", acknowledged_at=at(0, "09:10")))
+        session.add(Alert(order_id="ORD-T2", surface="slack", created_at=at(0, "10:00"), state="resolved",
+                          resolved_at=at(0, "11:00")))
+        session.add(AuditEvent(order_id="ORD-T2", actor="syncdesk (automatic retry)", action="reprocess.requested",
+                               created_at=at(0, "10:05")))
+        session.add(AuditEvent(order_id="ORD-T2", actor="teams:29:ben (Ben)", action="reprocess.requested",
+                               created_at=at(0, "10:20")))
+        # A week before: acted on after 30 min, resolved after 90.
+        session.add(Alert(order_id="ORD-W1", surface="slack", created_at=at(-7, "10:00"), state="resolved",
+                          resolved_at=at(-7, "11:30")))
+        session.add(AuditEvent(order_id="ORD-W1", actor="cli:ops", action="booked_manually.requested",
+                               created_at=at(-7, "10:30")))
+
+    with transaction(settings.database_url) as session:
+        d = digest.build(session, DAY)
+
+    [row] = d.response
+    assert (row.system, row.property, row.acted, row.resolved) == ("synxis", "13098", 2, 1)
+    assert row.text() == ("SynXis at 13098: first action 15 min (last week 30 min) (2), "
+                          "resolution 1 h 0 min (last week 1 h 30 min) (1)")
+    assert "Response times (medians; count): SynXis at 13098" in d.render_text()
