@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_bolt.request import BoltRequest  # noqa: E402
 
+from bench import floor  # noqa: E402
 from bench.bare_bolt_app import bare_bolt  # noqa: E402
 from bench.harness import fresh_postgres, load_average, print_table, redis_db, write_results  # noqa: E402
 from tests.bot.conftest import ANA, BOT_TOKEN, RESERVATIONS, SIGNING_SECRET, click, failure, signature  # noqa: E402
@@ -165,8 +166,20 @@ def main() -> int:
                             json.loads(body))
 
         ours, bare = create_bolt_app(settings), bare_bolt(settings)  # the same baseline as ack_latency.py
-        for body, sig in signed[:20]:  # warm caches, pools and the usergroup
+        pg = floor.connect(database_url)
+        outbox_before = pg.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        webhook.handle(settings, *signed[0])
+        shape = floor.Shape.measure(pg, orders[0], outbox_before)  # the rows syncdesk writes per intake
+        print(f"rows per intake (syncdesk's, which the floor writes too): {shape.rows}, outbox {shape.outbox}")
+        for body, sig in signed[1:20]:  # warm caches, pools and the usergroup
             webhook.handle(settings, body, sig)
+        floor_queue = floor.queue_for(redis_url, "bench-floor")
+        members = frozenset({ANA["id"]})
+        floor_bodies = [json.dumps(failure(event_id=f"evt-floor-{i}", order__id=f"ORD-L{i:06d}")).encode()
+                        for i in range(20 + rounds * n)]
+        floor_signed = [(body, sign(INGEST, body)) for body in floor_bodies]
+        for body, sig in floor_signed[:20]:
+            assert floor.intake(pg, INGEST.encode(), body, sig, shape) == 202
         for i, order_id in enumerate(orders[:20]):
             ours.dispatch(click_request(order_id, i, response_url))
             bare.dispatch(click_request(order_id, i, response_url))
@@ -189,6 +202,16 @@ def main() -> int:
             measured["click: request_reprocess alone"] = cpu_ms_per_call(
                 [lambda o=o: actions.request_reprocess(settings, o, "ITEM-1", "bench") for o in clicked[n:2 * n]],
                 lambda answer: answer.accepted)
+            floor_batch = floor_signed[20 + r * n:20 + (r + 1) * n]
+            measured["intake: floor (the same rows, psycopg)"] = cpu_ms_per_call(
+                [lambda b=b, s=s: floor.intake(pg, INGEST.encode(), b, s, shape) for b, s in floor_batch],
+                lambda status: status == 202)
+            requests = [click_request(o, 300000 * (r + 1) + i, response_url) for i, o in enumerate(clicked[:n])]
+            measured["click: floor (verify, parse, 1 transaction, 1 enqueue)"] = cpu_ms_per_call(
+                [lambda q=q: floor.click(pg, floor_queue, members, SIGNING_SECRET.encode(), q.raw_body,
+                                         q.headers["x-slack-request-timestamp"][0],
+                                         q.headers["x-slack-signature"][0]) for q in requests],
+                lambda status: status == 200)
             time.sleep(0.5)  # the follow-up posts of the last clicks
             for name, value in measured.items():
                 best[name] = min(best.get(name, value), value)
@@ -205,6 +228,10 @@ def main() -> int:
                  f"{best['intake: webhook.handle'] / best['intake: verify + parse (baseline)']:.1f}x"])
     rows.append(["click: syncdesk / bare Bolt",
                  f"{best['click: syncdesk Bolt dispatch'] / best['click: bare Bolt verify + ack (baseline)']:.1f}x"])
+    rows.append(["intake: syncdesk / floor",
+                 f"{best['intake: webhook.handle'] / best['intake: floor (the same rows, psycopg)']:.1f}x"])
+    rows.append(["click: syncdesk / floor",
+                 f"{best['click: syncdesk Bolt dispatch'] / best['click: floor (verify, parse, 1 transaction, 1 enqueue)']:.1f}x"])
     print_table(["path", "CPU ms per request (best of rounds)"], rows)
     for path_name, shares in layers.items():
         print()
