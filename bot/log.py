@@ -41,6 +41,11 @@ class LogNotifier:
         )
         return current[0] or "log", current[1] or f"log:{snapshot.order_id}"
 
+    def rewrite(self, snapshot: OrderSnapshot, current: MessageRef) -> int:
+        """After an erasure (issue 28): nothing was posted, so nothing to rewrite; noted in `shown`."""
+        self.shown.append(snapshot)
+        return 0
+
 
 def _item_line(item: ItemView) -> str:
     """`ITEM-1 (synxis) timeout: Connection timed out [Reprocess, Booked manually]`: what failed,
@@ -62,13 +67,14 @@ def _order_buttons(snapshot: OrderSnapshot) -> str:
 class Sent:
     """One message a `LogAnnouncer` would have sent."""
 
-    kind: str  # "direct" | "channel" | "incident" | "digest" | "arrivals"
+    kind: str  # "direct" | "channel" | "thread" | "incident" | "digest" | "arrivals"
     text: str
     person_ids: tuple[str, ...] = ()
     order_id: str | None = None
     mention: str | None = None
     incident_id: int | None = None
     channel: str | None = None  # a channel message's channel, when not the default
+    thread: str | None = None  # a thread reply's parent message
 
 
 class LogAnnouncer:
@@ -89,6 +95,11 @@ class LogAnnouncer:
         self.sent.append(Sent("channel", text, mention=mention, channel=channel))
         log.warning("no %s token configured: would post %s%s", self.surface, f"{mention} " if mention else "", text)
         return "log", f"log:channel:{len(self.sent)}"
+
+    def thread_message(self, text: str, channel: str, thread: str) -> MessageRef:
+        self.sent.append(Sent("thread", text, channel=channel, thread=thread))
+        log.warning("no %s token configured: would reply in thread %s: %s", self.surface, thread, text)
+        return channel, f"log:thread:{len(self.sent)}"
 
     def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
         incident = read()

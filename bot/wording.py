@@ -7,14 +7,42 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from connectors.errors import ErrorClass
-from workflows.actions.moves import LABELS
-from workflows.actions.moves import Move as CatalogueMove
+from workflows.actions.offer import (  # what an alert offers: the rules live in workflows (issue 23)
+    MAX_ITEMS as MAX_ITEMS,
+    MAX_VISIBLE as MAX_VISIBLE,
+    Move as Move,
+    can_complete as can_complete,
+    can_complete_unchecked as can_complete_unchecked,
+    is_manual as is_manual,
+    item_moves as item_moves,
+    manual_bookings as manual_bookings,
+    moves as moves,
+    order_moves as order_moves,
+    reprocessable as reprocessable,
+    resolved as resolved,
+    undoable as undoable,
+    unhandled as unhandled,
+)
+from workflows.actions.offer import (  # the moves' ids, for the renderers
+    REPROCESS as REPROCESS,
+    BOOKED_MANUALLY as BOOKED_MANUALLY,
+    VIEW_LOG as VIEW_LOG,
+    CANCEL_REFUND as CANCEL_REFUND,
+    UNDO_MANUAL as UNDO_MANUAL,
+    IM_ON_IT as IM_ON_IT,
+    MARK_COMPLETE as MARK_COMPLETE,
+    COMPLETE_UNCHECKED as COMPLETE_UNCHECKED,
+    SNOOZE as SNOOZE,
+    HAND_OVER as HAND_OVER,
+    REVEAL_GUEST as REVEAL_GUEST,
+    MESSAGE_GUEST as MESSAGE_GUEST,
+)
 from workflows.actions.rules import PREMIER_PAYMENT_METHODS
 from workflows.core.lifecycle import OnStatus, rule_for
+from workflows.guests.reveal import Revealed
 from workflows.orders.lookup import QueueRow, money
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 from workflows.systems.names import system_name
@@ -77,16 +105,6 @@ def next_step(cls: ErrorClass, item: ItemView) -> str:
     return cls.next_step_for(desc.support if desc is not None else "")
 
 
-def is_manual(item: ItemView) -> bool:
-    """The item's system is booked by hand (a playbook, or no connector): no Reprocess for it."""
-    return item.system_description is not None and not item.system_description.automatic
-
-
-def resolved(s: OrderSnapshot) -> bool:
-    """Nothing is left to book: the platform says the order is done (or was never placed/paid)."""
-    return rule_for(s.status).on.done
-
-
 def status_note(s: OrderSnapshot) -> str | None:
     """A status syncdesk does not know is alerted, and says so."""
     rule = rule_for(s.status)
@@ -115,14 +133,6 @@ def resumed(s: OrderSnapshot) -> str | None:
             return (f"acknowledged by {e.detail.get('acknowledged_by')} {e.detail.get('acknowledged_minutes')} min "
                     "ago, still not resolved")
     return None
-
-
-def can_complete_unchecked(s: OrderSnapshot) -> bool:
-    """"Complete without payment check" is offered when every item is booked but syncdesk cannot
-    check this payment at all (not Stripe, or no STRIPE_API_KEY); never for a known refund."""
-    return (not resolved(s) and bool(s.items) and s.payment_state == "unknown"
-            and s.payment_detail.get("checkable") is False
-            and all(i.status == "Confirmed" or (i.kind == "retail" and i.status == "Dispatched") for i in s.items))
 
 
 _DONE_VERBS = {"Complete": "completed", "Closed": "closed", "Cancelled": "cancelled"}
@@ -185,122 +195,6 @@ def row_facts(row: QueueRow) -> list[str]:
     facts += [row.status, f"queue {row.queue_status}", f"{row.attempts} att.", error_label(row.error_class)]
     facts.append(ALERT_WORDS.get(row.alert_state or "", "never alerted"))
     return facts
-
-
-# -- the moves on an alert (issue 14) --------------------------------------------------------
-# Which moves an alert offers and which of them are buttons: at most five visible, the rest in
-# the overflow menu ("too many buttons", grafana/oncall#4165). Each surface draws them its way.
-
-# The moves' ids and labels are the catalogue's (`workflows.actions.moves`), named here for the renderers.
-REPROCESS = CatalogueMove.REPROCESS.value
-BOOKED_MANUALLY = CatalogueMove.BOOKED_MANUALLY.value
-VIEW_LOG = CatalogueMove.VIEW_LOG.value
-CANCEL_REFUND = CatalogueMove.CANCEL_REFUND.value
-UNDO_MANUAL = CatalogueMove.UNDO_MANUAL.value
-IM_ON_IT = CatalogueMove.IM_ON_IT.value
-MARK_COMPLETE = CatalogueMove.MARK_COMPLETE.value
-COMPLETE_UNCHECKED = CatalogueMove.COMPLETE_UNCHECKED.value
-SNOOZE = CatalogueMove.SNOOZE.value
-HAND_OVER = CatalogueMove.HAND_OVER.value
-MAX_VISIBLE = 5
-MAX_ITEMS = 8  # failing items an alert shows in full (the rest: `order ORD-…`)
-
-
-@dataclass(frozen=True)
-class Move:
-    key: str
-    item_id: str | None = None
-    visible: bool = False  # a button; otherwise an entry of the overflow menu
-
-    @property
-    def label(self) -> str:
-        return LABELS[self.key]
-
-
-def unhandled(s: OrderSnapshot) -> bool:
-    """An alert nobody has taken yet: "I'm on it" stops its escalation."""
-    return any(a.state == "open" for a in s.alerts)
-
-
-def can_complete(s: OrderSnapshot) -> bool:
-    """Mark complete is offered when nothing would refuse it: every item booked, dispatched or
-    cancelled and refunded (not all of them cancelled), and a payment syncdesk can check
-    (otherwise "Complete without payment check" is)."""
-    if resolved(s) or not s.items or can_complete_unchecked(s):
-        return False
-    return _all_done(s)
-
-
-def _all_done(s: OrderSnapshot) -> bool:
-    return (all(i.status in ("Confirmed", "Cancelled") or (i.kind == "retail" and i.status == "Dispatched")
-                for i in s.items) and not all(i.status == "Cancelled" for i in s.items))
-
-
-def reprocessable(item: ItemView) -> bool:
-    return item.sync_status != "processing" and not is_manual(item)
-
-
-def manual_bookings(s: OrderSnapshot) -> dict[str, AuditView]:
-    """The confirmation events of items a person booked by hand, by item: what Undo may revert."""
-    last: dict[str, AuditView] = {}
-    for e in s.audit:
-        if e.action == "item.confirmed" and e.item_id:
-            last[e.item_id] = e
-    return {i: e for i, e in last.items() if e.detail.get("how") == "manual"}
-
-
-def undoable(s: OrderSnapshot) -> list[ItemView]:
-    """Items whose manual booking may be undone: Confirmed by hand, until Mark complete."""
-    if resolved(s):
-        return []
-    manual = manual_bookings(s)
-    return [i for i in s.items if i.status == "Confirmed" and i.item_id in manual]
-
-
-def moves(s: OrderSnapshot) -> list[Move]:
-    """Every move the alert offers, in the order they are drawn, the first five that matter
-    most visible: "I'm on it", completing, each item's main move, then Booked manually."""
-    if resolved(s):
-        return []
-    out: list[Move] = []
-    budget = [MAX_VISIBLE]
-
-    def add(key: str, item_id: str | None = None, button: bool = True) -> None:
-        visible = button and budget[0] > 0
-        budget[0] -= visible
-        out.append(Move(key, item_id, visible))
-
-    if unhandled(s):
-        add(IM_ON_IT)
-    if can_complete(s):
-        add(MARK_COMPLETE)
-    elif can_complete_unchecked(s):
-        add(COMPLETE_UNCHECKED)
-    failing = s.failing_items[:MAX_ITEMS]
-    for item in failing:
-        add(REPROCESS if reprocessable(item) else BOOKED_MANUALLY, item.item_id)
-    for item in failing:
-        if reprocessable(item):
-            add(BOOKED_MANUALLY, item.item_id)
-    for item in failing:
-        if any(a.raw_log or a.message for a in item.attempts):
-            add(VIEW_LOG, item.item_id, button=False)
-        if item.sync_status != "processing":
-            add(CANCEL_REFUND, item.item_id, button=False)
-    add(SNOOZE, button=False)
-    add(HAND_OVER, button=False)
-    for item in undoable(s):
-        add(UNDO_MANUAL, item.item_id, button=False)
-    return out
-
-
-def item_moves(all_moves: list[Move], item_id: str) -> list[Move]:
-    return [m for m in all_moves if m.item_id == item_id and m.key != UNDO_MANUAL]
-
-
-def order_moves(all_moves: list[Move]) -> list[Move]:
-    """The moves about the whole order (Undo is about a booked item, shown with the order's)."""
-    return [m for m in all_moves if m.item_id is None or m.key == UNDO_MANUAL]
 
 
 # -- what the moves leave on the alert ----------------------------------------------------------
@@ -468,7 +362,9 @@ def confirmed_line(item: ItemView, who: Callable[[str], str], text: Callable[[st
     if item.confirmed_by == "the platform":
         by = " · confirmed on the platform"
     pm = f" · deposit on {text(item.payment_method)}" if item.payment_method else ""
-    return f"✅ {bold(text(item.item_id))} {item.status} in {system_name(item.system)}{ref}{by}{pm}"
+    last = item.last_attempt
+    warned = f"\n⚠️ {text(last.warning)}" if last is not None and last.status == "success" and last.warning else ""
+    return f"✅ {bold(text(item.item_id))} {item.status} in {system_name(item.system)}{ref}{by}{pm}{warned}"
 
 
 # -- attempts ----------------------------------------------------------------------------------------
@@ -481,7 +377,11 @@ def attempt_line(a: AttemptView, who: Callable[[str], str], text: Callable[[str]
     if a.error_class:
         cls = f" · {ErrorClass(a.error_class).label if a.error_class in ERROR_CLASSES else text(a.error_class)}"
     ref = f" · {code(a.confirmation)}" if a.confirmation else ""
-    return f"#{a.number} {what} {time_utc(a.finished_at or a.started_at)} by {who(a.triggered_by)}{cls}{ref}"
+    # A hold check-first found and could not confirm lapses at its deadline; a one-key finding is a warning.
+    held = f" · ⏳ hold lapses {time_utc(a.hold_deadline)}" if a.hold_deadline else ""
+    warned = f" · ⚠️ {text(a.warning)}" if a.warning else ""
+    return (f"#{a.number} {what} {time_utc(a.finished_at or a.started_at)} by {who(a.triggered_by)}{cls}{ref}"
+            f"{held}{warned}")
 
 
 def attempt_lines(s: OrderSnapshot, item: ItemView, line: Callable[[AttemptView], str]) -> list[str]:
@@ -498,3 +398,14 @@ def attempt_lines(s: OrderSnapshot, item: ItemView, line: Callable[[AttemptView]
     elif any(a.triggered_by.startswith("syncdesk (automatic") for a in item.attempts):
         lines.append("🔁 automatic retry done")
     return lines
+
+
+def revealed(shown: Revealed | None, order_id: str) -> str:
+    """The answer to "Show guest details" (issue 28), for the person alone."""
+    if shown is None:
+        return f"{order_id} is not known to syncdesk."
+    if shown.erased:
+        return f"The guest of {order_id} was erased: there are no details left to show."
+    contact = " · ".join(x for x in (shown.email, shown.phone) if x) or "no e-mail or phone"
+    return (f"Guest of {order_id}: {shown.name or '(no name)'} · {contact}\n"
+            "Shown to you alone; syncdesk records that you looked.")

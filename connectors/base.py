@@ -42,6 +42,7 @@ from connectors.errors import (
     Timeout,
     UnknownFailure,
 )
+from connectors.types import BookingRequest, ExistingBooking, Found
 
 log = logging.getLogger(__name__)
 
@@ -419,3 +420,22 @@ class HttpConnector:
             "the request may or may not have been carried out.",
             detail=detail,
         )
+
+
+class TwoKeyCheckFirst:
+    """Check first by two independent keys (issue 24), for every booking connector: a subclass
+    says what each key finds (`find_by_keys`: our reference, and the guest + arrival + property);
+    `find_existing` (the `BookingConnector` call) is the booking that counts among them, and a
+    booking found by one key only is logged and carried on it as `ExistingBooking.warning`."""
+
+    name: ClassVar[str]
+
+    def find_by_keys(self, item: BookingRequest) -> Found:
+        """What each key found; a search that fails raises, it never counts as "nothing found"."""
+        raise NotImplementedError
+
+    def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
+        existing = self.find_by_keys(item).existing(self.name, item)
+        if existing is not None and existing.warning:
+            log.warning("check-first of %s in %s: %s", item.reference, self.name, existing.warning)
+        return existing

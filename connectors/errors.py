@@ -12,6 +12,7 @@ a connector error carries that contact in `ConnectorError.support`.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -177,6 +178,10 @@ class ConnectorError(Exception):
         self.status = status
         # Who to contact about this system (its configured support contact); "" until known.
         self.support = support
+        # Set by the booking routine (`workflows.systems.booking`) when check-first had found a
+        # booking before this failure: by one key only (`Found.warning`), or a hold that lapses then.
+        self.warning = ""
+        self.hold_deadline: dt.datetime | None = None
 
     @property
     def transient(self) -> bool:

@@ -34,6 +34,15 @@ The built-in `profile: mews` is the reference shape, Mews' Connector API
   it is `reservations/confirm` and `cancel` that answer `{"ReservationIds": [...]}`, not add).
   `reservations/confirm` `{ReservationIds}` "succeeds only if … the reservations have the
   Optional state"; its answer must list the id.
+  Check-first's second key, the guest + arrival + property (issue 24; `guest_lookup`, `guest_search`):
+  `customers/getAll` by `LastNames` ("filtered by identifiers, emails, names"), then
+  `reservations/getAll/2023-06-06` by `AccountIds` ("accounts (currently only Customers) the
+  reservation is associated with") and `ScheduledStartUtc` (the arrival day where the property is;
+  the access token's enterprise is the property), every result compared here: the guest's account
+  (`AccountId`: the 2023-06-06 reservation's field name is unverified), our reference or none, and
+  the local arrival date. Both keys are always asked (`TwoKeyCheckFirst`).
+  `reservations/cancel` `{ReservationIds, PostCancellationFee, SendEmail, Notes}` → `{"ReservationIds"}`
+  (Mews' OpenAPI `ReservationCancellationParameters`), used only by `syncdesk connectors verify`.
   The arrival check's lookup (`find_by_confirmation`, the profile's `lookup` call) is the same
   `getAll/2023-06-06` filtered by `Numbers` (confirmation numbers; `ReservationIds` is the other
   documented key); the answer's `StartUtc`/`EndUtc` (read as dates where the property is) and
@@ -76,13 +85,14 @@ from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.base import (
     BearerToken,
     HttpConnector,
     OAuth2ClientCredentials,
     Timeouts,
+    TwoKeyCheckFirst,
     error_text,
 )
 from connectors.errors import (
@@ -101,6 +111,7 @@ from connectors.types import (
     BookingResult,
     BookingStatus,
     ExistingBooking,
+    Found,
     SystemDescription,
     most_booked,
 )
@@ -148,6 +159,11 @@ class PmsFields(_Strict):
     start: str = "StartUtc"
     end: str = "EndUtc"
     party: str = "PersonCounts"
+    # The guest key of check-first: the booking's guest account id (matched against the ids
+    # `guest_lookup` answers), or else the guest's last name in the booking ("" = not answered).
+    account: str = "AccountId"
+    last_name: str = ""
+    customer_last_name: str = "LastName"  # the last name of a customer guest_lookup answers
 
 
 class PmsProfile(_Strict):
@@ -160,6 +176,12 @@ class PmsProfile(_Strict):
     customer: PmsCall | None = None  # creates the guest profile the booking needs
     customer_lookup: PmsCall | None = None  # finds an existing profile by e-mail first (reused)
     lookup: PmsCall | None = None  # finds a booking by its number ({confirmation}): the arrival check
+    # Check-first's second key, the guest + arrival + property: the guest's profiles by last name
+    # ({last_name}; their ids are {customer_ids}), then the bookings arriving that day
+    # ({arrival_from_utc} to {arrival_to_utc}: the property's local day, in UTC) for them.
+    guest_lookup: PmsCall | None = None
+    guest_search: PmsCall | None = None
+    cancel: PmsCall | None = None  # cancels a booking ({booking_id}): `syncdesk connectors verify` only
     check: PmsCall | None = None  # a harmless call that proves the credentials (`syncdesk connectors`)
     fields: PmsFields = PmsFields()
     statuses: dict[str, Literal["booked", "pending", "no_availability", "absent", "review"]]
@@ -175,6 +197,13 @@ class PmsProfile(_Strict):
     check_in: str = "14:00"
     check_out: str = "10:00"
     forbidden_means: Literal["permission", "refused"] = "permission"
+
+    @model_validator(mode="after")
+    def _guest_key(self) -> PmsProfile:
+        if self.guest_search is not None and self.guest_lookup is None and not self.fields.last_name:
+            raise ValueError("guest_search needs guest_lookup (the guest's profiles by last name) or "
+                             "fields.last_name (where a booking names its guest) to tell whose booking it is")
+        return self
 
 
 _MEWS_TOKENS = {"ClientToken": "{secret:MEWS_CLIENT_TOKEN}", "AccessToken": "{secret:MEWS_ACCESS_TOKEN}",
@@ -203,6 +232,18 @@ MEWS: dict[str, Any] = {
                             "Notes": "syncdesk {reference}"}]}},
     "confirm": {"path": "/api/connector/v1/reservations/confirm", "result": "ReservationIds",
                 "body": {**_MEWS_TOKENS, "ReservationIds": ["{booking_id}"], "SendConfirmationEmail": False}},
+    "guest_lookup": {"path": "/api/connector/v1/customers/getAll", "result": "Customers", **_MEWS_PAGES,
+                     "body": {**_MEWS_TOKENS, "LastNames": ["{last_name}"],
+                              "Extent": {"Customers": True, "Documents": False, "Addresses": False},
+                              "Limitation": {"Count": 100}}},
+    "guest_search": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations",
+                     **_MEWS_PAGES,
+                     "body": {**_MEWS_TOKENS, "AccountIds": "{customer_ids}",
+                              "ScheduledStartUtc": {"StartUtc": "{arrival_from_utc}", "EndUtc": "{arrival_to_utc}"},
+                              "Limitation": {"Count": 100}}},
+    "cancel": {"path": "/api/connector/v1/reservations/cancel", "result": "ReservationIds",
+               "body": {**_MEWS_TOKENS, "ReservationIds": ["{booking_id}"], "PostCancellationFee": False,
+                        "SendEmail": False, "Notes": "syncdesk {reference}"}},
     "check": {"path": "/api/connector/v1/configuration/get", "body": _MEWS_TOKENS},
     "statuses": {"Confirmed": "booked", "Started": "booked", "Processed": "booked", "Optional": "pending",
                  "Requested": "no_availability", "Enquired": "absent", "Inquired": "absent", "Canceled": "absent"},
@@ -246,7 +287,8 @@ def _secret_names(value: Any) -> set[str]:
 def required_env(profile: PmsProfile) -> list[str]:
     """Every environment variable the profile reads its credentials from."""
     calls = [c for c in (profile.search, profile.create, profile.confirm, profile.customer, profile.customer_lookup,
-                         profile.lookup, profile.check) if c]
+                         profile.lookup, profile.check, profile.guest_lookup, profile.guest_search, profile.cancel)
+             if c]
     names = set().union(*(_secret_names(c.model_dump()) for c in calls))
     env = {profile.secret_env.get(n, n) for n in names}
     auth = profile.auth
@@ -303,7 +345,7 @@ def _auth(profile: PmsProfile) -> Any:
 MAX_PAGES = 20  # a search by our reference that needs more pages than this is not narrow enough
 
 
-class PmsConnector(HttpConnector):
+class PmsConnector(TwoKeyCheckFirst, HttpConnector):
     """Books through any REST API described by a profile. Check first, create, confirm pending ones."""
 
     def __init__(self, options: Mapping[str, Any] | None = None, system: str = "pms",
@@ -329,13 +371,69 @@ class PmsConnector(HttpConnector):
         elif self._auth is not None:
             self._auth.headers(self, "GET", self.base_url)
 
-    def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
-        """The booking carrying our reference (every page of the search), verified here (a remote
+    def find_by_keys(self, item: BookingRequest) -> Found:
+        """The bookings carrying our reference (every page of the search), and, where the profile
+        has a `guest_search`, those of the guest arriving that day: each verified here (a remote
         filter may be ignored). A search that fails raises: it never counts as "nothing found"."""
         fields = self.profile.fields
         results = self._all_pages(self.profile.search, self._context(item), "search")
         ours = [b for b in results if isinstance(b, dict) and str(_dig(b, fields.reference) or "") == item.reference]
-        return most_booked([self._existing(b) for b in ours])
+        guests = self._guest_bookings(item)
+        return Found(tuple(self._existing(b) for b in ours),
+                     None if guests is None else tuple(self._existing(b) for b in guests))
+
+    def _guest_bookings(self, item: BookingRequest) -> list[dict[str, Any]] | None:
+        """The guest key: bookings arriving on the item's day (where the property is) for the guest
+        (by profile id, or by the last name the booking names), with our reference or none; None
+        when it cannot be asked (no guest_search, or no surname or arrival)."""
+        surname = item.guest.last_name.strip()
+        if self.profile.guest_search is None or not surname or item.start is None:
+            return None
+        fields = self.profile.fields
+        context = self._context(item) | self._arrival_day(item.start)
+        accounts: set[str] | None = None
+        if self.profile.guest_lookup is not None:
+            customers = self._all_pages(self.profile.guest_lookup, context, "guest lookup")
+            accounts = {str(_dig(c, fields.id)) for c in customers if isinstance(c, dict) and _dig(c, fields.id)
+                        and str(_dig(c, fields.customer_last_name) or "").strip().casefold() == surname.casefold()}
+            if not accounts:
+                return []  # no profile of this guest: no booking of theirs
+            context["customer_ids"] = sorted(accounts)
+        found = self._all_pages(self.profile.guest_search, context, "search by guest")
+
+        def theirs(booking: dict[str, Any]) -> bool:
+            if accounts is not None:
+                return str(_dig(booking, fields.account) or "") in accounts
+            return str(_dig(booking, fields.last_name) or "").strip().casefold() == surname.casefold()
+
+        return [b for b in found if isinstance(b, dict) and theirs(b)
+                and str(_dig(b, fields.reference) or "") in ("", item.reference)
+                and self._local_date(_dig(b, fields.start)) == item.start]
+
+    def _arrival_day(self, day: dt.date) -> dict[str, str]:
+        """{arrival_from_utc}, {arrival_to_utc}: the arrival day where the property is, as UTC instants."""
+        zone = ZoneInfo(self.timezone)
+        start = dt.datetime.combine(day, dt.time(0), zone)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
+        return {name: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for name, moment in (("arrival_from_utc", start), ("arrival_to_utc", end))}
+
+    def cancel(self, confirmation: str, item: BookingRequest) -> None:
+        """Cancel booking `confirmation` with the profile's `cancel` call (Mews: reservations/cancel,
+        no fee, no e-mail), for `syncdesk connectors verify`. A profile without one: NoConnector."""
+        if self.profile.cancel is None:
+            raise NoConnector(f"{self.name}'s profile has no cancel call (`cancel` in the routing options): cancel "
+                              f"booking {confirmation} in {self.name} by hand.", detail=f"item {item.reference}")
+        if confirmation not in self._ids and self.profile.lookup is not None:
+            self.find_by_confirmation(confirmation, item)  # learns the system's id of the booking
+        booking_id = self._ids.get(confirmation, confirmation)
+        context = self._context(item) | {"confirmation": confirmation, "booking_id": booking_id}
+        answer = self._call(self.profile.cancel, context)
+        if self.profile.cancel.result:
+            cancelled = _dig(answer, self.profile.cancel.result)
+            if not isinstance(cancelled, list) or booking_id not in [str(c) for c in cancelled]:
+                raise UnknownFailure(f"{self.name} answered the cancellation of {confirmation} without listing it "
+                                     "as cancelled: check it there.", detail=repr(answer)[:500])
 
     def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
         """The booking numbered `confirmation`, with the dates and party the system holds; None when

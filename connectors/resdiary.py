@@ -88,7 +88,9 @@ cannot lapse before that deadline.
 Our reference is written into `SpecialRequests` and looked for in `Comments` /
 `CustomerComments` / `SpecialRequests` (unverified: which one carries it in the diary and in
 Data Extraction); a booking made by hand without it counts only if surname, visit date and
-time, and covers all match.
+time, and covers all match. Both keys are asked of every read (`TwoKeyCheckFirst`, issue 24):
+a booking found by one only (our reference but another party, or the party without our
+reference) still counts and is reported as a warning.
 
 Item details: `restaurant_id` (the microsite name, as the platform sends it), `visit_time`,
 `covers`, `promotion_id`, `special_requests`. Per restaurant, in the item or the routing
@@ -109,7 +111,7 @@ from urllib.parse import parse_qs, quote, urlencode
 import httpx
 from oauthlib.oauth1 import Client as OAuth1Client
 
-from connectors.base import CachedToken, HttpConnector, Timeouts, error_text
+from connectors.base import CachedToken, HttpConnector, Timeouts, TwoKeyCheckFirst, error_text
 from connectors.errors import (
     AuthFailure,
     ConnectorError,
@@ -125,10 +127,10 @@ from connectors.types import (
     BookingResult,
     BookingStatus,
     ExistingBooking,
+    Found,
     StatusMeaning,
     StatusTable,
     SystemDescription,
-    most_booked,
 )
 
 AUTH_PATH = "/api/Jwt/v2/Authenticate"  # unverified: no reference page (the Introduction points to OAuth 2.0 PKCE)
@@ -387,7 +389,7 @@ class ResDiaryConfig:
     timeouts: Timeouts = Timeouts()
 
 
-class ResDiaryConnector(HttpConnector):
+class ResDiaryConnector(TwoKeyCheckFirst, HttpConnector):
     """Books tables in ResDiary: check first (the EPOS diary, else Data Extraction), then create
     (Consumer API); finds a booking by its reference for the arrival check (Consumer API)."""
 
@@ -429,16 +431,29 @@ class ResDiaryConnector(HttpConnector):
             raise NotMapped(self._no_check_first("", epos_configured=False))
         self._created_on(*ids, dt.datetime.now(dt.timezone.utc).date())
 
-    def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
-        """The booking for this item, if any, by our reference, else by guest: in the EPOS diary of
-        its visit date, or else among the bookings created in the last days (Data Extraction)."""
+    def find_by_keys(self, item: BookingRequest) -> Found:
+        """The bookings for this item by each key, in the EPOS diary of its visit date or else among
+        the bookings created in the last days (Data Extraction): our reference in the comments, and
+        the party (surname, visit date and time, covers) with our reference or none. One read
+        answers both keys; the guest key cannot be asked without a surname or a visit time."""
         if item.start is None:
             raise MissingField("The item has no visit date; ResDiary needs one.", detail=f"item {item.reference}")
         tag = f"[syncdesk {item.reference}]"
         bookings = self._check_first_bookings(item)
         ours = [b for b in bookings if tag in self._comments(b)]
-        found = ours or [b for b in bookings if self._same_party(b, item)]
-        return most_booked([self._existing(b) for b in found])
+        party = None
+        if item.guest.last_name.strip() and str(item.details.get("visit_time") or "").strip():
+            party = [b for b in bookings if self._same_party(b, item)
+                     and (tag in self._comments(b) or not _OUR_REFERENCE.search(self._comments(b)))]
+        return Found(tuple(self._existing(b) for b in ours),
+                     None if party is None else tuple(self._existing(b) for b in party))
+
+    def cancel(self, confirmation: str, item: BookingRequest) -> None:
+        """Cancel booking `confirmation` at the item's restaurant (`syncdesk connectors verify` only):
+        DELETE on the Consumer API's booking (unverified: no public page documents a cancel call;
+        the Consumer API's booking reference page documents only reading one by its reference)."""
+        path = CONSUMER.format(microsite=self._microsite(item)) + f"/Booking/{quote(confirmation.strip(), safe='')}"
+        self.request("DELETE", path)
 
     def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
         """The booking ResDiary numbered `confirmation` at the item's restaurant (Consumer API, Get

@@ -66,6 +66,10 @@ Search parameter names: `crsConfirmationNumber` and `guestFirstName` are spelled
 Sabre's pages; `externalReferenceNumber`, `guestLastName` and `startDate` follow the same
 convention (unverified; the reservation field is `ExternalReferenceNumber`). Because a CRS
 may ignore a filter it does not know, every result is compared here before it is believed.
+Because a CRS may also answer nothing to a parameter it does not know, check-first always asks
+both keys, our reference and the guest's surname + arrival in the hotel (`TwoKeyCheckFirst`,
+issue 24), and reports a reservation found by one only; `syncdesk connectors verify` proves
+each key against the vendor's test environment once, before going live.
 
 The arrival check's lookup (`find_by_confirmation`) is the same search by `crsConfirmationNumber`
 within the item's hotel and chain: a read by number (`/reservation/hotel/{hotelId}/{id}`)
@@ -90,7 +94,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CachedToken, HttpConnector, Timeouts, error_text
+from connectors.base import CachedToken, HttpConnector, Timeouts, TwoKeyCheckFirst, error_text
 from connectors.errors import (
     ConnectorError,
     DataFormat,
@@ -105,6 +109,7 @@ from connectors.types import (
     BookingResult,
     BookingStatus,
     ExistingBooking,
+    Found,
     StatusMeaning,
     StatusTable,
     SystemDescription,
@@ -294,7 +299,7 @@ class _Package:
         return self.code.casefold(), self.date
 
 
-class SynxisConnector(HttpConnector):
+class SynxisConnector(TwoKeyCheckFirst, HttpConnector):
     """Books hotel rooms in SynXis CRS. Check first, create confirmed, confirm pending ones."""
 
     name = "SynXis"
@@ -324,23 +329,31 @@ class SynxisConnector(HttpConnector):
         if self._auth is not None:
             self._auth.headers(self, "GET", self.base_url)
 
-    def find_existing(self, item: BookingRequest) -> ExistingBooking | None:
-        """The reservation already made for this item, if any (absent ones are returned typed).
-
-        First a search by our reference (every page of it); then, for reservations made
-        without it (by hand), by guest surname and arrival date. Every result is compared
-        here. A search that fails raises: it never counts as "nothing found".
-        """
+    def find_by_keys(self, item: BookingRequest) -> Found:
+        """The reservations made for this item, by each key (absent ones are returned typed):
+        a search by our reference, and one by guest surname and arrival date in the item's hotel
+        (which also finds reservations made by hand, without our reference). Both are always
+        asked, every page of each, and every result is compared here (`find_existing`, the
+        shared `TwoKeyCheckFirst`, picks the one that counts). A search that fails raises."""
         hotel_id, chain_id = self._property(item)
         base = {"hotel": hotel_id, "chain": chain_id, "view": "full"}
-        by_reference = self._search({**base, "externalReferenceNumber": item.reference})
-        found = [r for r in by_reference if self._reference_of(r) == item.reference]
-        if not found and item.guest.last_name.strip() and item.start is not None:
-            by_guest = self._search(
-                {**base, "guestLastName": item.guest.last_name.strip(), "startDate": item.start.isoformat()}
-            )
-            found = [r for r in by_guest if self._matches_guest_stay(r, item, hotel_id)]
-        return most_booked([self._existing(r) for r in found])
+        by_reference = [r for r in self._search({**base, "externalReferenceNumber": item.reference})
+                        if self._reference_of(r) == item.reference]
+        by_guest = None
+        if item.guest.last_name.strip() and item.start is not None:
+            by_guest = [r for r in self._search({**base, "guestLastName": item.guest.last_name.strip(),
+                                                 "startDate": item.start.isoformat()})
+                        if self._matches_guest_stay(r, item, hotel_id)]
+        return Found(tuple(self._existing(r) for r in by_reference),
+                     None if by_guest is None else tuple(self._existing(r) for r in by_guest))
+
+    def cancel(self, confirmation: str, item: BookingRequest) -> None:
+        """Cancel reservation `confirmation` (`syncdesk connectors verify` cleans up its test booking):
+        a Modify Reservation PATCH keyed by CrsConfirmationNumber with status Cancelled (unverified:
+        Sabre's Hotel Reservation page lists "cancel" among the Reservation Services without
+        publishing its call; the status is the search filter's "cancelled")."""
+        body = {**self._envelope(item), "CrsConfirmationNumber": confirmation, "status": "Cancelled"}
+        self.request("PATCH", RESERVATION_PATH, json=body)
 
     def find_by_confirmation(self, confirmation: str, item: BookingRequest) -> ExistingBooking | None:
         """The reservation SynXis numbered `confirmation` in the item's hotel, with the dates, party
@@ -711,10 +724,11 @@ class SynxisConnector(HttpConnector):
         return str(value or "").strip()
 
     def _matches_guest_stay(self, reservation: dict[str, Any], item: BookingRequest, hotel_id: Any) -> bool:
-        """A reservation made without our reference counts only if surname, arrival and hotel all match."""
+        """The guest key: surname, arrival and hotel all match, and the reservation carries our
+        reference or none (one with another order's reference is that order's)."""
         reference = self._reference_of(reservation)
-        if reference:
-            return reference == item.reference
+        if reference and reference != item.reference:
+            return False
         if str(_path(reservation, "Hotel", "Id")) != str(hotel_id):
             return False
         start = str(_path(reservation, "RoomStay", "StartDate") or "")[:10]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -154,6 +154,9 @@ class ExistingBooking:
     end: dt.date | None = None
     guests: int | None = None
     deadline: dt.datetime | None = None
+    # Check-first asks by two independent keys (`Found`): set when one of them found this booking
+    # and the other did not, in words for staff (logged, recorded on the attempt, shown in the alert).
+    warning: str = ""
 
 
 def most_booked(bookings: list[ExistingBooking]) -> ExistingBooking | None:
@@ -161,11 +164,74 @@ def most_booked(bookings: list[ExistingBooking]) -> ExistingBooking | None:
     return min(bookings, key=lambda b: PRECEDENCE.index(b.status)) if bookings else None
 
 
+def _identity(booking: ExistingBooking) -> str:
+    """One booking whichever search answered it: its number (a SynXis Stored one has none)."""
+    return booking.confirmation or f"{booking.reference}|{booking.raw_status}|{booking.start}|{booking.end}"
+
+
+def _numbers(bookings: tuple[ExistingBooking, ...]) -> str:
+    return ", ".join(b.confirmation or f"an unnumbered {b.raw_status} booking" for b in bookings)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What check-first found by each of its two independent keys (issue 24): our reference
+    (`BookingRequest.reference`, written into every booking syncdesk makes) and the guest +
+    arrival + property. `by_guest` is None when that key could not be asked (the item has no
+    surname or arrival date, or the site's configuration has no search by guest).
+
+    Two keys because either may find nothing while the booking is there: a system that drops or
+    cannot search our reference (unverified for SynXis and Mews) would be booked twice by a retry,
+    and a booking made by hand carries no reference. What either key found counts (`existing`);
+    one found by one key and not the other also says so (`warning`)."""
+
+    by_reference: tuple[ExistingBooking, ...] = ()
+    by_guest: tuple[ExistingBooking, ...] | None = None
+
+    def only_by_reference(self) -> tuple[ExistingBooking, ...]:
+        """Bookings the reference found and the guest search, asked, did not."""
+        if self.by_guest is None:
+            return ()
+        seen = {_identity(b) for b in self.by_guest}
+        return tuple(b for b in self.by_reference if _identity(b) not in seen)
+
+    def only_by_guest(self) -> tuple[ExistingBooking, ...]:
+        """Bookings the guest search found and the reference did not."""
+        seen = {_identity(b) for b in self.by_reference}
+        return tuple(b for b in self.by_guest or () if _identity(b) not in seen)
+
+    def warning(self, system: str, item: BookingRequest) -> str:
+        """Staff's words for a booking found by one key only; "" when the keys agree."""
+        guest = f"the guest ({item.guest.last_name.strip() or 'no surname'}, arriving {item.start or 'on no date'})"
+        said = []
+        by_reference, by_guest = self.only_by_reference(), self.only_by_guest()
+        if by_reference:
+            said.append(f"{system} found {_numbers(by_reference)} by our reference {item.reference} but not by "
+                        f"{guest}: its guest or dates may differ from the order's, or {system}'s search by guest "
+                        "does not work")
+        if by_guest:
+            said.append(f"{system} found {_numbers(by_guest)} by {guest} but not by our reference "
+                        f"{item.reference}: it was booked by hand, or {system} does not keep or find our reference")
+        if not said:
+            return ""
+        return "; ".join(said) + f". Check it in {system} (`syncdesk connectors verify` tests both searches)."
+
+    def existing(self, system: str, item: BookingRequest) -> ExistingBooking | None:
+        """The booking that counts among all either key found, carrying the `warning` if any."""
+        unique: dict[str, ExistingBooking] = {}
+        for booking in (*self.by_reference, *(self.by_guest or ())):
+            unique.setdefault(_identity(booking), booking)
+        chosen = most_booked(list(unique.values()))
+        warning = self.warning(system, item) if chosen is not None else ""
+        return replace(chosen, warning=warning) if chosen is not None and warning else chosen
+
+
 @dataclass(frozen=True)
 class BookingResult:
     confirmation: str
     action: str  # "created" | "confirmed" | "found"
     raw_status: str = ""
+    warning: str = ""  # check-first found the booking by one key only (`Found.warning`)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import faulthandler
 import json
+import logging
 import os
 import signal
 import sys
@@ -24,12 +25,19 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.routing import RoutingError
-from workflows.core.settings import MissingSetting, Settings, get_settings
+from workflows.core.settings import MissingSetting, Settings, get_settings, problems, report
 from workflows.oncall.rotation import RotationError
 
 DONE, REFUSED, USAGE, PENDING = 0, 1, 2, 3
 # The words a job's outcome starts with when it did what was asked (workflows.actions.jobs).
 DONE_OUTCOMES = ("success", "confirmed", "already confirmed", "complete", "already complete", "closed", "already closed")
+# Outcomes that name a move the command line spells as a flag: the flag is said with them.
+ACTOR_HELP = "who acts, as the audit trail names them (default: cli:$USER)"
+ARGUMENT_HELP = {"order_id": "the platform's order id, e.g. ORD-10042", "item_id": "the item's id, e.g. ITEM-1",
+                 "reference": "the booking system's confirmation number of the booking made by hand"}
+FLAG_HINTS = (("complete it without a payment check",
+               "to complete it anyway: `syncdesk complete {order} --without-payment-check REASON` (how you checked "
+               "the payment; audited)"),)
 
 
 class CliError(Exception):
@@ -46,21 +54,42 @@ def unknown_order(order_id: str) -> CliError:
 
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+WEBHOOK_PATH = "/webhooks/sync-failures"
 
 
-def _migrate(settings: Settings) -> None:
-    from alembic import command
-    from alembic.config import Config
+def _migrate(settings: Settings) -> list[str]:
+    """Bring the database to the latest schema, quietly (Alembic's INFO lines are its routine);
+    the revisions it applied, oldest first, none when it was at the latest already."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)  # before its imports too: loading its plugins logs
+    try:
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", settings.database_url)
-    command.upgrade(config, "head")
+        from workflows.core.db import get_engine
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", settings.database_url)
+        with get_engine(settings.database_url).connect() as connection:
+            before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(config, "head")
+    finally:
+        alembic_log.setLevel(level)
+    return [step.revision for step in reversed(list(ScriptDirectory.from_config(config).iterate_revisions(
+        "head", before)))]
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    _migrate(settings)
-    print(f"database at head: {_safe_url(settings.database_url)}")
+    steps, url = _migrate(settings), _safe_url(settings.database_url)
+    if steps:
+        print(f"database upgraded to {steps[-1]} ({len(steps)} step{'s' if len(steps) > 1 else ''}: "
+              f"{', '.join(steps)}): {url}")
+    else:
+        print(f"database already at the latest schema: {url}")
     return 0
 
 
@@ -73,19 +102,25 @@ def _safe_url(url: str) -> str:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from syncdesk.web import create_app
+    from syncdesk.web import ReadyServer, create_app, serves
 
+    args.host = args.host or settings.host
+    args.port = settings.port if args.port is None else args.port
+    args.workers = args.workers or settings.web_concurrency
     if args.workers > 1:
         if settings.slack_app_token is not None:
             raise CliError("Socket Mode (SLACK_APP_TOKEN) runs in one web process: use --workers 1, or unset "
                            "SLACK_APP_TOKEN and receive Slack at POST /slack/events", USAGE)
-        create_app(settings)  # fail fast on missing settings before forking
+        app = create_app(settings)  # fail fast on missing settings before forking
+        logging.getLogger("syncdesk.web").info("%s (%d processes)", serves(app, f"http://{args.host}:{args.port}"),
+                                               args.workers)
         uvicorn.run("syncdesk.web:create_app", factory=True, workers=args.workers, host=args.host,
                     port=args.port, log_level="warning", access_log=False)
         return DONE
     # With SLACK_APP_TOKEN the app's lifespan connects Socket Mode in the background
     # (bot.slack.socket_mode): Slack being down never keeps the intake webhook from starting.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", access_log=False)
+    # The server says what it serves once it listens.
+    ReadyServer(create_app(settings), args.host, args.port).run()
     return DONE
 
 
@@ -93,6 +128,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from syncdesk.worker import run_worker
 
     _require_redis(settings)
+    args.processes = settings.worker_processes if args.processes is None else args.processes
     if args.processes < 1:
         raise CliError("--processes must be at least 1", USAGE)
     run_worker(settings, burst=args.burst, processes=args.processes, clock_tick=args.tick if args.clock else None)
@@ -169,9 +205,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     body = _read_failure(args.file, args.fresh)
     headers = {HEADER: sign(settings.secret("ingest_secret"), body), "Content-Type": "application/json"}
-    url = args.url.rstrip("/")
+    # The server's base URL or the webhook's own: both post to the webhook
+    url = (args.url or settings.syncdesk_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    url = url.removesuffix(WEBHOOK_PATH)
     try:
-        response = httpx.post(url + "/webhooks/sync-failures", content=body, headers=headers, timeout=10)
+        response = httpx.post(url + WEBHOOK_PATH, content=body, headers=headers, timeout=10)
     except httpx.ConnectError:
         raise CliError(f"nothing answers at {url}: start `syncdesk serve` (or `bash scripts/run.sh`), or point "
                        "--url / SYNCDESK_URL at the running server") from None
@@ -242,7 +280,7 @@ def _known_orders(settings: Settings, order_ids: Sequence[str]) -> None:
 
 
 def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
-    """`syncdesk find TEXT`: orders by guest name, e-mail, phone, confirmation number or
+    """`syncdesk find TEXT`: orders by order id, guest name, e-mail, phone, confirmation number or
     payment reference, newest first (issue 14)."""
     from workflows.orders.search import find_orders
 
@@ -257,6 +295,8 @@ def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
               f"{row.alert_state or 'never alerted'}")
     if not found.rows:
         print(f"(no order matches {found.query!r})")
+    if found.note:
+        print(f"syncdesk find: {found.note}", file=sys.stderr)
     return 0
 
 
@@ -266,7 +306,7 @@ def cmd_order(args: argparse.Namespace, settings: Settings) -> int:
     from workflows.orders.snapshot import load
 
     with transaction(settings.database_url) as session:
-        snapshot = load(session, args.order_id)
+        snapshot = load(session, args.order_id, guest_details="full")  # the operator sees the guest (issue 28)
     if snapshot is None:
         raise unknown_order(args.order_id)
     print(describe(snapshot))
@@ -298,6 +338,9 @@ def _await_outcome(settings: Settings, job_id: str, wait: float, order_id: str) 
         if status is not None and status.value == "finished":
             outcome = str(job.return_value())
             print(f"outcome: {outcome}")
+            for words, hint in FLAG_HINTS:
+                if words in outcome:
+                    print(f"syncdesk: {hint.format(order=order_id)}", file=sys.stderr)
             return _outcome_code(outcome)
         if status is not None and status.value in ("failed", "stopped", "canceled"):
             print(f"outcome: the job {status.value}; `syncdesk order {order_id}` shows what was recorded")
@@ -420,6 +463,36 @@ def cmd_arrivals(args: argparse.Namespace, settings: Settings) -> int:
     return REFUSED if any(s.open_problems for s in summaries) else DONE
 
 
+def cmd_erase_guest(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase a guest's name, e-mail and phone from every order of theirs and rewrite the chat
+    messages about them (issue 28); running it again changes nothing."""
+    from syncdesk.surfaces import register_surfaces
+    from workflows.guests.erasure import erase_guest
+
+    key = " ".join(args.guest).strip()
+    register_surfaces(settings)
+    report = erase_guest(settings, key, args.actor, include_open=args.include_open)
+    if not report.found:
+        if report.kind == "order":
+            raise CliError(f"{key!r} is no order syncdesk knows, nor an e-mail or phone number: name the guest by "
+                           "e-mail, phone or one of their order ids")
+        print(f"No order of this guest ({report.kind}) is stored: nothing to erase.")
+        return DONE
+    for erased in report.erased:
+        print(f"erased {erased.order_id}: {erased.describe()}")
+    if report.already:
+        print(f"already erased: {', '.join(report.already)}")
+    for line in report.rewritten:
+        print(f"chat messages rewritten: {line}")
+    for line in report.problems:
+        print(f"chat messages not rewritten yet: {line}", file=sys.stderr)
+    if report.kept_open:
+        print(f"not erased, an alert is open: {', '.join(report.kept_open)} (book or resolve it first, or "
+              "--include-open to erase it anyway: a Reprocess cannot book a guest without a name)", file=sys.stderr)
+        return REFUSED
+    return PENDING if report.problems else DONE
+
+
 def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
@@ -439,7 +512,7 @@ def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
                 until = oncall.parse_until(args.until, now, zone) if args.until else None
                 oncall.take(session, args.person, until, args.actor, now=now, rotation=rotation)
             except ValueError as exc:
-                raise CliError(f"oncall take: {exc}") from None
+                raise CliError(str(exc)) from None  # main says "syncdesk oncall:" before it
         elif args.action == "release":
             oncall.release(session, args.person, args.actor, now=now)
         current, following = oncall.who(session, now, rotation)
@@ -463,6 +536,43 @@ def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
     return DONE if all(r.ok for r in rows) else REFUSED
 
 
+def cmd_connectors_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """`syncdesk connectors verify SYSTEM --sandbox`: make, read back by every key and cancel a test
+    booking in the vendor's test environment (workflows/systems/verify.py); exit 0 only if all worked."""
+    from workflows.systems.verify import Refused, parse_details, verify
+
+    try:
+        arrival = dt.date.fromisoformat(args.arrival) if args.arrival else None
+    except ValueError:
+        raise CliError(f"--arrival {args.arrival!r} is not a date (YYYY-MM-DD)", USAGE) from None
+    try:
+        report = verify(settings, args.system, sandbox=args.sandbox, prop=args.property,
+                        details=parse_details(args.detail), arrival=arrival)
+    except Refused as exc:
+        raise CliError(str(exc), USAGE) from None
+    print("\n".join(report.lines()))
+    return DONE if report.ok else REFUSED
+
+
+def _add_connectors(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("connectors", help="which connector books each system and property, and whether its "
+                       "credentials work; `connectors verify` tests every search key in a vendor's sandbox")
+    p.set_defaults(func=cmd_connectors)
+    actions = p.add_subparsers(dest="connectors_action", parser_class=_Parser, metavar="[verify]",
+                               help="verify: test every search key against a vendor's sandbox (without it: "
+                                    "the table of connectors)")
+    v = actions.add_parser("verify", help="make a test booking in the vendor's test environment, find it by each "
+                           "search key (reference, guest, confirmation number), cancel it; exit 0 only if all work")
+    v.add_argument("system", help="synxis, resdiary or pms")
+    v.add_argument("--property", help="the property whose route to use (hotel id, restaurant, property code)")
+    v.add_argument("--detail", action="append", default=[], metavar="KEY=VALUE",
+                   help="an item detail of the test booking, e.g. chain_id=12723 room_code=LUXT (repeatable)")
+    v.add_argument("--arrival", help="the test booking's day, YYYY-MM-DD (default: in 30 days)")
+    v.add_argument("--sandbox", action="store_true",
+                   help="required: the base URL is the vendor's test environment (and listed in SANDBOX_URLS)")
+    v.set_defaults(func=cmd_connectors_verify)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -484,15 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syncdesk {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("serve", help="run the web app (intake, Slack, Teams, health, metrics)")
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                   help="address to listen on (default: $HOST or 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")),
-                   help="web processes (default: $WEB_CONCURRENCY or 1)")
+    p.add_argument("--host", help="address to listen on (default: HOST, 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
+    p.add_argument("--workers", type=int, help="web processes (default: WEB_CONCURRENCY, 1)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("worker", help="run RQ workers (jobs in the worker process, no fork per job)")
-    p.add_argument("--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES", "1")),
-                   help="worker processes, run by RQ's worker pool (default: $WORKER_PROCESSES or 1)")
+    p.add_argument("--processes", type=int,
+                   help="worker processes, run by RQ's worker pool (default: WORKER_PROCESSES, 1)")
     p.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     p.add_argument("--clock", action="store_true",
                    help="also run the clock here, between jobs (one-process setups; else run `syncdesk clock`)")
@@ -510,8 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the command to run, with its arguments (default: run until interrupted)")
     p.set_defaults(func=cmd_embedded_redis)
     p = sub.add_parser("ingest", help="sign and post a failure JSON file to a running server")
-    p.add_argument("file")
-    p.add_argument("--url", default=os.environ.get("SYNCDESK_URL", "http://127.0.0.1:8000"))
+    p.add_argument("file", help="the failure JSON (examples/*.json has one per system)")
+    p.add_argument("--url", help="the server: its base URL or the webhook's full URL (default: SYNCDESK_URL, else "
+                   "http://127.0.0.1:PORT)")
     p.add_argument("--fresh", action="store_true", help="give the event a new event_id (demos)")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("orders", help="the order queue")
@@ -519,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="placed on or after this day: YYYY-MM-DD, today or yesterday (UTC)")
     p.set_defaults(func=cmd_orders)
     p = sub.add_parser("order", help="one order with its attempts and audit trail")
-    p.add_argument("order_id")
+    p.add_argument("order_id", help="the platform's order id, e.g. ORD-10042")
     p.set_defaults(func=cmd_order)
     actor = f"cli:{os.environ.get('USER', 'operator')}"
     _add_find(sub, actor)
@@ -532,30 +641,32 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name.replace('-', ' ')} (enqueues the same job as the button)")
         for arg in extra:
             if arg.endswith("?"):
-                p.add_argument(arg[:-1], nargs="?")
+                p.add_argument(arg[:-1], nargs="?", help=ARGUMENT_HELP[arg[:-1]] + " (default: every item In Progress)")
             else:
-                p.add_argument(arg)
-        p.add_argument("--actor", default=actor)
+                p.add_argument(arg, help=ARGUMENT_HELP[arg])
+        p.add_argument("--actor", default=actor, help=ACTOR_HELP)
         p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outcome (0: don't)")
         if name == "booked-manually":
             p.add_argument("--payment-method", help="EMS Premier: where the deposit was assigned")
-            p.add_argument("--notes")
+            p.add_argument("--notes", help="anything the next person should know (shown in the order's history)")
         if name == "complete":
             p.add_argument("--without-payment-check", metavar="REASON",
                            help="when syncdesk cannot check the payment (not Stripe, or no STRIPE_API_KEY): "
                                 "complete anyway, saying how you checked it (audited)")
         p.set_defaults(func=func)
-    sub.add_parser("connectors", help="which connector books each system and property, and whether its "
-                   "credentials work").set_defaults(func=cmd_connectors)
+    _add_connectors(sub)
     p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
     p.add_argument("--order", action="append", help="only this order (repeatable)")
     p.set_defaults(func=cmd_reconcile)
     _add_arrivals(sub, actor)
+    _add_config(sub)
+    _add_erase_guest(sub, actor)
     p = sub.add_parser("oncall", help="who is on call now and next; take or release an override")
-    p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show")
+    p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show",
+                   help="show (default), take the rotation until UNTIL, or release an override")
     p.add_argument("person", nargs="?", help="Slack or Teams user id")
     p.add_argument("until", nargs="?", help="18:00, 2h, or 2026-11-23 18:00 (default: the next hand-off)")
-    p.add_argument("--actor", default=actor)
+    p.add_argument("--actor", default=actor, help=ACTOR_HELP)
     p.set_defaults(func=cmd_oncall)
     return parser
 
@@ -589,14 +700,55 @@ def _add_arrivals(sub: argparse._SubParsersAction, actor: str) -> None:  # type:
     p.add_argument("--mark", metavar="ORDER/ITEM", help="record that you checked this line (a manual system's "
                    "arrival, or a problem that is fine: then say why with --reason)")
     p.add_argument("--reason", help="why a problem is fine (audited)")
-    p.add_argument("--actor", default=actor)
+    p.add_argument("--actor", default=actor, help=ACTOR_HELP)
     p.set_defaults(func=cmd_arrivals)
 
 
+def _add_erase_guest(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("erase-guest", help="erase a guest's name, e-mail and phone from every order of theirs, "
+                       "and from the chat messages about them (data protection; audited without the values)")
+    p.add_argument("guest", nargs="+", metavar="EMAIL|PHONE|ORDER-ID",
+                   help="the guest's e-mail or phone, or one of their order ids")
+    p.add_argument("--include-open", action="store_true",
+                   help="also erase orders whose alert is still open (their booking can then not be made "
+                        "automatically)")
+    p.add_argument("--actor", default=actor, help=ACTOR_HELP)
+    p.set_defaults(func=cmd_erase_guest)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """`syncdesk config`: every setting, its value (secrets masked), where it came from and
+    whether it is valid; exit 2 when one is not."""
+    path, lines = report()
+    print(f"settings from the environment, {path} and the defaults" if path else
+          "settings from the environment and the defaults (no .env in this directory or the project's)")
+    width = max(len(line.name) for line in lines)
+    print(f"{'SETTING':<{width}}  {'SOURCE':<11}  {'OK':<3}  VALUE")
+    for line in lines:
+        if args.name and not any(n.upper() in line.name for n in args.name):
+            continue
+        print(f"{line.name:<{width}}  {line.source:<11}  {'BAD' if line.problem else 'ok':<3}  {line.value}"
+              + (f"  (accepts {line.problem})" if line.problem else ""))
+    bad = [line.name for line in lines if line.problem]
+    if bad:
+        print(f"syncdesk config: bad setting{'s' if len(bad) > 1 else ''}: {', '.join(bad)} (marked BAD: fix "
+              f"{'them' if len(bad) > 1 else 'it'} in the environment or {path or '.env'})", file=sys.stderr)
+    return USAGE if bad else DONE
+
+
+def _add_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("config", help="every setting: its value (secrets masked), where it came from "
+                       "(environment, .env, default) and whether it is valid")
+    p.add_argument("name", nargs="*", help="only the settings whose name contains this (e.g. SLACK)")
+    p.set_defaults(func=cmd_config)
+
+
 def _add_find(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("find", help="orders by guest name, e-mail, phone, confirmation number or payment reference")
-    p.add_argument("text", nargs="*", help="what to look for (a prefix; a phone number matches its last digits)")
-    p.add_argument("--actor", default=actor)
+    p = sub.add_parser("find", help="orders by order id, guest name, e-mail, phone, confirmation number or payment "
+                       "reference")
+    p.add_argument("text", nargs="*", help="what to look for (a prefix; a phone number matches its last 6 digits or "
+                   "more)")
+    p.add_argument("--actor", default=actor, help=ACTOR_HELP)
     p.set_defaults(func=cmd_find)
 
 
@@ -604,11 +756,13 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = True) -> int:
     """Run one `syncdesk` command and return its exit code. `own_process=False` leaves this
     process's logging and signal handlers alone (the tests run commands in their own process)."""
     args = build_parser().parse_args(argv)
+    if args.command == "config":  # shows bad settings rather than stopping at them
+        return cmd_config(args)
     try:
         settings = get_settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        print(f"syncdesk: bad setting ({problems}): fix it in the environment or .env", file=sys.stderr)
+        for line in problems(exc):  # one line per bad setting: its name, what it got, what it accepts
+            print(f"syncdesk: {line}", file=sys.stderr)
         return USAGE
     if own_process:
         from syncdesk.logs import configure

@@ -13,8 +13,9 @@ import logging
 
 from bot.log import LogAnnouncer, LogNotifier
 from workflows.arrivals.check import boards as arrival_boards
-from workflows.core.messages import messengers
+from workflows.core.messages import Messenger, messengers
 from workflows.core.settings import Settings
+from workflows.guests.erasure import rewriters
 from workflows.orders.notify import Notifier, notifiers
 from workflows.outage.views import boards as incident_boards
 from workflows.reports.digest import boards as digest_boards
@@ -35,13 +36,14 @@ def register_log_surface(surface: str) -> tuple[LogNotifier, LogAnnouncer]:
     """Plug the logging stand-ins in for `surface` on every port; returns them (tests read them)."""
     notifier, announcer = LogNotifier(surface), LogAnnouncer(surface)
     notifiers.register(surface, notifier)
+    rewriters.register(surface, notifier)
     _register_announcer(surface, announcer)
     return notifier, announcer
 
 
 def unplug_all() -> None:
     """Forget every registration on every port (tests start from a known state)."""
-    for port in (notifiers, messengers, incident_boards, digest_boards, arrival_boards, reminders):
+    for port in (notifiers, rewriters, messengers, incident_boards, digest_boards, arrival_boards, reminders):
         port.clear()
 
 
@@ -63,6 +65,7 @@ def _register_slack(settings: Settings) -> None:
 
     slack_notifier: Notifier = SlackNotifier(settings)
     notifiers.register("slack", slack_notifier)
+    rewriters.register("slack", slack_notifier)  # type: ignore[arg-type]
     announcer = SlackAnnouncer(settings)
     _register_announcer("slack", announcer)
     reminders.register("slack", announcer.show_retail_reminder)
@@ -80,6 +83,7 @@ def _register_teams(settings: Settings) -> None:
 
     teams_notifier: Notifier = TeamsNotifier(settings)
     notifiers.register("teams", teams_notifier)
+    rewriters.register("teams", teams_notifier)  # type: ignore[arg-type]
     teams_announcer = TeamsAnnouncer(settings)
     _register_announcer("teams", teams_announcer)
     reminders.register("teams", teams_announcer.show_retail_reminder)
@@ -88,3 +92,24 @@ def _register_teams(settings: Settings) -> None:
 
 def _log_retail_reminder(reminder: RetailReminder) -> None:
     log.warning("no slack token configured: would post the retail reminder:\n%s", reminder.summary)
+
+
+def messengers_for(settings: Settings) -> dict[str, Messenger]:
+    """A messenger per surface, built for a process that does not register the ports (the web
+    process's dead man's switch, `workflows.oncall.deadman`): Slack always (logging without a
+    token), Teams when a conversation is configured."""
+    built: dict[str, Messenger] = {}
+    if settings.slack_bot_token is not None:
+        from bot.slack.announcer import SlackAnnouncer
+
+        built["slack"] = SlackAnnouncer(settings)
+    else:
+        built["slack"] = LogAnnouncer("slack")
+    if settings.teams_conversation_id:
+        if settings.teams_app_id is not None and settings.teams_app_password is not None:
+            from bot.teams.announcer import TeamsAnnouncer
+
+            built["teams"] = TeamsAnnouncer(settings)
+        else:
+            built["teams"] = LogAnnouncer("teams")
+    return built

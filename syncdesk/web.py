@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import uvicorn
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,13 +35,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workflows.core import metrics, states
+from workflows.core import heartbeat, metrics, states
 from workflows.core.db import DatabaseUnavailable, ping, transaction
 from workflows.core.models import Alert
 from workflows.core.queue import get_queues, get_redis
 from workflows.core.settings import Settings, get_settings
 from workflows.core.signature import HEADER
 from workflows.intake import webhook as intake
+from workflows.oncall import deadman
 from workflows.systems import registry
 
 INTAKE_THREADS = 6
@@ -49,8 +53,9 @@ log = logging.getLogger("syncdesk.http")
 class RequestLog:
     """ASGI middleware: one log line per request (method, path, status, duration, order id).
 
-    A handler that knows the order sets `request.state.order_id`; the line carries it. With
-    LOG_FORMAT=json the fields are keys of the JSON object (`syncdesk.logs`).
+    A handler that knows the order sets `request.state.order_id`, and one that refuses a request
+    `request.state.reason`; the line carries them. With LOG_FORMAT=json the fields are keys of
+    the JSON object (`syncdesk.logs`).
     """
 
     def __init__(self, app: Any) -> None:
@@ -74,12 +79,12 @@ class RequestLog:
         finally:
             path = scope["path"]
             ms = (time.perf_counter() - started) * 1000
-            order_id = state.get("order_id")
+            order_id, reason = state.get("order_id"), state.get("reason")
             level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
-            log.log(level, "%s %s %d %.1fms%s", scope["method"], path, status, ms,
-                    f" order={order_id}" if order_id else "",
+            log.log(level, "%s %s %d %.1fms%s%s", scope["method"], path, status, ms,
+                    f" order={order_id}" if order_id else "", f" reason={reason}" if reason else "",
                     extra={"method": scope["method"], "path": path, "status": status,
-                           "duration_ms": round(ms, 1), "order_id": order_id})
+                           "duration_ms": round(ms, 1), "order_id": order_id, "reason": reason})
 
 
 class StateCollector:
@@ -109,6 +114,59 @@ class StateCollector:
             yield depth
         except RedisError:
             pass
+        yield from self._heartbeats()
+
+    def _heartbeats(self) -> Iterator[GaugeMetricFamily]:
+        """What the dead man's switch looks at, for Prometheus' own rules (deploy/prometheus-rules.yml)."""
+        try:
+            redis = get_redis(self.settings.redis_url)
+            now = time.time()
+            ticked = heartbeat.last_beat(redis, self.settings.queue_name, heartbeat.CLOCK)
+            alive = deadman.workers_alive(redis, self.settings, now)
+            failures, _ = heartbeat.poller_streak(redis, self.settings.queue_name)
+        except RedisError:
+            return
+        if ticked is not None:
+            yield GaugeMetricFamily("syncdesk_clock_last_tick_timestamp_seconds",
+                                    "When the clock last ticked (UNIX time)", value=ticked)
+        yield GaugeMetricFamily("syncdesk_workers_alive", "Workers whose heartbeat is within HEARTBEAT_MINUTES",
+                                value=alive)
+        yield GaugeMetricFamily("syncdesk_poller_failures_in_a_row", "Polls of the platform that failed in a row",
+                                value=failures)
+
+
+class Watchdog:
+    """The dead man's switch's loop in the web process (`workflows.oncall.deadman.watch`), every
+    HEARTBEAT_CHECK_SECONDS in a thread of its own; the first look waits one interval, so a
+    deployment starting all its processes at once is not called dead."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started = time.time()  # silence behind this process counts from here
+
+    def start(self) -> None:
+        self.started = time.time()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="syncdesk-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from syncdesk.surfaces import messengers_for
+
+        messengers = None
+        while not self._stop.wait(self.settings.heartbeat_check_seconds):
+            try:
+                messengers = messengers or messengers_for(self.settings)
+                deadman.watch(self.settings, messengers, self.started)
+            except Exception:  # outermost boundary of the watchdog thread: log, look again next time
+                log.exception("the dead man's switch could not look")
 
 
 def metrics_text(settings: Settings) -> bytes:
@@ -146,18 +204,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     intake_slots: list[anyio.CapacityLimiter] = []
 
     async def sync_failures(request: Request) -> Response:
+        started = time.perf_counter()
         raw = await _read_capped(request, settings.ingest_max_bytes)
         if raw is None:
-            return JSONResponse({"error": f"body larger than {settings.ingest_max_bytes} bytes"}, status_code=413)
-        if not intake_slots:
-            intake_slots.append(anyio.CapacityLimiter(INTAKE_THREADS))
-        started = time.perf_counter()
-        answer = await anyio.to_thread.run_sync(intake.handle, settings, raw, request.headers.get(HEADER),
-                                                limiter=intake_slots[0])
-        metrics.INTAKE_SECONDS.labels(str(answer.status)).observe(time.perf_counter() - started)
+            answer = intake.Answer(413, {"error": f"body larger than {settings.ingest_max_bytes} bytes"})
+        else:
+            if not intake_slots:
+                intake_slots.append(anyio.CapacityLimiter(INTAKE_THREADS))
+            answer = await anyio.to_thread.run_sync(intake.handle, settings, raw, request.headers.get(HEADER),
+                                                    limiter=intake_slots[0])
+        metrics.INTAKE_SECONDS.labels(str(answer.status)).observe(time.perf_counter() - started)  # every status
         if answer.body.get("order_id"):
             request.state.order_id = answer.body["order_id"]
+        if answer.status >= 400:  # the request log says why it was refused
+            request.state.reason = answer.body.get("error")
         return JSONResponse(answer.body, status_code=answer.status)
+
+    watchdog = Watchdog(settings)  # the dead man's switch (workflows.oncall.deadman), started by the lifespan
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -180,6 +243,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         checks = await run_in_threadpool(_readiness)
         ok = all(v == "ok" for v in checks.values())
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", **checks}
+        if ok:  # the processes behind this one (dead man's switch): reported, intake still works
+            health = await run_in_threadpool(deadman.assess, settings, watchdog.started)
+            if not health.ok:
+                body |= {"status": "degraded", "problems": list(health.problems)}
         socket_mode = request.app.state.socket_mode
         if socket_mode is not None:  # reported only: intake must stay in the load balancer without Slack
             body["slack_socket_mode"] = socket_mode.status()
@@ -217,9 +284,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Connects in the background, with backoff: the web process (and intake) is up at once.
         if socket_mode is not None:
             socket_mode.start()
+        watchdog.start()
         try:
             yield
         finally:
+            watchdog.stop()
             if socket_mode is not None:
                 await run_in_threadpool(socket_mode.stop)
 
@@ -229,3 +298,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.slack_bolt = bolt
     app.state.socket_mode = socket_mode
     return app
+
+
+def serves(app: Starlette, url: str) -> str:
+    """What the web process serves, in one line: its URL, the intake, Slack (HTTP or Socket Mode,
+    and its state), Teams and the metrics."""
+    settings: Settings = app.state.settings
+    socket_mode = app.state.socket_mode
+    http = f"HTTP at POST {url}/slack/events"
+    if socket_mode is not None:
+        slack = f"Socket Mode ({socket_mode.status()['state']})" + (
+            f" and {http}" if settings.slack_signing_secret is not None else "")
+    elif settings.slack_signing_secret is not None:
+        slack = http
+    elif settings.slack_bot_token is not None:
+        slack = "posting only (no SLACK_APP_TOKEN or SLACK_SIGNING_SECRET: buttons are not received)"
+    else:
+        slack = "off (no SLACK_BOT_TOKEN: the alerts are logged)"
+    teams = f"POST {url}/api/teams/messages" if settings.teams_app_id is not None else "off (no TEAMS_APP_ID)"
+    return (f"syncdesk web ready at {url}: intake POST {url}/webhooks/sync-failures; Slack {slack}; Teams {teams}; "
+            f"metrics {url}/metrics; readiness {url}/readyz")
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server of `app`, saying what it serves (`serves`) once it listens."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        super().__init__(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        self.served = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.servers and self.servers[0].sockets:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            logging.getLogger("syncdesk.web").info("%s", serves(self.served, f"http://{host}:{port}"))

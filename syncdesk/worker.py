@@ -31,7 +31,7 @@ from workflows.clock import abandoned
 from workflows.clock.schedules import Clock
 from workflows.core.metrics import JobMetrics
 from workflows.core.queue import get_queues, get_redis
-from workflows.core.settings import Settings, install
+from workflows.core.settings import Settings, install, mask_url
 from workflows.systems import registry
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,9 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1, c
     preload()
     clock = Clock(settings, clock_tick) if clock_tick else None
     queues = get_queues(settings)
+    log.info("syncdesk worker ready (pid %d): %s on queues %s at Redis %s%s", os.getpid(),
+             f"{processes} processes" if processes > 1 else "1 process", ", ".join(q.name for q in queues),
+             mask_url(settings.redis_url), f"; the clock every {clock_tick:g} s" if clock and not burst else "")
     if clock is not None and burst:
         clock.run_due()  # one tick: the outbox drained, scheduled jobs that are due moved
     if processes == 1:
@@ -208,5 +211,6 @@ def run_clock(settings: Settings, tick: float = 5.0) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     install(settings)
-    log.info("clock started (pid %d): a tick every %g s", os.getpid(), tick)
+    log.info("clock started (pid %d): a tick every %g s, for queues %s at Redis %s", os.getpid(), tick,
+             ", ".join(q.name for q in get_queues(settings)), mask_url(settings.redis_url))
     Clock(settings, tick).run(lambda: bool(stop))

@@ -158,6 +158,7 @@ FAST_WAITS = {
     "digest_time": "off",
     "reconcile_time": "off",
     "arrivals_check_at": "off",
+    "guest_retention_time": "off",
 }
 
 

@@ -30,6 +30,7 @@ from bot.slack.render import (
 from connectors.errors import ErrorClass
 
 if TYPE_CHECKING:
+    from workflows.outage.support import SupportDraft
     from workflows.outage.views import AffectedItem, IncidentPage, IncidentView
     from workflows.reports.digest import Digest
     from workflows.reports.reconcile import Report
@@ -38,6 +39,9 @@ REPROCESS_ALL = "reprocess_all"  # action_id of the outage message's button; val
 SHOW_ALL = "outage_show_all"  # the outage message's "Show all"; value: the incident id
 SHOW_PAGE = "outage_page"  # the modal's "Previous" / "Next"; value: "<incident id>:<page>"
 SHOW_ALL_VIEW = "outage_show_all_view"  # the modal's callback_id
+SUPPORT = "outage_support"  # "Draft support request"; value: the incident id
+SUPPORT_VIEW = "outage_support_view"  # its modal's callback_id; private_metadata: the incident id
+SUPPORT_TEXT = "support_text"  # the modal's input block and action id
 
 _SPECIAL = {"@here": "<!here>", "@channel": "<!channel>", "@everyone": "<!everyone>"}
 _SUBTEAM_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -151,7 +155,8 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
         progress = f": {escape(incident.progress.text)}" if incident.progress else ""
         blocks.append(section(f"🔁 *Reprocess all* asked by {who(incident.reprocess_requested_by)}{at}{progress}",
                               block_id="progress"))
-    elements: list[dict[str, Any]] = [button(f"Show all {incident.affected:,}", SHOW_ALL, str(incident.incident_id))]
+    elements: list[dict[str, Any]] = [button(f"Show all {incident.affected:,}", SHOW_ALL, str(incident.incident_id)),
+                                      button("Draft support request", SUPPORT, str(incident.incident_id))]
     if incident.reprocess_all_offered:
         n = incident.still_failed
         elements.append({
@@ -168,6 +173,25 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
     blocks.append({"type": "actions", "block_id": "outage_actions", "elements": elements})
     blocks.append(context(f"syncdesk · outage {incident.incident_id} · opened {_time(incident.opened_at)}"))
     return blocks
+
+
+def support_modal(draft: SupportDraft) -> dict[str, Any]:
+    """"Draft support request": the message to the system's support, ready to edit and copy;
+    "Post in the thread" puts it under the outage message."""
+    to = f"For *{escape(draft.contact)}*. " if draft.contact else ""
+    return {
+        "type": "modal", "callback_id": SUPPORT_VIEW, "private_metadata": str(draft.incident_id),
+        "title": {"type": "plain_text", "text": "Support request"},
+        "submit": {"type": "plain_text", "text": "Post in the thread"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [
+            section(f"{to}Edit it, copy it into your e-mail or the vendor's portal, or post it in the outage "
+                    "message's thread. syncdesk never sends it to the vendor."),
+            {"type": "input", "block_id": SUPPORT_TEXT, "label": {"type": "plain_text", "text": "Message"},
+             "element": {"type": "plain_text_input", "action_id": SUPPORT_TEXT, "multiline": True,
+                         "initial_value": cut(draft.text, 3000), "max_length": 3000}},
+        ],
+    }
 
 
 def show_all_modal(shown: IncidentPage, today: dt.date | None = None) -> dict[str, Any]:

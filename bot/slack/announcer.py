@@ -75,6 +75,11 @@ class SlackAnnouncer:
     def channel_message(self, text: str, mention: str | None = None, channel: str | None = None) -> MessageRef:
         return self._post(channel or self.channel, announce_render.channel_text(text, mention))
 
+    def thread_message(self, text: str, channel: str, thread: str) -> MessageRef:
+        self.pacer.wait(channel)
+        response = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=text, unfurl_links=False)
+        return str(response["channel"]), str(response["ts"])
+
     def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
         # The view is read after the channel's turn has come: in a storm that wait is seconds,
         # and the message must list the failures recorded meanwhile (issue 15).

@@ -53,14 +53,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail_render
+from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail_render, support
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
+from bot.wording import revealed
 from workflows.actions.moves import REFUSAL
 from workflows.core import metrics
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
+from workflows.guests.reveal import reveal
 from workflows.oncall import requests as oncall_actions
+from workflows.orders import guest_message
 from workflows.orders import reads as orders
 from workflows.orders import search
 from workflows.outage import requests as outage
@@ -158,6 +161,19 @@ class SlackSurface:
         snap = reads.snapshot(self.settings, order_id)
         if snap is not None and any(i.item_id == item_id for i in snap.items):
             self.client.views_open(trigger_id=trigger_id, view=render.log_modal(snap, item_id))
+
+    def message_guest(self, body: dict[str, Any], order_id: str) -> None:
+        """"Message guest": the drafted message, to the person alone, to copy and send (audited)."""
+        found = guest_message.draft(self.settings, order_id, forms.actor(body), via="slack")
+        if found is None:
+            return self.tell(body, f"Order {order_id} is not known to syncdesk.")
+        self.tell(body, f"Message for the guest ({found.situation}); copy it and send it yourself, "
+                        f"syncdesk sends nothing:\n```{render.escape(found.text)}```")
+
+    def reveal_guest(self, body: dict[str, Any], order_id: str) -> None:
+        """"Show guest details" (CHAT_GUEST_DETAILS=masked): the guest, in an ephemeral message (audited)."""
+        shown = reveal(self.settings, order_id, forms.actor(body), via="slack")
+        self.tell(body, render.escape(revealed(shown, order_id)))
 
     def publish_home(self, user: str, status: str | None = None, day: dt.date | None = None) -> None:
         decision = self.gate.check(user)
@@ -359,6 +375,7 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
 
     moves.register(app, surface)  # every move of the catalogue: buttons, overflow menus, forms
     arrivals.register(app, surface)  # the arrival summary's Checked and It's fine
+    support.register(app, surface)  # the outage message's Draft support request
     app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
     return app
 

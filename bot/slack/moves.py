@@ -39,6 +39,8 @@ class SlackSurface(Protocol):
     def open_booked_manually(self, trigger_id: str, order_id: str, item_id: str, channel: str) -> None: ...
     def open_complete_unchecked(self, trigger_id: str, order_id: str, channel: str) -> None: ...
     def open_log(self, trigger_id: str, order_id: str, item_id: str) -> None: ...
+    def reveal_guest(self, body: dict[str, Any], order_id: str) -> None: ...
+    def message_guest(self, body: dict[str, Any], order_id: str) -> None: ...
 
 
 def permission(surface: SlackSurface, body: dict[str, Any]) -> Permission:
@@ -72,13 +74,22 @@ FORMS: dict[Move, Opener] = {
 }
 
 
+# moves answered to the person alone (issue 28: the masked guest, in an ephemeral message)
+PRIVATE: dict[Move, Callable[[SlackSurface, dict[str, Any], str], None]] = {
+    Move.REVEAL_GUEST: lambda s, body, o: s.reveal_guest(body, o),
+    Move.MESSAGE_GUEST: lambda s, body, o: s.message_guest(body, o),
+}
+
+
 def choose(surface: SlackSurface, body: dict[str, Any], move: Move, order_id: str, item_id: str | None) -> None:
     """A move chosen by a button or an overflow option: open its form, or perform it now."""
     actor, allowed = forms.actor(body), permission(surface, body)
-    if move in FORMS:
+    if move in FORMS or move in PRIVATE:
         refused = refuse(surface.settings, move, order_id, item_id, actor, allowed)
         if refused is not None:
             surface.later(surface.tell, body, refused.message)
+        elif move in PRIVATE:
+            surface.later(PRIVATE[move], surface, body, order_id)
         else:
             surface.later(FORMS[move], surface, body["trigger_id"], order_id, item_id, forms.where(body)["channel"])
         return

@@ -21,8 +21,10 @@ slack_sdk's `RateLimitErrorRetryHandler`; if Slack still refuses, the error prop
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
+from typing import Any
 
 from redis import Redis
 from slack_sdk import WebClient
@@ -41,7 +43,7 @@ from bot.slack import render
 from workflows.core import metrics
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
-from workflows.orders.snapshot import OrderSnapshot
+from workflows.orders.snapshot import AuditView, OrderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,8 @@ class SlackNotifier:
         self.client = client or web_client(settings)
         self.redis = redis or get_redis(settings.redis_url)
         self.pacer = pacer or Pacer(self.redis, settings.chat_pace_seconds)
+        # where each reply is, kept until retention has erased its order's guest (issue 28)
+        self.reply_ids_seconds = (settings.guest_data_days + 30) * 86400
 
     def show(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
         blocks, text = render.alert_blocks(snapshot), render.alert_text(snapshot)
@@ -190,14 +194,57 @@ class SlackNotifier:
             reply = render.outcome_reply(event)
             if reply is None:
                 continue
-            identity = f"{snapshot.order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
-            key = "syncdesk:slack:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+            key = _reply_key(snapshot.order_id, event)
             if not self.redis.set(key, thread_ts, nx=True, ex=REPLY_MEMORY_SECONDS):
                 continue
             try:
                 self.pacer.wait(channel)
-                self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                             text=f"{render.escape(snapshot.order_id)}: {reply}" if shared else reply)
+                sent = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                                    text=f"{render.escape(snapshot.order_id)}: {reply}" if shared
+                                                    else reply)
             except Exception:
                 self.redis.delete(key)  # not said yet: the job's retry says it
                 raise
+            # where the reply is, so an erasure (issue 28, `rewrite`) can rewrite it in place
+            replies = _replies_key(snapshot.order_id)
+            self.redis.hset(replies, key, json.dumps([str(sent["channel"]), str(sent["ts"]), shared]))
+            self.redis.expire(replies, self.reply_ids_seconds)
+
+    def rewrite(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> int:
+        """Rewrite the alert at `current` and its thread replies from `snapshot` with
+        `chat.update` (after an erasure, issue 28); never posts. A message gone from Slack is
+        left gone. How many messages were rewritten."""
+        done = 0
+        channel, ts = current
+        if channel and ts and not ts.startswith("log:"):
+            done += self._update(channel, ts, text=render.alert_text(snapshot), blocks=render.alert_blocks(snapshot))
+        replies = {k.decode() if isinstance(k, bytes) else k: json.loads(v)
+                   for k, v in self.redis.hgetall(_replies_key(snapshot.order_id)).items()}
+        for event in snapshot.audit:
+            reply = render.outcome_reply(event)
+            where = replies.get(_reply_key(snapshot.order_id, event)) if reply is not None else None
+            if where is not None:
+                reply_channel, reply_ts, shared = where
+                done += self._update(reply_channel, reply_ts, text=f"{render.escape(snapshot.order_id)}: {reply}"
+                                     if shared else str(reply))
+        return done
+
+    def _update(self, channel: str, ts: str, **message: Any) -> int:
+        try:
+            self.pacer.wait(channel)
+            self.client.chat_update(channel=channel, ts=ts, **message)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in GONE:
+                raise
+            return 0
+        return 1
+
+
+def _replies_key(order_id: str) -> str:
+    return f"syncdesk:slack:replies:{order_id}"
+
+
+def _reply_key(order_id: str, event: AuditView) -> str:
+    """The Redis key that says a job outcome was replied (set before the reply is posted)."""
+    identity = f"{order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
+    return "syncdesk:slack:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]

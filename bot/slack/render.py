@@ -523,7 +523,8 @@ def find_blocks(query: str, rows: Sequence[QueueRow], links: dict[str, str] | No
     """`/syncdesk find`'s answer: at most 20 orders, newest first, each linked to its alert."""
     return queue_blocks(rows, f"Find “{cut(query, 60)}”", links, empty=f"No order matches “{escape(cut(query, 200))}”.",
                         footer=f"{len(rows)} order{'s' if len(rows) != 1 else ''} found, newest first (at most 20)"
-                               " · by guest name, e-mail, phone, confirmation number or payment reference")
+                               " · by order id, guest name, e-mail, phone (last 6+ digits), confirmation number or "
+                               "payment reference")
 
 
 def _option(value: str, text: str) -> dict[str, Any]:

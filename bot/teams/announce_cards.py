@@ -25,11 +25,15 @@ from bot.teams.cards import (
 from connectors.errors import ErrorClass
 
 if TYPE_CHECKING:
+    from workflows.outage.support import SupportDraft
     from workflows.outage.views import AffectedItem, IncidentPage, IncidentView
     from workflows.reports.digest import Digest
 
 REPROCESS_ALL = "reprocess_all"  # the verb; data: {"syncdesk": "reprocess_all", "incident_id": n}
 SHOW_ALL = "outage_show_all"  # Action.Submit data: {"syncdesk": "outage_show_all", "incident_id": n, "page": p}
+SUPPORT = "outage_support"  # Action.Submit data: {"syncdesk": "outage_support", "incident_id": n}: the draft card
+SUPPORT_POST = "outage_support_post"  # the draft card's Action.Execute: post the (edited) text in the thread
+SUPPORT_TEXT = "support_text"  # the draft card's input
 MAX_LINES = 40
 _CLASSES = {c.value for c in ErrorClass}
 
@@ -99,7 +103,9 @@ def incident_card(incident: IncidentView, today: dt.date | None = None) -> dict[
     if incident.reprocess_requested_by is not None:
         progress = f": {incident.progress.text}" if incident.progress else ""
         body.append(text(f"🔁 Reprocess all asked by {who(incident.reprocess_requested_by)}{progress}"))
-    actions = [_show_all(incident.incident_id, 0, f"Show all {incident.affected:,}")]
+    actions = [_show_all(incident.incident_id, 0, f"Show all {incident.affected:,}"),
+               {"type": "Action.Submit", "title": "Draft support request",
+                "data": {"syncdesk": SUPPORT, "incident_id": incident.incident_id}}]
     if incident.reprocess_all_offered:
         actions.append({"type": "Action.Execute", "title": f"Reprocess all {incident.still_failed:,}",
                         "verb": REPROCESS_ALL, "style": "positive",
@@ -124,6 +130,27 @@ def outage_list_card(shown: IncidentPage, today: dt.date | None = None) -> dict[
     if shown.has_next:
         actions.append(_show_all(incident.incident_id, shown.page + 1, "Next ›"))
     return _card(body, f"{incident.summary}: page {shown.page + 1} of {shown.pages}", actions or None)
+
+
+def support_card(draft: SupportDraft) -> dict[str, Any]:
+    """"Draft support request": the message to the system's support, editable, with "Post in the
+    thread" (syncdesk never sends it to the vendor)."""
+    body = [
+        text(f"Support request to {draft.contact}" if draft.contact else "Support request", weight="Bolder"),
+        text("Edit it, copy it into your e-mail or the vendor's portal, or post it in this thread.", isSubtle=True),
+        {"type": "Input.Text", "id": SUPPORT_TEXT, "isMultiline": True, "value": cut(draft.text, 5000),
+         "maxLength": 5000, "label": "Message"},
+    ]
+    post = {"type": "Action.Execute", "title": "Post in the thread", "verb": SUPPORT_POST,
+            "data": {"syncdesk": SUPPORT_POST, "incident_id": draft.incident_id}}
+    return _card(body, draft.subject, [post])
+
+
+def parse_support(data: Any) -> int | None:
+    """The incident a "Draft support request" submit names; None when it is not one."""
+    if isinstance(data, dict) and data.get("syncdesk") == SUPPORT and isinstance(data.get("incident_id"), int):
+        return data["incident_id"]
+    return None
 
 
 def parse_show_all(data: Any) -> tuple[int, int] | None:

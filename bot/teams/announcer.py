@@ -58,6 +58,11 @@ class TeamsAnnouncer:
         conversation = channel or self.conversation
         return conversation, self.connector.post(conversation, message(body))
 
+    def thread_message(self, text: str, channel: str, thread: str) -> MessageRef:
+        """A reply in the card's thread: posted to `<conversation>;messageid=<card>` (Bot Connector)."""
+        conversation = f"{channel.split(';', 1)[0]};messageid={thread}"
+        return conversation, self.connector.post(conversation, message(text))
+
     def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
         incident = read()  # Teams writes are not paced here: read at once
         activity = message(incident.summary, cards.attachment(announce_cards.incident_card(incident)))

@@ -34,20 +34,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.teams import announce_cards, arrivals_cards, cards, reads, retail_cards
-from bot.wording import cut
+from bot.wording import cut, revealed
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
-from workflows.actions.catalogue import perform
+from workflows.actions.catalogue import perform, refuse
 from workflows.actions.moves import REFUSAL, Answers, Move
 from workflows.arrivals.check import mark_checked
 from workflows.core import states
 from workflows.core.answers import Ack
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
+from workflows.guests.reveal import reveal
+from workflows.orders import guest_message
 from workflows.orders import reads as orders
 from workflows.orders import search
 from workflows.outage import requests as outage
+from workflows.outage import support
 from workflows.outage.views import incident_page
 from workflows.retail import requests as retail_actions
 
@@ -171,6 +174,13 @@ class TeamsSurface:
                 return Answer(200, invoke_message(cards.plain(self.reprocess_all(turn, action_value.get("data")))))
             if action_value.get("verb") == retail_cards.DISPATCHED:
                 return Answer(200, invoke_message(cards.plain(self.dispatched(turn, action_value.get("data")))))
+            if action_value.get("verb") == Move.MESSAGE_GUEST.value:  # answered to the person alone
+                return Answer(200, invoke_message(self.message_guest(turn, action_value.get("data"))))
+            if action_value.get("verb") == Move.REVEAL_GUEST.value:  # answered to the person alone
+                return Answer(200, invoke_message(self.reveal_guest(turn, action_value.get("data"))))
+            if action_value.get("verb") == announce_cards.SUPPORT_POST:
+                said, later = self.support_post(turn, action_value.get("data"))
+                return Answer(200, invoke_message(said), later)
             if action_value.get("verb") in (arrivals_cards.CHECKED, arrivals_cards.FINE):
                 said, later = self.arrival(turn, str(action_value["verb"]), action_value.get("data"))
                 return Answer(200, invoke_message(said), later)
@@ -182,6 +192,9 @@ class TeamsSurface:
             listing = announce_cards.parse_show_all(turn.value)
             if listing is not None:
                 return Answer(200, None, [lambda: self.outage_list(turn, *listing)])
+            support = announce_cards.parse_support(turn.value)
+            if support is not None:
+                return Answer(200, None, [lambda: self.support_draft(turn, support)])
             action = cards.parse_action(None, turn.value)
             if action is not None:
                 ack = self.act(turn, action)
@@ -203,6 +216,32 @@ class TeamsSurface:
                           owner=f"teams:{action.owner}" if action.owner else "", owner_refusal=owner_refusal)
         return perform(self.settings, Move(action.verb), action.order_id, action.item_id, turn.actor, answers,
                        permission=decision)
+
+    def message_guest(self, turn: Turn, data: Any) -> str:
+        """"Message guest": the drafted message, in the private answer to the click (audited)."""
+        order_id = data.get("order_id") if isinstance(data, dict) else None
+        if not isinstance(order_id, str):
+            return "syncdesk does not know that action."
+        refused = refuse(self.settings, Move.MESSAGE_GUEST, order_id, None, turn.actor,
+                         self.gate.check(turn.user_id, turn.tenant_id))
+        if refused is not None:
+            return cards.plain(refused.message)
+        found = guest_message.draft(self.settings, order_id, turn.actor, via="teams")
+        if found is None:
+            return f"Order {order_id} is not known to syncdesk."
+        return f"Message for the guest ({found.situation}); copy it and send it yourself:\n\n{found.text}"
+
+    def reveal_guest(self, turn: Turn, data: Any) -> str:
+        """"Show guest details" (CHAT_GUEST_DETAILS=masked): the guest, in the private answer to
+        the click; audited, and refused (audited too) to a person who may not act."""
+        order_id = data.get("order_id") if isinstance(data, dict) else None
+        if not isinstance(order_id, str):
+            return "syncdesk does not know that action."
+        refused = refuse(self.settings, Move.REVEAL_GUEST, order_id, None, turn.actor,
+                         self.gate.check(turn.user_id, turn.tenant_id))
+        if refused is not None:
+            return cards.plain(refused.message)
+        return revealed(reveal(self.settings, order_id, turn.actor, via="teams"), order_id)
 
     def dispatched(self, turn: Turn, data: Any) -> str:
         """The retail reminder's Dispatched form (`bot.teams.retail_cards`)."""
@@ -299,6 +338,34 @@ class TeamsSurface:
             return self.reply(turn, f"There is no outage {incident_id}.")
         card = announce_cards.outage_list_card(shown)
         self.reply(turn, card["fallbackText"], cards.attachment(card))
+    def support_draft(self, turn: Turn, incident_id: int) -> None:
+        """"Draft support request" on the outage card: the draft, as a reply card to edit and post."""
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.outage_support", None, None, decision.reason)
+            return self.reply(turn, REFUSAL)
+        found = support.draft(self.settings, incident_id)
+        if found is None:
+            return self.reply(turn, f"There is no outage {incident_id}.")
+        card = announce_cards.support_card(found)
+        self.reply(turn, card["fallbackText"], cards.attachment(card))
+
+    def support_post(self, turn: Turn, data: Any) -> tuple[str, list[Callable[[], None]]]:
+        """The draft card's "Post in the thread": the edited text, as a reply in the thread."""
+        data = data if isinstance(data, dict) else {}
+        incident_id, text = data.get("incident_id"), data.get(announce_cards.SUPPORT_TEXT)
+        if not isinstance(incident_id, int) or not isinstance(text, str) or not text.strip():
+            return "The message is empty.", []
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.outage_support", None, None, decision.reason)
+            return decision.tell or REFUSAL, []
+
+        def post() -> None:
+            self.reply(turn, text.strip())
+            orders.audit(self.settings, actor=turn.actor, action="outage.support_posted", incident_id=incident_id)
+        return "Posted in the thread.", [post]
+
     def answer(self, turn: Turn, command: str, rest: str) -> None:
         """`find <text>`, `orders [status]` and `reconcile` (issue 14: what Slack's `/syncdesk` offers)."""
         if command == "find":
@@ -308,8 +375,8 @@ class TeamsSurface:
             title = f"Find “{cut(found.query, 60)}”: {len(found.rows)} orders"
             card = cards.queue_card(title, found.rows, reads.alert_links(self.settings, [r.order_id for r in found.rows]),
                                     empty=f"No order matches “{cut(found.query, 200)}”.",
-                                    footer="newest first, at most 20 · by guest name, e-mail, phone, confirmation "
-                                           "number or payment reference")
+                                    footer="newest first, at most 20 · by order id, guest name, e-mail, phone "
+                                           "(last 6+ digits), confirmation number or payment reference")
             return self.reply(turn, title, cards.attachment(card))
         if command == "orders":
             status = next((w for w in rest.split() if w in states.QUEUE_STATUSES), None)

@@ -39,6 +39,8 @@ from bot.wording import (
     SNOOZE,
     UNDO_MANUAL,
     VIEW_LOG,
+    REVEAL_GUEST,
+    MESSAGE_GUEST,
     Move,
     can_complete,
     can_complete_unchecked,
@@ -315,6 +317,8 @@ def _move_action(s: OrderSnapshot, move: Move, log_limit: int) -> dict[str, Any]
         action = _show(move.label, _snooze_card(s))
     elif move.key == HAND_OVER:
         action = _show(move.label, _hand_over_card(s))
+    elif move.key in (REVEAL_GUEST, MESSAGE_GUEST):  # answered privately to the clicker (issues 28, 26.6)
+        action = execute(move.label, move.key, s.order_id)
     else:
         action = None
     if action is not None and not move.visible:

@@ -12,15 +12,23 @@ it: an alert is late, never dropped.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 from redis import Redis
 
 from bot.teams import cards
-from bot.teams.connector import ActivityGone, BotConnector, BotToken, in_thread, message
+from bot.teams.connector import (
+    ActivityGone,
+    BotConnector,
+    BotToken,
+    MessageActivityInput,
+    in_thread,
+    message,
+)
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
-from workflows.orders.snapshot import OrderSnapshot
+from workflows.orders.snapshot import AuditView, OrderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ class TeamsNotifier:
         self.conversation = settings.teams_conversation_id or ""
         self.redis = redis or get_redis(settings.redis_url)
         self.connector = connector or BotConnector(settings, BotToken(settings, self.redis))
+        # where each reply is, kept until retention has erased its order's guest (issue 28)
+        self.reply_ids_seconds = (settings.guest_data_days + 30) * 86400
 
     def show(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
         activity = message(cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))
@@ -55,12 +65,50 @@ class TeamsNotifier:
             reply = cards.outcome_text(event)
             if reply is None:
                 continue
-            identity = f"{snapshot.order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
-            key = "syncdesk:teams:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+            key = _reply_key(snapshot.order_id, event)
             if not self.redis.set(key, activity_id, nx=True, ex=REPLY_MEMORY_SECONDS):
                 continue
+            thread = in_thread(conversation, activity_id)
             try:
-                self.connector.reply(in_thread(conversation, activity_id), activity_id, message(reply))
+                reply_id = self.connector.reply(thread, activity_id, message(reply))
             except Exception:
                 self.redis.delete(key)  # not said yet: the job's retry says it
                 raise
+            # where the reply is, so an erasure (issue 28, `rewrite`) can rewrite it in place
+            replies = _replies_key(snapshot.order_id)
+            self.redis.hset(replies, key, json.dumps([thread, reply_id]))
+            self.redis.expire(replies, self.reply_ids_seconds)
+
+    def rewrite(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> int:
+        """Rewrite the card at `current` and its thread replies from `snapshot`, in place (after an
+        erasure, issue 28); never posts. A card gone from Teams is left gone. How many were rewritten."""
+        done = 0
+        conversation, activity_id = current
+        if conversation and activity_id and not activity_id.startswith("log:"):
+            done += self._update(conversation, activity_id,
+                                 message(cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot))))
+        replies = {k.decode() if isinstance(k, bytes) else k: json.loads(v)
+                   for k, v in self.redis.hgetall(_replies_key(snapshot.order_id)).items()}
+        for event in snapshot.audit:
+            reply = cards.outcome_text(event)
+            where = replies.get(_reply_key(snapshot.order_id, event)) if reply is not None else None
+            if where is not None and reply is not None:
+                done += self._update(where[0], where[1], message(reply))
+        return done
+
+    def _update(self, conversation: str, activity_id: str, activity: MessageActivityInput) -> int:
+        try:
+            self.connector.update(conversation, activity_id, activity)
+        except ActivityGone:
+            return 0
+        return 1
+
+
+def _replies_key(order_id: str) -> str:
+    return f"syncdesk:teams:replies:{order_id}"
+
+
+def _reply_key(order_id: str, event: AuditView) -> str:
+    """The Redis key that says a job outcome was replied (set before the reply is posted)."""
+    identity = f"{order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
+    return "syncdesk:teams:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]

@@ -81,17 +81,17 @@ def build(app_id: str, out: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.teams.package", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--app-id", help="TEAMS_APP_ID: the Microsoft App ID of the Azure Bot")
-    parser.add_argument("--out", default="syncdesk-teams.zip", type=Path)
-    parser.add_argument("--icons", action="store_true", help="redraw the icons in teams/")
+    what = parser.add_mutually_exclusive_group(required=True)  # --help shows one of them is required
+    what.add_argument("--app-id", help="TEAMS_APP_ID: the Microsoft App ID of the Azure Bot (required to package)")
+    what.add_argument("--icons", action="store_true", help="redraw the icons in teams/ instead")
+    parser.add_argument("--out", default="syncdesk-teams.zip", type=Path,
+                        help="where to write the package (default: syncdesk-teams.zip)")
     args = parser.parse_args(argv)
     if args.icons:
         (TEAMS_DIR / "color.png").write_bytes(color_icon())
         (TEAMS_DIR / "outline.png").write_bytes(outline_icon())
         print(f"icons written to {TEAMS_DIR}")
         return 0
-    if not args.app_id:
-        parser.error("--app-id is required")
     try:
         print(f"Teams app package: {build(args.app_id, args.out)}")
     except ValueError as exc:

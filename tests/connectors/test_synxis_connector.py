@@ -47,9 +47,10 @@ def test_find_existing_finds_the_reservation_by_our_reference(synxis, synxis_fak
 
     assert (found.confirmation, found.status, found.raw_status, found.reference) == (
         number, BookingStatus.BOOKED, "Confirmed", item.reference)
-    (search,) = synxis_fake.requests_to("GET", "/v1/api/reservation")
+    search, by_guest = synxis_fake.requests_to("GET", "/v1/api/reservation")  # both check-first keys are asked
     assert search.param("hotel") == "13098" and search.param("chain") == "12723" and search.param("view") == "full"
     assert search.param("externalReferenceNumber") == "ORD-10042/ITEM-1"
+    assert by_guest.param("guestLastName") == "Walker" and by_guest.param("startDate") == "2026-12-01"
 
 
 def test_find_existing_returns_none_when_nothing_matches(synxis, item):

@@ -4,10 +4,14 @@
 Every call is a POST whose JSON body carries `ClientToken`, `AccessToken`, `Client`; wrong
 tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implemented:
 - `reservations/getAll/2023-06-06` filtered by `ChannelNumbers`, `Numbers` (confirmation
-  numbers) and/or `ReservationIds` (all given must match; none at all is refused),
+  numbers), `ReservationIds` and/or `AccountIds` (the customer, `AccountId`), and by
+  `ScheduledStartUtc` `{StartUtc, EndUtc}` (all given must match; no id filter at all is refused),
   `Limitation: {Count, Cursor}` required → `{"Reservations", "Cursor"}` (`broad_search = True`
   ignores the filters, like a PMS that does not know them);
-- `customers/getAll` by `Emails` → `{"Customers", "Cursor"}`;
+- `customers/getAll` by `Emails` or `LastNames` → `{"Customers", "Cursor"}`;
+- `reservations/cancel` `{ReservationIds}` → `{"ReservationIds"}`, the reservations Canceled;
+- `ignore_key = "reference"` (or `"guest"`): a search by `ChannelNumbers` (or by `AccountIds`)
+  finds nothing, as if Mews kept no channel number (issue 24's unknown) or no guest account;
 - `customers/add` → the customer `{"Id", …}`; an e-mail that already exists with
   `OverwriteExisting: false` → 403 `{"Message"}` ("an error response is returned");
 - `reservations/add` → `{"Reservations": [{"Identifier", "Reservation": {...}}]}`;
@@ -41,6 +45,7 @@ class FakeMews(FakeServer):
         self.client_token, self.access_token = client_token, access_token
         self.full = False
         self.broad_search = False
+        self.ignore_key: str | None = None  # "reference" | "guest": that check-first key finds nothing
         self.state_on_add = "Confirmed"
         self.age_categories = {"adult": "age-adult", "child": "age-child"}
         self.expected_people: dict[str, int] | None = None  # {age category id: count} the booking is for
@@ -51,6 +56,7 @@ class FakeMews(FakeServer):
         for path, handler in (("/reservations/getAll/2023-06-06", self._get_all),
                               ("/customers/getAll", self._get_customers), ("/customers/add", self._add_customer),
                               ("/reservations/add", self._add), ("/reservations/confirm", self._confirm),
+                              ("/reservations/cancel", self._cancel),
                               ("/configuration/get", self._configuration)):
             self.route("POST", re.escape(API + path), self._guarded(handler))
 
@@ -60,12 +66,14 @@ class FakeMews(FakeServer):
             return [dict(r) for r in self._reservations.values()]
 
     def seed(self, *, channel_number: str | None, state: str = "Confirmed", start_utc: str | None = None,
-             end_utc: str | None = None, person_counts: list[dict[str, Any]] | None = None) -> str:
+             end_utc: str | None = None, person_counts: list[dict[str, Any]] | None = None,
+             account_id: str | None = None) -> str:
         with self.lock:
             number = str(next(self._numbers))
             reservation: dict[str, Any] = {"Id": str(uuid.uuid4()), "Number": number, "State": state,
                                            "ChannelNumber": channel_number}
-            for name, value in (("StartUtc", start_utc), ("EndUtc", end_utc), ("PersonCounts", person_counts)):
+            for name, value in (("StartUtc", start_utc), ("EndUtc", end_utc), ("PersonCounts", person_counts),
+                                ("AccountId", account_id)):
                 if value is not None:
                     reservation[name] = value
             self._reservations[number] = reservation
@@ -101,21 +109,39 @@ class FakeMews(FakeServer):
         page = items[start:start + count]
         return Reply(200, {key: page, "Cursor": page[-1]["Id"] if page else cursor})
 
-    _FILTERS = {"ChannelNumbers": "ChannelNumber", "Numbers": "Number", "ReservationIds": "Id"}
+    _FILTERS = {"ChannelNumbers": "ChannelNumber", "Numbers": "Number", "ReservationIds": "Id",
+                "AccountIds": "AccountId"}
 
     def _get_all(self, body: dict[str, Any]) -> Reply:
         filters = {field: set(body[name]) for name, field in self._FILTERS.items() if body.get(name)}
         if not filters:
-            return Reply(400, {"Message": "Invalid request: give ReservationIds, Numbers or ChannelNumbers (this "
-                                          "stand-in has no time filter)."})
+            return Reply(400, {"Message": "Invalid request: give ReservationIds, Numbers, ChannelNumbers or "
+                                          "AccountIds (this stand-in has no time filter on its own)."})
+        ignored = {"reference": "ChannelNumber", "guest": "AccountId"}.get(self.ignore_key or "")
+        if ignored in filters:
+            return self._page([], body, "Reservations")
+        window = body.get("ScheduledStartUtc") if isinstance(body.get("ScheduledStartUtc"), dict) else None
         found = [dict(r) for r in self._reservations.values()
-                 if self.broad_search or all(r.get(field) in values for field, values in filters.items())]
+                 if self.broad_search or (all(r.get(field) in values for field, values in filters.items())
+                                          and (window is None or window["StartUtc"] <= str(r.get("StartUtc"))
+                                               < window["EndUtc"]))]
         return self._page(found, body, "Reservations")
 
     def _get_customers(self, body: dict[str, Any]) -> Reply:
-        wanted = {e.casefold() for e in body.get("Emails") or []}
-        found = [dict(c) for c in self.customers.values() if str(c.get("Email") or "").casefold() in wanted]
+        emails = {e.casefold() for e in body.get("Emails") or []}
+        names = {n.casefold() for n in body.get("LastNames") or []}
+        found = [dict(c) for c in self.customers.values() if str(c.get("Email") or "").casefold() in emails
+                 or str(c.get("LastName") or "").casefold() in names]
         return self._page(found, body, "Customers")
+
+    def _cancel(self, body: dict[str, Any]) -> Reply:
+        ids = body.get("ReservationIds") or []
+        known = {r["Id"]: r for r in self._reservations.values()}
+        if not ids or not set(ids) <= set(known):
+            return Reply(400, {"Message": "Invalid ReservationIds."})
+        for reservation_id in ids:
+            known[reservation_id]["State"] = "Canceled"
+        return Reply(200, {"ReservationIds": list(ids)})
 
     def _add_customer(self, body: dict[str, Any]) -> Reply:
         if not body.get("LastName"):
@@ -172,7 +198,8 @@ class FakeMews(FakeServer):
                 return Reply(400, {"Message": "Invalid CustomerId."})
             number = str(next(self._numbers))
             reservation = {"Id": str(uuid.uuid4()), "Number": number, "State": params.get("State") or "Confirmed",
-                           "ServiceId": body.get("ServiceId"), **{k: v for k, v in params.items() if k != "State"}}
+                           "ServiceId": body.get("ServiceId"), "AccountId": params["CustomerId"],
+                           **{k: v for k, v in params.items() if k != "State"}}
             if self.state_on_add != "Confirmed":
                 reservation["State"] = self.state_on_add
             self._reservations[number] = reservation

@@ -25,6 +25,11 @@ EPOS API (2-legged OAuth 1.0a, HMAC-SHA1, as in ResDiary's own examples):
   restaurant's token → 401 `{"Message"}`.
 Signatures are checked with oauthlib's RFC 5849 primitives (base string, HMAC-SHA1).
 
+`DELETE /api/ConsumerApi/v1/Restaurant/{microsite}/Booking/{reference}` cancels the booking (the
+call is unverified, as in the connector). `fake.ignore_key = "reference"` (or `"guest"`): the diary
+and Data Extraction answer without the comments (or the guest's name), so one of check-first's two
+keys finds nothing (issue 24: which field carries our reference is unverified).
+
 `fake.full = True`: creates answer 400 with a no-availability message. `fake.card_required
 = True`: creates answer `Status: "CreditCardRequired"` with a `SetupIntentClientSecret` and the
 Stripe keys, and make NO booking (the Consumer API's payments guide: the booking is made only at
@@ -71,6 +76,7 @@ class FakeResDiary(FakeServer):
         self.full = False
         self.card_required = False
         self.numeric_status = True
+        self.ignore_key: str | None = None  # "reference" | "guest": the reads leave that key's field blank
         self._tokens: set[str] = set()
         self._request_tokens: dict[str, tuple[str, int]] = {}  # token -> (secret, restaurant id)
         self._access_tokens: dict[str, tuple[str, int]] = {}
@@ -79,6 +85,7 @@ class FakeResDiary(FakeServer):
         self.route("POST", r"/api/Jwt/v2/Authenticate", self._authenticate)
         self.route("POST", CONSUMER + r"/BookingWithStripeToken", self._create)
         self.route("GET", CONSUMER + r"/Booking/(?P<reference>[^/]+)", self._get)
+        self.route("DELETE", CONSUMER + r"/Booking/(?P<reference>[^/]+)", self._cancel)
         self.route("POST", re.escape(OAUTH), self._oauth)
         self.route("GET", DIARY, self._diary)
         self.route("GET", DATA_EXTRACT, self._data_extract)
@@ -179,6 +186,22 @@ class FakeResDiary(FakeServer):
                            "PartySize": b["Covers"], "SpecialRequests": b["Comments"], "BookingStatus": b["Status"],
                            "BookingDateTime": b["BookingDateTime"]})
 
+    def _cancel(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
+        if not self._authorized(req):
+            return Reply(401, DENIED)
+        found = [b for b in self._bookings
+                 if b["BookingReference"] == m["reference"] and b["Microsite"] == m["microsite"]]
+        if not found:
+            return Reply(404, {"Message": "Booking not found"})
+        found[0]["Status"] = "Cancelled"
+        return Reply(200, {"Status": "Success", "Errors": None})
+
+    def _blanked(self, booking: dict[str, Any]) -> dict[str, Any]:
+        """A booking as the reads answer it: `ignore_key` leaves that key's field blank."""
+        blank = {"reference": ("Comments", "CustomerComments"),
+                 "guest": ("CustomerFullName", "CustomerName")}.get(self.ignore_key or "", ())
+        return {k: ("" if k in blank else v) for k, v in booking.items()}
+
     # -- Data Extraction (the Consumer API's JWT) --------------------------------------------
     def _data_extract(self, req: RecordedRequest, m: re.Match[str]) -> Reply:
         if not self._authorized(req):
@@ -195,7 +218,7 @@ class FakeResDiary(FakeServer):
             return Reply(400, {"Message": "The booking date is required."})
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
             return Reply(400, {"Message": f"The value '{key}' is not valid."})
-        return Reply(200, [self._extracted(b) for b in mine if b["BookingDateTime"][:10] == key])
+        return Reply(200, [self._blanked(self._extracted(b)) for b in mine if b["BookingDateTime"][:10] == key])
 
     @staticmethod
     def _extracted(b: dict[str, Any]) -> dict[str, Any]:
@@ -275,5 +298,5 @@ class FakeResDiary(FakeServer):
             shown = {k: v for k, v in booking.items() if k != "Microsite"}
             if self.numeric_status and shown["Status"] in EPOS_STATUSES:
                 shown["Status"] = EPOS_STATUSES.index(shown["Status"])
-            diary.append(shown)
+            diary.append(self._blanked(shown))
         return Reply(200, diary)

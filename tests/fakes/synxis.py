@@ -29,7 +29,10 @@ Modes (`fake.mode = ...`): "timeout_before_create" (sleep `stall_seconds`, creat
 "timeout_after_create" (create, then sleep — the ambiguous outcome), "waitlist" (no
 availability: created reservations come back Waitlisted). `broad_search = True` makes GET
 ignore every filter except hotel, like a CRS that does not understand a parameter;
-`ignore_paging = True` answers the first page whatever `pageStart` asks for.
+`ignore_paging = True` answers the first page whatever `pageStart` asks for. `ignore_key =
+"reference"` (or `"guest"`) answers nothing to a search by `externalReferenceNumber` (or by
+`guestLastName`), like a CRS that matches nothing on a parameter it does not know: one of
+check-first's two keys fails (issue 24). A PATCH with `status: Cancelled` cancels.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class FakeSynxis(FakeServer):
         self.page_size = 50  # Sabre: "0 = return maximum size of 50"
         self.ignore_paging = False
         self.answers_paging = True
+        self.ignore_key: str | None = None  # "reference" | "guest": that search key finds nothing
         self.payment_required = False
         self.expected_party: dict[str, int] | None = None
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
@@ -341,8 +345,11 @@ class FakeSynxis(FakeServer):
             return self._bad_request("hotel or chain is required")
         if hotel and chain and not self._known_hotel(hotel, chain):
             return self._bad_request(f"Hotel {hotel} not found in chain {chain}", 404)
+        ignored = {"reference": "externalReferenceNumber", "guest": "guestLastName"}.get(self.ignore_key or "")
         results = []
         for res in self._reservations.values():
+            if ignored and req.param(ignored) is not None:
+                break
             if hotel and str(res["Hotel"]["Id"]) != hotel:
                 continue
             if not self.broad_search and not self._matches(res, req):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from syncdesk.web import create_app
 from tests.conftest import LiveServer, post_failure, wait_for
-from tests.workflows.intake.test_intake import payload
+from tests.workflows.intake.test_intake import SYNXIS_SET, payload
 from workflows.clock import recovery
 from workflows.core import queue
 from workflows.core.db import transaction
@@ -18,7 +18,8 @@ from workflows.core.models import Alert, OutboxEntry
 
 
 def test_every_failure_accepted_across_a_redis_restart_is_alerted(settings, private_redis, worker_factory):
-    s = settings.model_copy(update={"redis_url": private_redis.url})
+    # SynXis credentials set: each timeout gets its automatic retry (none without them, issue 27)
+    s = settings.model_copy(update={"redis_url": private_redis.url, **SYNXIS_SET})
     accepted = []
     with LiveServer(create_app(s)) as server:
         for n in range(30):

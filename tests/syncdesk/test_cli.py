@@ -51,10 +51,12 @@ def test_unknown_order_is_a_clear_error(settings):
 def test_missing_ingest_secret_fails_at_start_naming_it(settings, tmp_path):
     env = settings_env(settings)
     del env["INGEST_SECRET"]
+    (tmp_path / ".env").write_text("")  # the .env read (else the project's, which may hold the secret)
     result = subprocess.run([sys.executable, "-m", "syncdesk.cli", "serve", "--port", "0"], env=env,
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)  # no .env in tmp_path
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "INGEST_SECRET" in result.stderr
+    assert result.stderr.strip() == ("syncdesk: missing required setting: INGEST_SECRET (set it in the environment "
+                                     "or in .env)")
 
 
 def test_secrets_never_appear_in_settings_repr():
@@ -215,18 +217,29 @@ def test_outcomes_map_to_exit_codes_and_name_the_missing_setting(settings, live_
     syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"), "--url", live_app.url)
     failed = syncdesk(env, "reprocess", "ORD-10042", "ITEM-1")  # no SynXis credentials here
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert failed.stdout.splitlines()[-1] == "outcome: failed: no_connector"
+    assert failed.stdout.splitlines()[-1] == (
+        "outcome: failed: no_connector: the synxis connector is not configured (missing required settings: "
+        "SYNXIS_API_URL, SYNXIS_TOKEN_URL, SYNXIS_CLIENT_ID, SYNXIS_CLIENT_SECRET (set them in the environment or in "
+        ".env)): book it by hand, then use Booked manually")
+    # No PLATFORM_API_URL: done in syncdesk, and the outcome says the platform was not told.
     booked = syncdesk(env, "booked-manually", "ORD-10042", "ITEM-1", "ABC12345")
     assert booked.returncode == 0, booked.stdout + booked.stderr
-    assert booked.stdout.splitlines()[-1] == "outcome: confirmed: ABC12345"
+    assert booked.stdout.splitlines()[-1] == (
+        "outcome: confirmed: ABC12345; the platform was not updated (PLATFORM_API_URL is not set): set ITEM-1 "
+        "Confirmed (ABC12345) there by hand")
     complete = syncdesk(env, "complete", "ORD-10042")
     assert complete.returncode == 1, complete.stdout + complete.stderr
     assert complete.stdout.splitlines()[-1] == ("outcome: refused: payment unknown (STRIPE_API_KEY is not set: "
                                                 "check the payment in the platform by hand); complete it without "
                                                 "a payment check, giving a reason")
+    assert complete.stderr.splitlines()[-1] == (
+        "syncdesk: to complete it anyway: `syncdesk complete ORD-10042 --without-payment-check REASON` (how you "
+        "checked the payment; audited)")
     unchecked = syncdesk(env, "complete", "ORD-10042", "--without-payment-check", "seen settled in the PSP")
     assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr
-    assert unchecked.stdout.splitlines()[-1] == "outcome: complete"
+    assert unchecked.stdout.splitlines()[-1] == (
+        "outcome: complete; the platform was not updated (PLATFORM_API_URL is not set): set order ORD-10042 "
+        "Complete there by hand")
 
 
 def test_connectors_lists_pms_even_without_a_route(settings):
@@ -268,3 +281,91 @@ def test_find_lists_the_orders_of_a_guest_and_refuses_empty_text(settings, live_
     assert row.split()[0] == "ORD-10042" and "Larry Walker" in row and row.endswith("open")
     empty = syncdesk(env, "find")
     assert empty.returncode == 2 and "Say what to find" in empty.stderr
+
+
+# -- issue 27: CLI answers that tell the whole story ---------------------------------------
+
+def test_ingest_takes_the_base_url_or_the_webhooks_full_url(settings, live_app):
+    env = settings_env(settings)
+    full = syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"), "--url",
+                    f"{live_app.url}/webhooks/sync-failures")
+    assert full.returncode == 0 and full.stdout.startswith("202 "), full.stdout + full.stderr
+    base = syncdesk(env, "ingest", str(EXAMPLES / "premier-spa.json"), "--url", f"{live_app.url}/")
+    assert base.returncode == 0 and base.stdout.startswith("202 "), base.stdout + base.stderr
+
+
+def test_ingest_posts_to_port_by_default(settings, live_app):
+    env = settings_env(settings) | {"PORT": str(live_app.port)}
+    env.pop("SYNCDESK_URL", None)
+    posted = syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"))
+    assert posted.returncode == 0 and posted.stdout.startswith("202 "), posted.stdout + posted.stderr
+
+
+def test_every_argument_of_every_command_has_help():
+    import argparse
+
+    from syncdesk.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helped = {c.dest for c in commands._choices_actions if c.help}
+    assert set(commands.choices) <= helped, set(commands.choices) - helped
+    missing = [f"{name} {a.dest}" for name, sub in commands.choices.items() for a in sub._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert missing == []
+
+
+def test_a_payment_method_that_is_not_one_is_named(settings, live_app):
+    env = settings_env(settings)
+    assert syncdesk(env, "ingest", str(EXAMPLES / "premier-spa.json"), "--url", live_app.url).returncode == 0
+    order = next(line.split()[0] for line in syncdesk(env, "orders").stdout.splitlines()[1:])
+    result = syncdesk(env, "booked-manually", order, "ITEM-1", "PRM-1", "--payment-method", "Deposit", "--wait", "0")
+    assert result.returncode == 1
+    assert one_line(result) == ("syncdesk: 'Deposit' is not an EMS Premier payment method: name the one the deposit "
+                                "was assigned to (onejourney / ecommerce / revspa).")
+
+
+def test_a_closed_redis_port_names_redis_url(settings, live_app):
+    env = settings_env(settings)
+    assert syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"), "--url", live_app.url).returncode == 0
+    result = syncdesk(env | {"REDIS_URL": "redis://127.0.0.1:9/0"}, "reprocess", "ORD-10042", "ITEM-1")
+    assert result.returncode == 1
+    assert one_line(result) == ("syncdesk: The job queue is unavailable right now (Redis at REDIS_URL does not "
+                                "answer); nothing was started. Try again in a minute; if it lasts, check that Redis "
+                                "runs at REDIS_URL.")
+
+
+def test_find_matches_order_id_prefixes_and_says_the_phone_minimum(settings, live_app):
+    env = settings_env(settings)
+    assert syncdesk(env, "ingest", str(EXAMPLES / "synxis-timeout.json"), "--url", live_app.url).returncode == 0
+    by_id = syncdesk(env, "find", "ORD-100")
+    assert by_id.returncode == 0, by_id.stderr
+    assert [line.split()[0] for line in by_id.stdout.splitlines()[1:]] == ["ORD-10042"]
+    short = syncdesk(env, "find", "4567")
+    assert short.returncode == 0
+    assert short.stdout.splitlines()[-1] == "(no order matches '4567')"
+    assert one_line(short) == "syncdesk find: a phone number is matched by its last 6 digits or more ('4567' has 4)"
+
+
+def test_migrate_is_quiet_and_says_what_it_changed(tmp_path):
+    """The process (its logging is the subject): Alembic's routine lines are not shown."""
+    import re
+
+    db = tmp_path / "fresh.db"
+    env = {"PATH": __import__("os").environ["PATH"], "DATABASE_URL": f"sqlite:///{db}"}
+    (tmp_path / ".env").write_text("")
+    first = subprocess.run([sys.executable, "-m", "syncdesk.cli", "migrate"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    assert re.fullmatch(rf"database upgraded to (\d{{4}}) \((\d+) steps: 0001, [\d, ]+\): sqlite:///{db}\n",
+                        first.stdout), first.stdout
+    again = subprocess.run([sys.executable, "-m", "syncdesk.cli", "migrate"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert (again.returncode, again.stderr, again.stdout) == (
+        0, "", f"database already at the latest schema: sqlite:///{db}\n")
+
+
+def test_an_oncall_mistake_is_said_once_without_a_doubled_prefix(settings):
+    result = syncdesk(settings_env(settings), "oncall", "take", "U0ANA", "someday")
+    assert result.returncode == 1
+    assert one_line(result) == "syncdesk oncall: cannot read 'someday' as a time: say 18:00, 2h or 2026-11-23 18:00"

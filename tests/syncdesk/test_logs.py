@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -33,10 +34,29 @@ def test_every_request_but_healthz_is_one_line(live_app, caplog):
     wait_for(lambda: len(logged()) >= 4, timeout=5)
     time.sleep(0.1)  # a stray /healthz line would have arrived by now
     lines = logged()
-    assert [line.rsplit(" ", 2)[0] if "order=" in line else line.rsplit(" ", 1)[0] for line in lines] == [
-        "POST /webhooks/sync-failures 202", "POST /webhooks/sync-failures 400", "POST /webhooks/sync-failures 401",
+    assert [re.sub(r" \d+\.\dms", "", line) for line in lines] == [
+        "POST /webhooks/sync-failures 202 order=ORD-10042",
+        "POST /webhooks/sync-failures 400 reason=malformed JSON (Invalid JSON: key must be a string at line 1 column 2)",
+        "POST /webhooks/sync-failures 401 reason=missing X-Syncdesk-Signature header",
         "GET /readyz 200"]
-    assert lines[0].endswith(" order=ORD-10042") and lines[0].split()[3].endswith("ms")
+    assert lines[0].split()[3].endswith("ms")
+
+
+def test_a_body_too_large_is_logged_with_its_reason_and_counted(live_app, settings, caplog):
+    """Issue 27: the 413 answered before the intake ran was missing from syncdesk_intake_seconds."""
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("syncdesk_intake_seconds_count", {"status": "413"}) or 0.0
+
+    before = count()
+    caplog.set_level(logging.INFO, logger="syncdesk.http")
+    assert post_failure(live_app.url, payload(failure__log="x" * (300 * 1024))).status_code == 413
+    wait_for(lambda: any(r.name == "syncdesk.http" for r in caplog.records), timeout=5)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "syncdesk.http"]
+    assert re.sub(r" \d+\.\dms", "", line) == ("POST /webhooks/sync-failures 413 reason=body larger than "
+                                                 f"{settings.ingest_max_bytes} bytes")
+    assert count() - before == 1
 
 
 def test_log_format_json_gives_one_object_per_line(settings):
@@ -93,3 +113,52 @@ def test_would_post_names_the_error_class_the_reason_and_the_buttons(live_app, s
     [line] = [r.getMessage() for r in caplog.records if r.name == "bot.log"]
     assert line.startswith("no slack token configured: would post alert for ORD-10042: ITEM-1 (synxis) "
                            "not_mapped: Room type LUXT not mapped [Booked manually]")
+
+
+def _said(output: str, logger: str) -> list[str]:
+    """The messages `logger` wrote, in the text format (time, level, logger, message)."""
+    return [line.split(f" INFO {logger} ", 1)[1] for line in output.splitlines() if f" INFO {logger} " in line]
+
+
+def test_the_web_process_says_what_it_serves_once_it_listens(settings):
+    """Issue 27: `serve` said nothing at all."""
+    env = settings_env(settings) | {"PYTHONUNBUFFERED": "1", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s"}
+    proc = subprocess.Popen([sys.executable, "-m", "syncdesk.cli", "serve", "--port", "0"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "syncdesk web ready" in line:
+                break
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    [ready] = _said("".join(lines), "syncdesk.web")
+    url = re.match(r"syncdesk web ready at (http://127\.0\.0\.1:\d+): ", ready).group(1)
+    assert ready == (f"syncdesk web ready at {url}: intake POST {url}/webhooks/sync-failures; Slack HTTP at POST "
+                     f"{url}/slack/events; Teams off (no TEAMS_APP_ID); metrics {url}/metrics; readiness {url}/readyz")
+
+
+def test_the_worker_and_the_clock_say_their_queues_and_redis(settings):
+    from workflows.core.queue import get_queues
+
+    env = settings_env(settings) | {"PYTHONUNBUFFERED": "1"}
+    queues = ", ".join(q.name for q in get_queues(settings))
+    worker = subprocess.run([sys.executable, "-m", "syncdesk.cli", "worker", "--burst"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    [ready] = _said(worker.stderr, "syncdesk.worker")
+    assert re.sub(r"\(pid \d+\)", "(pid N)", ready) == (
+        f"syncdesk worker ready (pid N): 1 process on queues {queues} at Redis {settings.redis_url}")
+    clock = subprocess.Popen([sys.executable, "-m", "syncdesk.cli", "clock", "--tick", "0.2"], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert clock.stdout is not None
+        first = next(line for line in clock.stdout if " INFO syncdesk.worker " in line)
+    finally:
+        clock.terminate()
+        clock.communicate(timeout=20)
+    assert first.split(" INFO syncdesk.worker ", 1)[1].strip() == (
+        f"clock started (pid {clock.pid}): a tick every 0.2 s, for queues {queues} at Redis {settings.redis_url}")

@@ -142,11 +142,14 @@ def _finish_failed(settings: Settings, attempt_id: int, error: ConnectorError, a
         attempt.error_class, attempt.message = error.error_class.value, message
         attempt.raw_log = error.detail or error.message
         attempt.confirmation = confirmation
+        attempt.warning, attempt.hold_deadline = error.warning or None, error.hold_deadline
         if not taken_over:
             states.move_sync(session, item, states.Q_FAILED, actor=actor, error_class=error.error_class.value)
         states.audit(session, actor=actor, action="reprocess.failed", order_id=item.order_id, item_id=item.item_id,
                      result="failed", error_class=error.error_class.value, message=message,
-                     next_step=error.next_step, attempt=attempt.number)
+                     next_step=error.next_step, attempt=attempt.number,
+                     **({"warning": error.warning} if error.warning else {}),
+                     **({"hold_deadline": error.hold_deadline.isoformat()} if error.hold_deadline else {}))
         if not taken_over:
             service.schedule_auto_retry(session, item, attempt, settings.auto_retry_after_seconds)
             # Whoever clicked is no longer "on it" by waiting: escalation resumes at once.
@@ -164,6 +167,11 @@ def _finish_success(settings: Settings, attempt_id: int, item_id: str, result: B
         item = _item(session, attempt.order_id, item_id, lock=True)
         attempt.status, attempt.finished_at = states.Q_SUCCESS, utcnow()
         attempt.confirmation = result.confirmation
+        if result.warning:  # check-first found it by one key only: kept with the outcome, shown in the alert
+            attempt.warning = result.warning
+            states.audit(session, actor=actor, action="reprocess.check_first_warning", order_id=item.order_id,
+                         item_id=item.item_id, result="warning", confirmation=result.confirmation,
+                         reason=result.warning, attempt=attempt.number)
         if item.sync_status != states.Q_SUCCESS:
             states.move_sync(session, item, states.Q_SUCCESS, actor=actor, confirmation=result.confirmation)
         if item.status != states.IN_PROGRESS:
@@ -183,11 +191,18 @@ def _finish_success(settings: Settings, attempt_id: int, item_id: str, result: B
     queue.dispatch(settings, entries)
 
 
-def _platform_confirm(settings: Settings, order_id: str, item_id: str, reference: str) -> None:
+def _not_told(what: str) -> str:
+    """The end of an outcome the platform was not told about (no PLATFORM_API_URL)."""
+    return f"; the platform was not updated (PLATFORM_API_URL is not set): set {what} there by hand"
+
+
+def _platform_confirm(settings: Settings, order_id: str, item_id: str, reference: str) -> bool:
+    """Set the platform's item Confirmed; False when there is no platform to tell (PLATFORM_API_URL unset)."""
     if not settings.platform_api_url:
         log.warning("PLATFORM_API_URL not set: item %s/%s confirmed in syncdesk only", order_id, item_id)
-        return
+        return False
     shared_platform_client(settings).confirm_item(order_id, item_id, reference)
+    return True
 
 
 def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = None) -> str:
@@ -213,19 +228,21 @@ def reprocess(order_id: str, item_id: str, actor: str, attempt: int | None = Non
     result: BookingResult | None = None
     try:
         result = book(settings, request)
-        _platform_confirm(settings, order_id, item_id, result.confirmation)
+        told = _platform_confirm(settings, order_id, item_id, result.confirmation)
     except ConnectorError as exc:
         _finish_failed(settings, attempt_id, exc, actor, result.confirmation if result else None)
         refresh_now(settings, order_id, f"failed:{job_id}:{attempt_id}")
-        return f"failed: {exc.error_class.value}"
+        why = f"booked as {result.confirmation}, but the platform was not updated: {exc.message}" if result \
+            else exc.message
+        return f"failed: {exc.error_class.value}: {why}"
     except Exception as exc:  # outermost boundary of the job: record it, keep the alert open
         log.exception("reprocess of %s/%s crashed", order_id, item_id)
         _finish_failed(settings, attempt_id, UnknownFailure(f"{exc.__class__.__name__}: {exc}"), actor,
                        result.confirmation if result else None)
         refresh_now(settings, order_id, f"crashed:{job_id}:{attempt_id}")
-        return "failed: unknown"
+        return f"failed: unknown: {exc.__class__.__name__}: {exc}"
     _finish_success(settings, attempt_id, item_id, result, actor, f"success:{job_id}:{attempt_id}")
-    return f"success: {result.action} {result.confirmation}"
+    return f"success: {result.action} {result.confirmation}" + ("" if told else _not_told(f"{item_id} Confirmed"))
 
 
 # -- Booked manually ---------------------------------------------------------------------
@@ -269,7 +286,7 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
         refresh_now(settings, order_id, f"manual-{'refused' if problem else 'again'}:{job_id}")
         return f"refused: {problem}" if problem else f"already confirmed: {reference}"
     try:
-        _platform_confirm(settings, order_id, item_id, reference)
+        told = _platform_confirm(settings, order_id, item_id, reference)
     except ConnectorError as exc:
         with transaction(settings.database_url) as session:
             states.audit(session, actor=actor, action="booked_manually.failed", order_id=order_id,
@@ -291,7 +308,7 @@ def booked_manually(order_id: str, item_id: str, actor: str, reference: str, pay
                                     "confirmed_at": utcnow(), "payment_method": payment_method, "notes": notes})
             search.add_reference(session, order_id, reference)
     refresh_now(settings, order_id, f"manual:{job_id}")
-    return f"confirmed: {reference}"
+    return f"confirmed: {reference}" + ("" if told else _not_told(f"{item_id} Confirmed ({reference})"))
 
 
 # -- Mark complete -----------------------------------------------------------------------
@@ -324,7 +341,7 @@ def mark_complete(order_id: str, actor: str, unchecked_reason: str | None = None
             return f"skipped: {done}"
         return f"refused: {'; '.join(blockers)}" if blockers else "already complete"
     try:
-        _platform_complete(settings, order_id)
+        told = _platform_complete(settings, order_id)
     except ConnectorError as exc:
         return _platform_failed(settings, order_id, actor, "complete", exc, job_id)
     with transaction(settings.database_url) as session:
@@ -338,7 +355,7 @@ def mark_complete(order_id: str, actor: str, unchecked_reason: str | None = None
         entries = queue.added(session)
     queue.dispatch(settings, entries)
     refresh_now(settings, order_id, f"complete:{job_id}")
-    return "complete"
+    return "complete" + ("" if told else _not_told(f"order {order_id} Complete"))
 
 
 def close_order(order_id: str, actor: str) -> str:
@@ -405,11 +422,13 @@ def _payment_words(payment: PaymentCheck) -> str:
     return f"{words} ({payment.detail})" if payment.state is PaymentState.UNKNOWN and payment.detail else words
 
 
-def _platform_complete(settings: Settings, order_id: str) -> None:
+def _platform_complete(settings: Settings, order_id: str) -> bool:
+    """Set the platform's order Complete; False when there is no platform to tell (PLATFORM_API_URL unset)."""
     if not settings.platform_api_url:
         log.warning("PLATFORM_API_URL not set: order %s completed in syncdesk only", order_id)
-        return
+        return False
     shared_platform_client(settings).complete_order(order_id)
+    return True
 
 
 

@@ -24,6 +24,8 @@ class Move(StrEnum):
     HAND_OVER = "hand_over"
     CLOSE_ORDER = "close_order"
     VIEW_LOG = "view_log"  # shows the raw log: read-only, nothing is performed
+    REVEAL_GUEST = "reveal_guest"  # CHAT_GUEST_DETAILS=masked: the guest, to the person alone (issue 28)
+    MESSAGE_GUEST = "message_guest"  # a message for the guest, drafted for the person to send (issue 26.6)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ SPECS: dict[Move, Spec] = {s.move: s for s in (
     Spec(Move.HAND_OVER, "Hand over", item=False, asks=("owner",)),
     Spec(Move.CLOSE_ORDER, "Close order", item=False),
     Spec(Move.VIEW_LOG, "View log", item=True, performed=False),
+    Spec(Move.REVEAL_GUEST, "Show guest details", item=False, performed=False),
+    Spec(Move.MESSAGE_GUEST, "Message guest", item=False, performed=False),
 )}
 
 LABELS: dict[str, str] = {move.value: spec.label for move, spec in SPECS.items()}

@@ -83,7 +83,8 @@ def _enqueue(settings: Settings, action: str, function: str, job_id: str, job_kw
         accepted = queue.enqueue(settings, function, job_id, actions=True, **job_kwargs)
         holder = None if accepted else _queued_by(settings, job_id)
     except RedisError:
-        return Ack(False, "The job queue is unavailable right now; nothing was started. Try again in a minute.")
+        return Ack(False, "The job queue is unavailable right now (Redis at REDIS_URL does not answer); nothing was "
+                          "started. Try again in a minute; if it lasts, check that Redis runs at REDIS_URL.")
     # no_autoflush: the audit events written here go to the database together when the
     # transaction ends (`queue.added` flushes), one INSERT instead of one per event; nothing
     # in it reads the audit trail back.

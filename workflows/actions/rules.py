@@ -46,6 +46,9 @@ def validate_manual_booking(system: str, reference: str, payment_method: str | N
     if not REFERENCE.match(ref):
         return (f"{ref!r} does not look like a confirmation number (3-64 letters, digits, '.', '-', '_' or '/', "
                 "starting with a letter or digit)")
+    if system == "premier" and payment_method and payment_method not in methods:
+        return (f"{payment_method!r} is not an EMS Premier payment method: name the one the deposit was assigned "
+                f"to ({' / '.join(methods)})")
     if system == "premier" and payment_method not in methods:
         return ("EMS Premier needs the payment method the deposit was assigned to "
                 f"({' / '.join(methods)}), or the end-of-day accounts will not balance")

@@ -38,7 +38,7 @@ from workflows.core import metrics, queue, states
 from workflows.core.db import transaction
 from workflows.core.lifecycle import OnStatus, rule_for
 from workflows.core.messages import MessageRef, messengers
-from workflows.core.models import ArrivalCheck, ArrivalSummary, utcnow
+from workflows.core.models import Alert, ArrivalCheck, ArrivalSummary, utcnow
 from workflows.core.ports import Port
 from workflows.core.settings import Settings, get_settings
 from workflows.orders.payloads import PayloadError, PlatformOrder, parse_platform_order
@@ -273,14 +273,27 @@ def _show(settings: Settings, shown: DaySummary, example: Arrival | None) -> Non
 
 
 def _announce(settings: Settings, finding: Finding) -> None:
-    """A new problem, said once in its property's channel on every surface."""
+    """A new problem, said once on every surface: in the thread of the order's open failure
+    alert when it has one (not a second alert), else in its property's channel."""
     request = finding.arrival.request
     text = (f"Arrival check: {request.order_id}/{request.item_id} ({request.description or request.kind}, "
             f"{request.guest.first_name} {request.guest.last_name}, arriving {request.start:%a %d %b}): "
             f"{finding.kind.value} — {finding.detail} {NEXT_STEP[finding.kind]}")
+    threads = _open_alert_threads(settings, request.order_id)
     for surface in surfaces(settings):
+        if surface in threads:
+            messengers.get(surface).thread_message(text, *threads[surface])
+            continue
         channel = destination_at(request.system, request.details, settings, surface)
         messengers.get(surface).channel_message(text, None, channel)
+
+
+def _open_alert_threads(settings: Settings, order_id: str) -> dict[str, tuple[str, str]]:
+    """(channel, message id) of the order's open, posted alert on each surface."""
+    with transaction(settings.database_url) as session:
+        alerts = session.scalars(select(Alert).where(Alert.order_id == order_id, Alert.state != states.A_RESOLVED,
+                                                     Alert.channel.is_not(None), Alert.message_id.is_not(None)))
+        return {a.surface: (a.channel or "", a.message_id or "") for a in alerts}
 
 
 NEXT_STEP = {

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
 from workflows.clock import abandoned, recovery
-from workflows.core import queue
+from workflows.core import heartbeat, queue
 from workflows.core.settings import Settings
 from workflows.systems.registry import zones_in_routing
 
@@ -43,6 +43,7 @@ ROUTINE_FUNCTIONS = ("poll_stuck_orders", "send_retail_reminder", "check_due", "
 def tick(settings: Settings, now: float | None = None) -> None:
     current = time.time() if now is None else now
     try:
+        heartbeat.beat(queue.get_redis(settings.redis_url), settings.queue_name, heartbeat.CLOCK, current)
         queue.drain(settings)
         slot = int(current // settings.poll_interval_seconds)
         queue.enqueue(settings, "workflows.intake.poller.poll_stuck_orders", queue.job_id("poll", slot))
@@ -67,6 +68,8 @@ def tick(settings: Settings, now: float | None = None) -> None:
 DAILY = (
     ("digest", "workflows.reports.digest.post_daily", "digest_time", -1),  # at DIGEST_TIME, about yesterday
     ("reconcile", "workflows.reports.reconcile.run_daily", "reconcile_time", 0),  # at RECONCILE_TIME, today's
+    # issue 28: at GUEST_RETENTION_TIME, erase the guests of orders done GUEST_DATA_DAYS ago
+    ("guest-retention", "workflows.guests.retention.run_daily", "guest_retention_time", 0),
 )
 
 

@@ -26,5 +26,9 @@ class Messenger(Protocol):
         "@here") when given. An order's messages go where its alert went (routing file, issue 14)."""
         ...
 
+    def thread_message(self, text: str, channel: str, thread: str) -> MessageRef:
+        """Post `text` as a reply under the message `thread` in `channel` (an alert's thread)."""
+        ...
+
 
 messengers: Port[Messenger] = Port("messenger")

@@ -80,6 +80,9 @@ class Order(Base):
     payment_checked_at: Mapped[dt.datetime | None]
     # When the poller last read the order back from the platform (`recheck_open_alerts`).
     platform_checked_at: Mapped[dt.datetime | None]
+    # When the guest's name, e-mail and phone were erased (issue 28, migration 0009: retention or
+    # a request, `workflows.guests`); a later copy from the platform does not bring them back.
+    guest_erased_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -147,6 +150,10 @@ class SyncAttempt(Base):
     triggered_by: Mapped[str] = mapped_column(String(128))
     job_id: Mapped[str | None] = mapped_column(String(200))
     confirmation: Mapped[str | None] = mapped_column(String(128))
+    # Issue 24 (migration 0010): check-first found a booking by one of its two keys only (in
+    # words for staff), and when a held booking it found and could not confirm lapses.
+    warning: Mapped[str | None] = mapped_column(Text)
+    hold_deadline: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
 

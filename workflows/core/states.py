@@ -10,6 +10,7 @@ event is written in the same transaction as the move.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import update
@@ -211,14 +212,21 @@ def completion_blockers(order: Order) -> list[str]:
     """What stops an order from being Complete, in words; empty when nothing does. An item
     cancelled and refunded (Cancel Deliveries) is done with; an order of nothing else is not
     completed but cancelled, by the platform."""
+    return blockers_of(order.items)
+
+
+def blockers_of(items: Iterable[Any]) -> list[str]:
+    """`completion_blockers` of any items with `item_id`, `kind` and `status` (the stored items,
+    or a snapshot's: what the alert offers is decided by the same rule)."""
+    items = list(items)
     blockers = []
-    for item in order.items:
+    for item in items:
         if item.kind == "retail":
             if item.status not in (CONFIRMED, DISPATCHED, CANCELLED):
                 blockers.append(f"{item.item_id} not yet dispatched")
         elif item.status not in (CONFIRMED, CANCELLED):
             blockers.append(f"{item.item_id} still {item.status}")
-    if order.items and all(item.status == CANCELLED for item in order.items):
+    if items and all(item.status == CANCELLED for item in items):
         blockers.append("every item is cancelled: the platform cancels the order")
     return blockers
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflows.core import queue, states
+from workflows.core import heartbeat, queue, states
 from workflows.core.lifecycle import ALERTING
 from workflows.core.db import transaction
 from workflows.core.models import Alert, Order, OrderItem, utcnow
@@ -40,8 +40,14 @@ def poll_stuck_orders(settings: Settings | None = None) -> int:
         return 0
     before = utcnow() - dt.timedelta(minutes=settings.stuck_after_minutes)
     recorded = 0
-    with platform_client(settings) as platform:
-        stuck = [order for status in ALERTING for order in platform.list_stuck(before, status)]
+    redis = queue.get_redis(settings.redis_url)
+    try:
+        with platform_client(settings) as platform:
+            stuck = [order for status in ALERTING for order in platform.list_stuck(before, status)]
+    except ConnectorError as exc:  # counted for the dead man's switch (e.g. the platform's key revoked)
+        heartbeat.poller_result(redis, settings.queue_name, f"{exc.error_class.label}: {exc.message}")
+        raise
+    heartbeat.poller_result(redis, settings.queue_name, None)
     for data in stuck:
         try:
             failures = poller_failures(data, before)

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from workflows.core import metrics, queue
+from connectors.errors import ErrorClass
+from workflows.core import metrics, queue, states
 from workflows.core.db import transaction
 from workflows.core.models import OutboxEntry
 from workflows.core.settings import Settings
@@ -24,7 +25,7 @@ from workflows.orders import service
 from workflows.orders.payloads import PayloadError, SyncFailure, parse_sync_failure
 from workflows.outage import detect as outage
 from workflows.systems.booking import booking_request
-from workflows.systems.registry import books_automatically
+from workflows.systems.registry import books_automatically, not_bookable
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,17 @@ def _store(settings: Settings, failure: SyncFailure, source: str) -> tuple[servi
             incident = outage.on_failure(session, attempt.item.order, attempt.item, attempt,
                                          outage.Policy.from_settings(settings))
             # In an outage the recovery is its Reprocess all, not one retry each; a system with no
-            # booking API (a manual playbook) is never retried: people book it by hand.
-            if incident is None and books_automatically(booking_request(attempt.item.order, attempt.item), settings):
-                service.schedule_auto_retry(session, attempt.item, attempt, settings.auto_retry_after_seconds)
+            # booking API (a manual playbook) is never retried: people book it by hand; nor is one
+            # syncdesk has no connector or credentials for (the retry would only record that,
+            # hiding the platform's own error).
+            request = booking_request(attempt.item.order, attempt.item)
+            if incident is None and books_automatically(request, settings):
+                blocked = not_bookable(request, settings)
+                if blocked is None:
+                    service.schedule_auto_retry(session, attempt.item, attempt, settings.auto_retry_after_seconds)
+                elif attempt.error_class and ErrorClass(attempt.error_class).transient:
+                    states.audit(session, actor="syncdesk", action="retry.not_scheduled", order_id=attempt.order_id,
+                                 item_id=attempt.item.item_id, reason=blocked)
         if outcome.resolved:
             escalation.request_resolve(session, outcome.order_id)  # and its page, if it was paged
         return outcome, queue.added(session)

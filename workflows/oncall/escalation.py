@@ -5,7 +5,10 @@ opened — 5 when the guest arrives within 24 hours (urgency follows the guest, 
 sends the on-call person a direct message with the alert; still unhandled 15 minutes later
 it is escalated in the channel (`@here` or a named group) and, with `PAGERDUTY_ROUTING_KEY`,
 paged through PagerDuty with one dedup key per order, resolved when the alert resolves.
-Any button press or "I'm on it" calls `acknowledge`, which stops it.
+Any button press or "I'm on it" calls `acknowledge`, which stops it. A hold that syncdesk found
+and could not confirm (SynXis Booked/OnHold, ResDiary Unconfirmed, its deadline on the attempt:
+issue 24.8) lapses by itself, so an order whose hold lapses within ESCALATION_SOON_WITHIN_HOURS
+is as urgent as a guest arriving within it (`Policy.soon`), whenever the guest arrives.
 
 Timers are state, not sleeps: `alerts.escalation_level` / `escalated_at` plus the worker's
 clock, which enqueues `check_due` every `ESCALATION_CHECK_SECONDS`. A level moves by
@@ -31,14 +34,16 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
+from connectors.routing import property_in
 from workflows.core import queue, states
 from workflows.core.db import transaction
 from workflows.core.messages import messengers
-from workflows.core.models import Alert, AuditEvent, Incident, Order, OrderItem, utcnow
+from workflows.core.models import Alert, AuditEvent, Incident, Order, OrderItem, SyncAttempt, utcnow
 from workflows.core.settings import Settings, get_settings
 from workflows.oncall import snooze
 from workflows.oncall.handover import person_of
 from workflows.oncall.rotation import Shift, rotation_for, who
+from workflows.orders import masking
 from workflows.orders.snapshot import OrderSnapshot, load
 from workflows.systems.clients import pagerduty
 from workflows.systems.names import system_name
@@ -55,10 +60,12 @@ OPENED_ACTIONS = ("alert.created", "alert.open", "alert.snooze_ended")
 
 @dataclass(frozen=True)
 class Arrival:
-    """The guest's arrival day, and the zone of the property it is counted in."""
+    """The guest's arrival day, and the zone of the property it is counted in; and when the first
+    hold syncdesk found and could not confirm for one of the failing items lapses, if any."""
 
     day: dt.date
     timezone: str
+    hold_deadline: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,17 @@ class Policy:
         starts = dt.datetime.combine(arrival.day, dt.time(0), ZoneInfo(arrival.timezone))
         return starts.astimezone(dt.timezone.utc) - now <= self.soon_within
 
+    def soon(self, arrival: Arrival | None, now: dt.datetime) -> bool:
+        """Urgent: the guest arrives within `soon_within`, or a hold lapses within it (or has)."""
+        held = arrival.hold_deadline if arrival is not None else None
+        return self.arrives_soon(arrival, now) or (held is not None and held - now <= self.soon_within)
+
     def dm_delay(self, arrival: Arrival | None, now: dt.datetime) -> dt.timedelta:
-        return self.dm_after_soon if self.arrives_soon(arrival, now) else self.dm_after
+        return self.dm_after_soon if self.soon(arrival, now) else self.dm_after
 
     def ack_pause(self, arrival: Arrival | None, now: dt.datetime) -> dt.timedelta:
-        """How long an acknowledgement pauses escalation (shorter when the guest arrives soon)."""
-        return self.ack_timeout_soon if self.arrives_soon(arrival, now) else self.ack_timeout
+        """How long an acknowledgement pauses escalation (shorter when the guest arrives soon, or a hold lapses)."""
+        return self.ack_timeout_soon if self.soon(arrival, now) else self.ack_timeout
 
 
 @dataclass(frozen=True)
@@ -175,10 +187,29 @@ def arrivals(session: Session, order_ids: Iterable[str], settings: Settings) -> 
         .order_by(OrderItem.order_id, OrderItem.start)
     ).all()
     found: dict[str, Arrival] = {}
+    holds = hold_deadlines(session, ids)
     for order_id, start, system, details in rows:
         if order_id not in found:
-            found[order_id] = Arrival(start, timezone_at(system, details or {}, settings))
+            found[order_id] = Arrival(start, timezone_at(system, details or {}, settings), holds.get(order_id))
     return found
+
+
+def hold_deadlines(session: Session, order_ids: list[str]) -> dict[str, dt.datetime]:
+    """Each order's earliest hold deadline: of its items still In Progress whose last attempt
+    found a hold it could not confirm (`SyncAttempt.hold_deadline`, issue 24.8)."""
+    rows = session.execute(
+        select(SyncAttempt.item_pk, SyncAttempt.order_id, SyncAttempt.hold_deadline)
+        .join(OrderItem, OrderItem.pk == SyncAttempt.item_pk)
+        .where(SyncAttempt.order_id.in_(order_ids), OrderItem.status == states.IN_PROGRESS)
+        .order_by(SyncAttempt.item_pk, SyncAttempt.number)
+    ).all()
+    last = {item_pk: (order_id, deadline) for item_pk, order_id, deadline in rows}  # each item's last attempt
+    holds: dict[str, dt.datetime] = {}
+    for order_id, deadline in last.values():
+        if deadline is not None:
+            deadline = _utc(deadline)
+            holds[order_id] = min(holds.get(order_id, deadline), deadline)
+    return holds
 
 
 def _move_level(session: Session, alert: Alert, level: int, now: dt.datetime) -> bool:
@@ -476,7 +507,9 @@ def notify(order_id: str, level: int, waited_minutes: int = 0, settings: Setting
             return "skipped"
         snapshot = load(session, order_id)
         assert snapshot is not None
-        current, _ = who(session, now, rotation_for(settings))
+        # The on-call of the order's property (its calendar, when the rotation has one, issue 26.8)
+        prop = next((property_in(i.details) for i in snapshot.items if property_in(i.details)), None)
+        current, _ = who(session, now, rotation_for(settings), prop)
         surfaces = sorted({a.surface for a in snapshot.alerts}, key=lambda s: (s != "slack", s))
         owner = alert.owner
     about = describe_order(snapshot)
@@ -569,7 +602,9 @@ def outage_orders(session: Session, settings: Settings, incident: Incident, orde
     if not still:
         return None
     arriving = arrivals(session, still, settings)
-    guests = {order_id: f"{first or ''} {last or ''}".strip() for order_id, first, last in session.execute(
+    shown = masking.name if settings.chat_guest_details == masking.MASKED else (
+        lambda first, last: f"{first} {last}".strip())  # CHAT_GUEST_DETAILS (issue 28)
+    guests = {order_id: shown(first or "", last or "") for order_id, first, last in session.execute(
         select(Order.id, Order.guest_first_name, Order.guest_last_name).where(Order.id.in_(still)))}
     far = dt.date.max
     ranked = sorted(still, key=lambda o: (arriving[o].day if o in arriving else far, o))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from workflows.core import states
 from workflows.core.models import OncallOverride, utcnow
 from workflows.core.settings import Settings
+from workflows.oncall import calendars
 
 UTC = dt.timezone.utc
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -53,7 +54,7 @@ class Shift:
     person: Person
     starts_at: dt.datetime
     ends_at: dt.datetime
-    source: str  # "rotation" | "override"
+    source: str  # "rotation" | "calendar" | "override"
     set_by: str | None = None  # who took the override
 
 
@@ -64,6 +65,8 @@ class Rotation:
     handoff_weekday: int  # Monday = 0
     handoff_time: dt.time
     start: dt.date  # the rotation's first hand-off (to people[0]) is on or after this date
+    # A property's own on-call from an iCal file or feed (`workflows.oncall.calendars`), by property
+    calendars: tuple[tuple[str, str], ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -92,6 +95,14 @@ class Rotation:
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.known_as(person_id)), None)
+
+    def calendar_shift(self, prop: str | None, now: dt.datetime) -> Shift | None:
+        """The property's calendar's shift at `now`, if it has a calendar and an event covers it."""
+        source = dict(self.calendars).get(prop or "")
+        if source is None:
+            return None
+        found = calendars.shift_at(_source(source).text(), now, self.people, self.zone, source)
+        return Shift(found.person, found.starts_at, found.ends_at, "calendar") if found else None
 
 
 def load_rotation(path: str | Path) -> Rotation:
@@ -136,7 +147,33 @@ def parse_rotation(data: Any, where: str = "the rotation") -> Rotation:
         start_day = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
     except ValueError as exc:
         raise RotationError(f"{where}: start must be a date (YYYY-MM-DD)") from exc
-    return Rotation(tuple(people), tz, WEEKDAYS.index(day), at, start_day)
+    return Rotation(tuple(people), tz, WEEKDAYS.index(day), at, start_day, _calendars(data, where))
+
+
+def _calendars(data: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """`properties: {PROPERTY: {calendar: FILE or URL}}`; a relative file is beside the rotation file."""
+    props = data.get("properties") or {}
+    if not isinstance(props, dict):
+        raise RotationError(f"{where}: 'properties' must map each property to {{calendar: FILE or URL}}")
+    found = []
+    for prop, entry in props.items():
+        source = entry.get("calendar") if isinstance(entry, dict) else None
+        if not isinstance(source, str) or not source.strip():
+            raise RotationError(f"{where}: properties.{prop} needs a calendar (an .ics file or an http(s) URL)")
+        if not source.startswith(("http://", "https://")) and not Path(source).is_absolute():
+            source = str(Path(where).parent / source) if Path(where).suffix else source
+        found.append((str(prop), source))
+    return tuple(found)
+
+
+_sources: dict[str, calendars.CalendarSource] = {}
+
+
+def _source(source: str) -> calendars.CalendarSource:
+    found = _sources.get(source)
+    if found is None:
+        found = _sources[source] = calendars.CalendarSource(source)
+    return found
 
 
 def _opt(value: Any) -> str | None:
@@ -175,30 +212,32 @@ def _overrides(session: Session, start: dt.datetime) -> list[OncallOverride]:
         select(OncallOverride).where(OncallOverride.ends_at > start).order_by(OncallOverride.id)))
 
 
-def _shift_at(t: dt.datetime, rotation: Rotation | None, overrides: list[OncallOverride]) -> Shift | None:
+def _shift_at(t: dt.datetime, rotation: Rotation | None, overrides: list[OncallOverride],
+              prop: str | None = None) -> Shift | None:
     active = [o for o in overrides if o.starts_at <= t < o.ends_at]
     if active:
         o = active[-1]  # the latest override wins
         return Shift(_person(rotation, o.person_id), o.starts_at, o.ends_at, "override", o.created_by)
     if rotation is None:
         return None
-    shift = rotation.shift_at(t)
+    shift = rotation.calendar_shift(prop, t) or rotation.shift_at(t)
     upcoming = [o.starts_at for o in overrides if t < o.starts_at < shift.ends_at]
     if upcoming:
         shift = Shift(shift.person, shift.starts_at, min(upcoming), shift.source)
     return shift
 
 
-def who(session: Session, now: dt.datetime | None = None, rotation: Rotation | None = None
-        ) -> tuple[Shift | None, Shift | None]:
-    """(on call now, on call next); None where nobody is (no rotation and no override)."""
+def who(session: Session, now: dt.datetime | None = None, rotation: Rotation | None = None,
+        prop: str | None = None) -> tuple[Shift | None, Shift | None]:
+    """(on call now, on call next) for `prop`'s alerts (its calendar, when the rotation has
+    one, else the weekly rotation; an override wins everywhere); None where nobody is."""
     now = now or utcnow()
     overrides = _overrides(session, now)
-    current = _shift_at(now, rotation, overrides)
+    current = _shift_at(now, rotation, overrides, prop)
     if current is None:
         later = [o for o in overrides if o.starts_at > now]
-        return None, (_shift_at(later[0].starts_at, rotation, overrides) if later else None)
-    following = _shift_at(current.ends_at, rotation, overrides)
+        return None, (_shift_at(later[0].starts_at, rotation, overrides, prop) if later else None)
+    following = _shift_at(current.ends_at, rotation, overrides, prop)
     if following is not None and following.starts_at < current.ends_at:  # the rotation resumes after an override
         following = replace(following, starts_at=current.ends_at)
     return current, following

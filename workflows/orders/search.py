@@ -1,12 +1,13 @@
-"""`find`: orders by guest name, e-mail, phone, external confirmation number or payment
-reference (issue 14), for `/syncdesk find`, `syncdesk find` and Teams' `find`.
+"""`find`: orders by order id, guest name, e-mail, phone, external confirmation number or payment
+reference (issues 14, 27), for `/syncdesk find`, `syncdesk find` and Teams' `find`.
 
 Every order keeps its search terms in `order_search` (`reindex`, called by whoever changes
 what they are made of): the guest's full name and last name, e-mail, payment reference and
 every confirmation number the order's items have had (an undone one too: it stays in the
 history), lower-cased; and the phone's digits reversed behind a `#`, so a prefix of the
 reversed digits is a suffix of the number ("5551234567" finds "+44 5551234567"). A query is
-a prefix: one or two btree ranges on `order_search.term`, never a scan of `orders`
+a prefix: one or two btree ranges on `order_search.term`, and one on the order id's primary
+key (as typed and upper-cased: "ord-100" finds ORD-10042), never a scan of `orders`
 (`bench/find_plan.py` prints the PostgreSQL plan at 100,000 orders).
 """
 
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from workflows.core import states
@@ -36,8 +37,10 @@ class BadQuery(ValueError):
     """The text cannot be searched for; the message says why, in words."""
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
+def normalise(text: str | None) -> str:
+    """Lower-cased, one space between words; "" for nothing (a new order's unset columns are None
+    until flushed, e.g. the payment reference of an order without a payment)."""
+    return " ".join((text or "").lower().split())
 
 
 def phone_term(text: str) -> str | None:
@@ -47,6 +50,17 @@ def phone_term(text: str) -> str | None:
     # "+44 (0)20 …": the bracketed trunk zero is not dialled after a country code
     digits = re.sub(r"\D", "", text.replace("(0)", ""))
     return "#" + digits[::-1] if len(digits) >= MIN_PHONE_DIGITS else None
+
+
+def phone_note(text: str) -> str | None:
+    """What to say when `text` looks like the end of a phone number but is too short to match one."""
+    if not _PHONE.match(text.strip() or "x"):
+        return None
+    digits = re.sub(r"\D", "", text.replace("(0)", ""))
+    if 0 < len(digits) < MIN_PHONE_DIGITS:
+        return (f"a phone number is matched by its last {MIN_PHONE_DIGITS} digits or more "
+                f"({text.strip()!r} has {len(digits)})")
+    return None
 
 
 def terms(order: Order, references: Iterable[str]) -> set[str]:
@@ -119,8 +133,12 @@ def find(session: Session, text: str, *, limit: int = LIMIT) -> list[QueueRow]:
         raise BadQuery(why)
     query = normalise(text)
     ranges = [_range(query)] + ([_range(p)] if (p := phone_term(text)) else [])
+    # The id's range is for its index; the exact prefix test, for collations that order by more than code points.
+    ids = sorted({text.strip(), text.strip().upper()})
     matching = select(OrderSearch.order_id).where(
-        or_(*(and_(OrderSearch.term >= low, OrderSearch.term < high) for low, high in ranges)))
+        or_(*(and_(OrderSearch.term >= low, OrderSearch.term < high) for low, high in ranges))).union(
+        select(Order.id).where(or_(*(and_(Order.id >= _range(v)[0], Order.id < _range(v)[1],
+                                          func.substr(Order.id, 1, len(v)) == v) for v in ids))))
     orders = session.scalars(
         select(Order).options(selectinload(Order.items)).where(Order.id.in_(matching))
         .order_by(Order.placed_at.desc().nulls_last(), Order.id).limit(limit)).all()
@@ -134,6 +152,7 @@ class Found:
     query: str
     rows: tuple[QueueRow, ...] = ()
     problem: str | None = None
+    note: str | None = None  # e.g. a phone number too short to match (`phone_note`)
 
 
 def find_orders(settings: Settings, text: str, actor: str, *, via: str) -> Found:
@@ -141,7 +160,7 @@ def find_orders(settings: Settings, text: str, actor: str, *, via: str) -> Found
     audited (`find.refused`) and nothing else written."""
     with transaction(settings.database_url) as session:
         try:
-            return Found(normalise(text), tuple(find(session, text)))
+            return Found(normalise(text), tuple(find(session, text)), note=phone_note(text))
         except BadQuery as exc:
             states.audit(session, actor=actor, action="find.refused", result="refused", reason=str(exc),
                          length=len(text or ""), via=via)

@@ -121,10 +121,11 @@ def _upsert_order(session: Session, data: PlatformOrder, actor: str) -> tuple[Or
     order.placed_at = data.placed_at
     order.currency = data.currency
     order.total_minor = data.total_minor
-    order.guest_first_name = data.guest.first_name
-    order.guest_last_name = data.guest.last_name
-    order.guest_email = data.guest.email
-    order.guest_phone = data.guest.phone
+    if order.guest_erased_at is None:  # erased (issue 28): a later copy from the platform does not restore it
+        order.guest_first_name = data.guest.first_name
+        order.guest_last_name = data.guest.last_name
+        order.guest_email = data.guest.email
+        order.guest_phone = data.guest.phone
     if data.payment is not None:
         order.payment_provider = data.payment.provider
         order.payment_reference = data.payment.reference

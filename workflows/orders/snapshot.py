@@ -27,8 +27,13 @@ from workflows.core.models import (
     SyncAttempt,
 )
 from workflows.core.settings import Settings, get_settings
+from workflows.orders import masking
 from workflows.systems.booking import booking_request
 from workflows.systems.registry import description_for, destination_at, timezone_for
+
+
+# What an order whose guest was erased (issue 28, `workflows.guests`) shows for the guest's name.
+ERASED = "(guest details erased)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class AttemptView:
     started_at: dt.datetime
     finished_at: dt.datetime | None
     confirmation: str | None
+    # Check-first found a booking by one of its two keys only (issue 24), in words for staff;
+    # and when a held booking it found and could not confirm lapses.
+    warning: str | None = None
+    hold_deadline: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,8 @@ class OrderSnapshot:
     # conversation of its first failing item's property or system; None: the surface's default.
     slack_channel: str | None = None
     teams_conversation: str | None = None
+    guest_erased_at: dt.datetime | None = None  # the guest's details were erased then (issue 28)
+    guest_masked: bool = False  # CHAT_GUEST_DETAILS=masked: the guest is shown masked (`workflows.orders.masking`)
 
     def destination(self, surface: str) -> str | None:
         return {"slack": self.slack_channel, "teams": self.teams_conversation}.get(surface)
@@ -157,7 +168,7 @@ class OrderSnapshot:
 
 def _attempt(a: SyncAttempt, item_id: str) -> AttemptView:
     return AttemptView(item_id, a.number, a.status, a.error_class, a.message, a.raw_log, a.triggered_by,
-                       a.started_at, a.finished_at, a.confirmation)
+                       a.started_at, a.finished_at, a.confirmation, a.warning, a.hold_deadline)
 
 
 def _described(order: Order, item: OrderItem, settings: Settings) -> SystemDescription | None:
@@ -171,9 +182,12 @@ def _described(order: Order, item: OrderItem, settings: Settings) -> SystemDescr
 
 
 def load(session: Session, order_id: str, *, audit_limit: int = 200,
-         settings: Settings | None = None) -> OrderSnapshot | None:
-    """The order as the database says it is; `settings` (default: the environment's) route its systems."""
+         settings: Settings | None = None, guest_details: str | None = None) -> OrderSnapshot | None:
+    """The order as the database says it is; `settings` (default: the environment's) route its systems.
+    The guest is shown as `guest_details` says ("full" or "masked"; default CHAT_GUEST_DETAILS,
+    what chat shows: the command line asks for "full")."""
     settings = settings or get_settings()
+    masked = (guest_details or settings.chat_guest_details) == masking.MASKED
     order = session.get(Order, order_id)
     if order is None:
         return None
@@ -207,8 +221,7 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200,
         else None
     return OrderSnapshot(
         order_id=order.id, status=order.platform_status, placed_at=order.placed_at, currency=order.currency,
-        total_minor=order.total_minor, guest_name=order.guest_name, guest_email=order.guest_email,
-        guest_phone=order.guest_phone, payment_provider=order.payment_provider,
+        total_minor=order.total_minor, **_guest(order, masked), payment_provider=order.payment_provider,
         payment_reference=order.payment_reference, payment_state=order.payment_state,
         payment_detail=dict(order.payment_detail or {}), payment_checked_at=order.payment_checked_at,
         items=items,
@@ -217,5 +230,16 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200,
         audit=tuple(AuditView(e.created_at, e.actor, e.action, e.item_id, e.result, dict(e.detail or {}))
                     for e in reversed(audit)),
         incident_id=incident_id, incident_thread=thread, default_timezone=settings.local_timezone,
-        slack_channel=places["slack"], teams_conversation=places["teams"],
+        slack_channel=places["slack"], teams_conversation=places["teams"], guest_erased_at=order.guest_erased_at,
     )
+
+
+def _guest(order: Order, masked: bool) -> dict[str, Any]:
+    """The guest as the snapshot shows them: erased, masked or in full."""
+    if order.guest_erased_at is not None:
+        return {"guest_name": ERASED, "guest_email": "", "guest_phone": ""}
+    if masked:
+        return {"guest_name": masking.name(order.guest_first_name, order.guest_last_name),
+                "guest_email": masking.email(order.guest_email), "guest_phone": masking.phone(order.guest_phone),
+                "guest_masked": True}
+    return {"guest_name": order.guest_name, "guest_email": order.guest_email, "guest_phone": order.guest_phone}

@@ -49,7 +49,8 @@ def request_dispatched(settings: Settings, order_id: str, item_id: str, actor: s
         accepted = queue.enqueue(settings, "workflows.retail.service.dispatched", job_id, order_id=order_id,
                                  item_id=item_id, actor=actor, courier=courier, tracking=tracking)
     except RedisError:
-        return Ack(False, "The job queue is unavailable right now; nothing was recorded. Try again in a minute.")
+        return Ack(False, "The job queue is unavailable right now (Redis at REDIS_URL does not answer); nothing was "
+                          "recorded. Try again in a minute; if it lasts, check that Redis runs at REDIS_URL.")
     with transaction(settings.database_url) as session:
         states.audit(session, actor=actor, action="click.dispatched", order_id=order_id, item_id=item_id,
                      result="queued" if accepted else "duplicate", job_id=job_id, courier=courier, tracking=tracking)

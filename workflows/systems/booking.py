@@ -14,8 +14,10 @@ Every error that leaves here names who to contact about the system
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from connectors.errors import ConnectionFailed, ConnectorError, NeedsReview, NoAvailability, Timeout
-from connectors.types import BookingConnector, BookingRequest, BookingResult, BookingStatus, Guest
+from connectors.types import BookingConnector, BookingRequest, BookingResult, BookingStatus, ExistingBooking, Guest
 from workflows.core.models import Order, OrderItem
 from workflows.core.settings import Settings
 from workflows.systems import pace
@@ -55,7 +57,26 @@ def book(settings: Settings, request: BookingRequest) -> BookingResult:
 
 
 def _book(connector: BookingConnector, request: BookingRequest) -> BookingResult:
+    """Book from what check-first found. Check-first asks by two keys (`connectors.types.Found`):
+    a booking found by one only carries a warning, which goes with the outcome, success
+    (`BookingResult.warning`) or failure (`ConnectorError.warning`), so the attempt records it
+    and the alert shows it. A failure after finding a hold also carries the hold's deadline
+    (`ConnectorError.hold_deadline`), which escalation counts against."""
     existing = connector.find_existing(request)
+    try:
+        result = _act(connector, request, existing)
+    except ConnectorError as exc:
+        if existing is not None:
+            exc.warning = exc.warning or existing.warning
+            if existing.status is BookingStatus.PENDING:
+                exc.hold_deadline = exc.hold_deadline or existing.deadline
+        raise
+    if existing is not None and existing.warning and not result.warning:
+        result = replace(result, warning=existing.warning)
+    return result
+
+
+def _act(connector: BookingConnector, request: BookingRequest, existing: ExistingBooking | None) -> BookingResult:
     if existing is None or existing.status is BookingStatus.ABSENT:
         return connector.create(request)
     if existing.status is BookingStatus.BOOKED:

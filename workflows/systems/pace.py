@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 
 from connectors.errors import RateLimited
 from workflows.core.queue import get_redis
-from workflows.core.settings import Settings
+from workflows.core.settings import Settings, parse_pace, parse_paces
 from workflows.systems.names import system_name
 
 log = logging.getLogger(__name__)
@@ -137,25 +137,18 @@ class Pace:
 
     @classmethod
     def parse(cls, text: str, where: str) -> Pace:
-        rate_text, _, concurrency_text = text.strip().partition("/")
         try:
-            rate, concurrency = float(rate_text), int(concurrency_text or "1")
-        except ValueError:
-            raise PaceError(f"{where}: {text!r} is not 'requests per second/bookings at once', e.g. 20/8") from None
-        if not (rate > 0 and math.isfinite(rate)) or concurrency < 1:
-            raise PaceError(f"{where}: {text!r}: the rate must be above 0 and the concurrency at least 1")
-        return cls(rate, concurrency)
+            return cls(*parse_pace(text))
+        except ValueError as exc:
+            raise PaceError(f"{where}: {exc}") from None
 
 
 def paces(settings: Settings) -> dict[str, Pace]:
-    """SYSTEM_PACE by system; raises PaceError naming a bad entry."""
-    out: dict[str, Pace] = {}
-    for entry in filter(None, (e.strip() for e in settings.system_pace.split(","))):
-        system, sep, value = entry.partition("=")
-        if not sep or not system.strip():
-            raise PaceError(f"SYSTEM_PACE: {entry!r} is not system=rate/concurrency, e.g. synxis=20/8")
-        out[system.strip().lower()] = Pace.parse(value, f"SYSTEM_PACE {system.strip()}")
-    return out
+    """SYSTEM_PACE by system (checked when the settings were read); PaceError names a bad entry."""
+    try:
+        return {system: Pace(*pair) for system, pair in parse_paces(settings.system_pace).items()}
+    except ValueError as exc:
+        raise PaceError(str(exc)) from None
 
 
 def pace_for(settings: Settings, system: str) -> Pace:

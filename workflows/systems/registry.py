@@ -159,6 +159,18 @@ def connector_for(item: BookingRequest, settings: Settings, *, share: tuple[str,
         return connector
 
 
+def connector_once(item: BookingRequest, settings: Settings) -> BookingConnector:
+    """A connector of its own for the item's system and property, neither shared nor paced, for a
+    one-off command (`syncdesk connectors verify`); the caller closes it. NoConnector when the
+    item has none or its settings are missing."""
+    route = _route(item, settings)
+    try:
+        return _build(route, settings)
+    except MissingSetting as exc:
+        raise NoConnector(f"the {item.system} connector is not configured ({exc})", detail=str(exc),
+                          support=support_contact(settings, item.system, route.options)) from exc
+
+
 def description_for(item: BookingRequest, settings: Settings) -> SystemDescription:
     """How the item's system is booked: automatic, or the playbook filled in for this item.
 
@@ -204,6 +216,16 @@ def books_automatically(item: BookingRequest, settings: Settings) -> bool:
         return connector_for(item, settings).describe().automatic
     except NoConnector:
         return True
+
+
+def not_bookable(item: BookingRequest, settings: Settings) -> str | None:
+    """Why no job can book the item now (no connector routed to it, or its settings missing: the
+    message names them), or None when one can. An automatic retry is pointless then."""
+    try:
+        connector_for(item, settings)
+    except NoConnector as exc:
+        return exc.message
+    return None
 
 
 def destination_at(system: str, details: Mapping[str, Any], settings: Settings, surface: str) -> str | None:

@@ -44,3 +44,11 @@ def test_every_slash_command_has_a_listener():
     for command in MANIFEST["features"]["slash_commands"]:
         assert f'@app.command("{command["command"]}")' in source
         assert len(command["description"]) <= 100
+
+
+def test_the_syncdesk_usage_hint_names_every_subcommand():
+    """Issue 27: the hint left out `find`."""
+    [syncdesk] = [c for c in MANIFEST["features"]["slash_commands"] if c["command"] == "/syncdesk"]
+    top_level = re.sub(r"\[[^\[\]]*\]", "", re.sub(r"\[[^\[\]]*\]", "", syncdesk["usage_hint"]))  # nested [..]
+    said = [part.split()[0] for part in top_level.split("|")]
+    assert said == ["order", "orders", "find", "oncall", "reconcile"]

@@ -116,7 +116,7 @@ def test_a_fresh_failure_renders_header_guest_payment_why_attempts_and_buttons()
     menus = [[o["value"] for o in e["options"]] for b in render.alert_blocks(STATES["fresh"], TODAY)
              if b["type"] == "actions" for e in b["elements"] if e["type"] == "overflow"]
     assert menus == [["view_log|ORD-10042|ITEM-1", "cancel_refund|ORD-10042|ITEM-1"],
-                     ["snooze|ORD-10042|", "hand_over|ORD-10042|"]]
+                     ["message_guest|ORD-10042|", "snooze|ORD-10042|", "hand_over|ORD-10042|"]]
 
 
 def test_urgency_follows_the_arrival():
@@ -241,7 +241,7 @@ def test_the_alert_with_the_overflow_menu_in_docs_is_current():
     check_blocks(blocks)
     menus = [e for b in blocks for e in b.get("elements", []) if e["type"] == "overflow"]
     assert [o["text"]["text"] for m in menus for o in m["options"]] == [
-        "View log", "Cancel and refund", "View log", "Cancel and refund", "Snooze", "Hand over"]
+        "View log", "Cancel and refund", "View log", "Cancel and refund", "Message guest", "Snooze", "Hand over"]
 
 
 @pytest.mark.parametrize("name", STATES)

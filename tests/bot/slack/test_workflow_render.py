@@ -77,24 +77,25 @@ def test_the_outage_message_says_what_how_many_and_why():
     assert "collected here instead of one alert each" in json.dumps(blocks)
     [actions] = [b for b in blocks if b["type"] == "actions"]  # no Reprocess all while it is still failing
     assert [(e["text"]["text"], e["action_id"], e["value"]) for e in actions["elements"]] == [
-        ("Show all 0", "outage_show_all", "7")]
+        ("Show all 0", "outage_show_all", "7"), ("Draft support request", "outage_support", "7")]
 
 
 def test_the_all_clear_offers_reprocess_all_n_with_a_confirmation():
     blocks = announce_render.incident_blocks(INCIDENTS["quiet, offered"])
     [actions] = [b for b in blocks if b["type"] == "actions"]
-    show_all, button = actions["elements"]
+    show_all, support, button = actions["elements"]
     assert (button["text"]["text"], button["action_id"], button["value"]) == ("Reprocess all 7", "reprocess_all", "7")
     assert button["confirm"]["confirm"]["text"] == "Reprocess all" and show_all["action_id"] == "outage_show_all"
+    assert support["action_id"] == "outage_support"
     assert "All clear" in json.dumps(blocks)
     [left] = [b for b in announce_render.incident_blocks(INCIDENTS["quiet, nothing left"]) if b["type"] == "actions"]
-    assert [e["action_id"] for e in left["elements"]] == ["outage_show_all"]
+    assert [e["action_id"] for e in left["elements"]] == ["outage_show_all", "outage_support"]
 
 
 def test_reprocess_all_progress_replaces_the_button():
     blocks = announce_render.incident_blocks(INCIDENTS["reprocessing"])
     [actions] = [b for b in blocks if b["type"] == "actions"]
-    assert [e["action_id"] for e in actions["elements"]] == ["outage_show_all"]
+    assert [e["action_id"] for e in actions["elements"]] == ["outage_show_all", "outage_support"]
     [progress] = [b for b in blocks if b.get("block_id") == "progress"]
     assert progress["text"]["text"].startswith("🔁 *Reprocess all* asked by <@U0ANA> at 10:19 UTC: ")
     assert progress["text"]["text"].endswith("12/30 rebooked · 2 no availability · 16 to go")

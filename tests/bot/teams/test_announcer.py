@@ -60,6 +60,8 @@ def test_the_outage_card_is_posted_once_updated_in_place_and_valid(teams_setting
     assert card["actions"] == [
         {"type": "Action.Submit", "title": "Show all 0", "data": {"syncdesk": "outage_show_all", "incident_id": 7,
                                                                    "page": 0}},
+        {"type": "Action.Submit", "title": "Draft support request",
+         "data": {"syncdesk": "outage_support", "incident_id": 7}},
         {"type": "Action.Execute", "title": "Reprocess all 7", "verb": "reprocess_all", "style": "positive",
          "data": {"syncdesk": "reprocess_all", "incident_id": 7}}]
 

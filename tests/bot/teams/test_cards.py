@@ -141,7 +141,7 @@ def test_the_buttons_are_reprocess_and_booked_manually_the_rest_in_the_overflow_
     card = cards.alert_card(snapshot(), TODAY)
     execute = of_type(card, "Action.Execute")
     assert buttons(card) == ["Reprocess", "Booked manually"]
-    assert overflow(card) == ["View log", "Cancel and refund", "Snooze", "Hand over"]
+    assert overflow(card) == ["View log", "Cancel and refund", "Message guest", "Snooze", "Hand over"]
     assert execute[0]["data"] == {"syncdesk": "reprocess", "order_id": "ORD-10042", "item_id": "ITEM-1"}
     log = next(a for a in of_type(card, "Action.ShowCard") if a["title"] == "View log")
     assert "httpx.ReadTimeout" in texts(log)

@@ -57,3 +57,20 @@ def test_the_outline_icon_is_white_on_transparent() -> None:
 def test_a_wrong_app_id_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--app-id", "my-bot", "--out", str(tmp_path / "x.zip")]) == 1
     assert "not an app id" in capsys.readouterr().err
+
+
+def test_the_manifest_lists_every_command_the_bot_answers() -> None:
+    """Issue 27: the command list had only `order` and `oncall`."""
+    manifest = json.loads((TEAMS_DIR / "manifest.json").read_text())
+    titles = [c["title"] for lst in manifest["bots"][0]["commandLists"] for c in lst["commands"]]
+    assert titles == ["order", "orders", "find", "reconcile", "oncall"]
+
+
+def test_help_shows_that_an_app_id_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "(--app-id APP_ID | --icons)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as missing:
+        main([])
+    assert missing.value.code == 2
+    assert "one of the arguments --app-id --icons is required" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from tests.workflows.actions.test_jobs import ROOM
+from tests.workflows.intake.test_intake import SYNXIS_SET
 from workflows.actions import requests as actions
 from workflows.core import queue, states
 from workflows.core.db import transaction
@@ -28,6 +29,12 @@ SPA = {  # test_jobs' spa item without its service code
     "description": "Deep tissue massage, 60 min", "start": "2026-12-01", "end": "2026-12-01",
     "quantity": 1, "guests": 1, "details": {"site_id": "SPA1"},
 }
+
+
+@pytest.fixture
+def settings(settings):
+    """The shared settings with SynXis credentials (`SYNXIS_SET`): its timeouts get their automatic retry."""
+    return settings.model_copy(update=SYNXIS_SET)
 
 
 @pytest.fixture

@@ -255,7 +255,8 @@ def test_waitlisted_reservation_fails_as_no_availability_and_is_not_retried(worl
     seed(world, auto_retry_after=3)  # a timeout: intake schedules one automatic retry, in 3 s
     with rerendered(world):
         ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
-        assert outcome(world, ack.job_id) == "failed: no_availability"
+        assert outcome(world, ack.job_id) == (f"failed: no_availability: Sabre SynXis CRS reservation {number} is "
+                                              "Waitlisted: no availability.")
     last = attempts(world)[-1]
     assert (last.status, last.error_class) == ("failed", "no_availability")
     assert number in last.message and "no availability" in last.message
@@ -274,7 +275,8 @@ def test_timeout_then_success_makes_exactly_one_reservation_after_the_automatic_
     world.synxis.mode = "timeout_before_create"
     world.start_worker(world.but(auto_retry_after_seconds=1))
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
-    assert outcome(world, ack.job_id) == "failed: timeout"
+    assert outcome(world, ack.job_id) == ("failed: timeout: SynXis did not answer within 1 s; the request may or "
+                                          "may not have been carried out.")
     world.synxis.mode = None
     assert audit(world, "retry.scheduled")
     wait_for(lambda: item(world).status == "Confirmed", timeout=60)
@@ -290,7 +292,8 @@ def test_timeout_after_the_crs_created_it_still_makes_exactly_one_reservation(wo
     world.synxis.mode = "timeout_after_create"  # the ambiguous outcome: created, answer lost
     world.start_worker(world.but(auto_retry_after_seconds=1))
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
-    assert outcome(world, ack.job_id) == "failed: timeout"
+    assert outcome(world, ack.job_id) == ("failed: timeout: SynXis did not answer within 1 s; the request may or "
+                                          "may not have been carried out.")
     assert len(world.synxis.reservations()) == 1  # it was made, though we never heard back
     wait_for(lambda: item(world).status == "Confirmed", timeout=60)
     [number] = world.synxis.reservations()
@@ -419,7 +422,9 @@ def test_wrong_credentials_fail_as_authentication_failure_with_the_next_step(wor
     world.start_worker(world.but(synxis_client_secret=SecretStr("changed-by-someone"),
                                  auto_retry_after_seconds=1))
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
-    assert outcome(world, ack.job_id) == "failed: auth_failure"
+    assert outcome(world, ack.job_id) == (
+        "failed: auth_failure: SynXis refused syncdesk's API credentials (SYNXIS_CLIENT_ID / SYNXIS_CLIENT_SECRET: the "
+        "API user name and password) when asked for a token.")
     last = attempts(world)[-1]
     assert (last.status, last.error_class) == ("failed", "auth_failure")
     assert "SYNXIS_CLIENT_ID / SYNXIS_CLIENT_SECRET" in last.message

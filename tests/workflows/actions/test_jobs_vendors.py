@@ -25,7 +25,9 @@ def test_a_search_synxis_answers_unreadably_books_nothing(world):
 
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
 
-    assert outcome(world, ack.job_id) == "failed: unknown"
+    assert outcome(world, ack.job_id) == ("failed: unknown: SynXis answered the reservation search with an empty "
+                                          "body; syncdesk cannot tell whether the reservation exists, so it will not "
+                                          "create one.")
     assert world.posts == [] and world.synxis.reservations() == {}
     assert "will not create one" in attempts(world)[-1].message
     assert item(world).status == "In Progress"
@@ -50,6 +52,6 @@ def test_an_unknown_error_is_audited_with_the_systems_support_contact(world):
 
     ack = actions.request_reprocess(world.settings, ORDER, "ITEM-1", "ana")
 
-    assert outcome(world, ack.job_id) == "failed: unknown"
+    assert outcome(world, ack.job_id) == "failed: unknown: SynXis answered POST /v1/api/reservation with HTTP 418: injected 418"
     [failed] = audit(world, "reprocess.failed")
     assert "contact Harbourview IT (it@harbourview.example)" in failed.detail["next_step"]

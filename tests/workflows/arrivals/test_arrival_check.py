@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.conftest import logged, run_cli, settings_env
 from tests.fakes import FakePlatform, FakeStripe, FakeSynxis
 from workflows.arrivals import check
+from workflows.arrivals.findings import Kind
 from workflows.core.db import transaction
 from workflows.core.models import ArrivalCheck, AuditEvent
 from workflows.core.settings import Settings
@@ -218,3 +219,24 @@ def test_the_command_runs_the_check_and_exits_1_while_a_problem_is_open(world: W
     assert fine.returncode == 0, fine.stdout + fine.stderr
     assert run_cli(env, "arrivals", "--date", "9 Dec").stderr.strip() == (
         "syncdesk arrivals: --date '9 Dec' is not YYYY-MM-DD")
+
+
+def test_an_order_with_an_open_failure_alert_gets_the_finding_in_its_thread(world: World) -> None:
+    import json
+
+    from tests.workflows.oncall.test_escalation import Jobs
+    from workflows.intake import webhook
+    from workflows.orders.payloads import parse_sync_failure
+
+    world.order("ORD-OPEN", room(status="In Progress"), status="In Progress")
+    event = {"event_id": "evt-open", "occurred_at": "2026-12-08T05:00:00Z", "order": world.platform.order("ORD-OPEN"),
+             "failure": {"item_id": "ITEM-1", "system": "synxis", "message": "Read timed out", "code": "timeout"}}
+    webhook.record(world.settings, parse_sync_failure(json.dumps(event).encode()), "webhook")
+    Jobs(world.settings).run("workflows.orders.jobs.refresh_alert", verify_payment=False)  # the alert is posted
+
+    run = check.check_day(world.settings, DAY)
+
+    assert [f.kind for f in run.raised] == [Kind.MISSING]
+    [reply] = logged("slack").of_kind("thread")
+    assert reply.text.startswith("Arrival check: ORD-OPEN/ITEM-1") and reply.thread
+    assert not logged("slack").of_kind("channel")  # not a second alert

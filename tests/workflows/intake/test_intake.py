@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from rq import Queue
 from sqlalchemy import func, select
 
@@ -46,6 +47,18 @@ BASE = {
     "failure": {"item_id": "ITEM-1", "system": "synxis", "message": "Read timed out after 30 s",
                 "code": "timeout", "log": "httpx.ReadTimeout: The read operation timed out"},
 }
+
+
+# SynXis credentials (nothing answers at the URL): a transient failure of a SynXis item then gets
+# its automatic retry; with none set it gets none (issue 27, `test_a_system_without_credentials_...`).
+SYNXIS_SET = {"synxis_api_url": "http://127.0.0.1:9", "synxis_token_url": "http://127.0.0.1:9/v1/auth/token",
+              "synxis_client_id": "syncdesk", "synxis_client_secret": SecretStr("not-used")}
+
+
+@pytest.fixture
+def settings(settings):
+    """The shared settings with SynXis credentials: this module's timeouts are retried."""
+    return settings.model_copy(update=SYNXIS_SET)
 
 
 def payload(**changes: object) -> dict:
@@ -255,3 +268,26 @@ def test_redis_down_keeps_the_failure_in_the_outbox_until_drained(settings):
     assert queue.pending_count(settings) == 0
     rq_queue = Queue(settings.queue_name, connection=get_redis(settings.redis_url))
     assert rq_queue.count == 1 and len(rq_queue.scheduled_job_registry) == 1
+
+
+def test_a_system_without_credentials_gets_no_automatic_retry_and_the_alert_names_the_settings(settings):
+    """Issue 27: the retry could only fail with no_connector, hiding the platform's timeout."""
+    from bot.slack import render
+    from syncdesk.web import create_app
+    from tests.conftest import LiveServer
+    from workflows.orders.snapshot import load
+
+    bare = settings.model_copy(update={name: None for name in SYNXIS_SET})
+    with LiveServer(create_app(bare)) as server:
+        assert post_failure(server.url, payload()).status_code == 202
+    queue = Queue(bare.queue_name, connection=get_redis(bare.redis_url))
+    assert queue.scheduled_job_registry.get_job_ids() == []
+    missing = ("the synxis connector is not configured (missing required settings: SYNXIS_API_URL, SYNXIS_TOKEN_URL, "
+               "SYNXIS_CLIENT_ID, SYNXIS_CLIENT_SECRET (set them in the environment or in .env)): book it by hand, then "
+               "use Booked manually")
+    with transaction(bare.database_url) as session:
+        [skipped] = session.scalars(select(AuditEvent).where(AuditEvent.action == "retry.not_scheduled")).all()
+        assert skipped.detail == {"reason": missing}
+        assert session.scalars(select(SyncAttempt)).one().error_class == "timeout"  # the platform's cause stays
+        snapshot = load(session, "ORD-10042")
+    assert missing in json.dumps(render.alert_blocks(snapshot))

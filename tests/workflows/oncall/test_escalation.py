@@ -20,7 +20,7 @@ from tests.conftest import logged, wait_for
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.workflows.intake.test_intake import payload
 from workflows.core.db import transaction
-from workflows.core.models import Alert, AuditEvent, Order, OutboxEntry
+from workflows.core.models import Alert, AuditEvent, Order, OrderItem, OutboxEntry, SyncAttempt
 from workflows.core.settings import Settings
 from workflows.intake import webhook as intake
 from workflows.oncall import escalation
@@ -222,3 +222,29 @@ def test_a_restarted_worker_still_escalates_on_time(oncall_settings, worker_fact
     assert time.monotonic() - started < 60
     [dm] = audits(s, "escalation.direct_message")
     assert (dm.order_id, dm.detail["to"]) == ("ORD-1", "Alice")
+
+
+def failed_with_hold(settings: Settings, order_id: str, deadline: dt.datetime | None) -> None:
+    """The item's Reprocess found a hold it could not confirm, lapsing at `deadline` (as the job records it)."""
+    with transaction(settings.database_url) as session:
+        item = session.scalar(select(OrderItem).where(OrderItem.order_id == order_id))
+        session.add(SyncAttempt(item_pk=item.pk, order_id=order_id, number=service.next_attempt_number(session, item),
+                                status="failed", error_class="needs_review", triggered_by="ana",
+                                message="SynXis reservation is Booked", hold_deadline=deadline))
+
+
+def test_a_hold_that_lapses_within_a_day_escalates_like_a_guest_arriving_tomorrow(oncall_settings):
+    # Issue 24.8: a Booked/OnHold reservation lapses by itself; its deadline, not the arrival, is what is near.
+    s = oncall_settings
+    record(s, "ORD-HELD", in_days(40))
+    record(s, "ORD-HELD-LATER", in_days(40), event="evt-held-later")
+    record(s, "ORD-RETRIED", in_days(40), event="evt-retried")
+    t0 = max(opened_at(s, o) for o in ("ORD-HELD", "ORD-HELD-LATER", "ORD-RETRIED"))
+    failed_with_hold(s, "ORD-HELD", t0 + dt.timedelta(hours=3))
+    failed_with_hold(s, "ORD-HELD-LATER", t0 + dt.timedelta(days=5))
+    failed_with_hold(s, "ORD-RETRIED", t0 + dt.timedelta(hours=3))
+    failed_with_hold(s, "ORD-RETRIED", None)  # a later attempt found no hold: it no longer counts
+
+    assert escalation.check_due(s, t0 + dt.timedelta(minutes=4)) == []
+    due = escalation.check_due(s, t0 + dt.timedelta(minutes=5, seconds=1))
+    assert [(e.order_id, e.level) for e in due] == [("ORD-HELD", 1)]

@@ -52,6 +52,26 @@ def test_an_order_is_found_by_name_email_phone_confirmation_and_payment_referenc
     assert found(settings, "example.com") == []  # a prefix, not a substring: an index range, not a scan
 
 
+def test_an_order_id_prefix_finds_its_orders_in_any_case(settings):
+    """Issue 27: `find ORD-100` found nothing: order ids were not searched."""
+    for n, order_id in enumerate(("ORD-10042", "ORD-10043", "ORD-20001")):
+        record(settings, order_id, n, order__guest__last_name="Walker")
+    assert found(settings, "ORD-100") == ["ORD-10043", "ORD-10042"]  # newest first
+    assert found(settings, "ord-1004") == ["ORD-10043", "ORD-10042"]
+    assert found(settings, "ORD-10042") == ["ORD-10042"]
+    assert found(settings, "ORD-3") == []
+
+
+def test_a_phone_number_too_short_to_match_says_the_minimum(settings):
+    record(settings, "ORD-A", 1, order__guest__phone="+44 555 123 4567")
+    short = search.find_orders(settings, "4567", "cli:ana", via="cli")
+    assert short.rows == () and short.problem is None
+    assert short.note == "a phone number is matched by its last 6 digits or more ('4567' has 4)"
+    enough = search.find_orders(settings, "234567", "cli:ana", via="cli")
+    assert [r.order_id for r in enough.rows] == ["ORD-A"] and enough.note is None
+    assert search.find_orders(settings, "walker", "cli:ana", via="cli").note is None
+
+
 def test_at_most_twenty_newest_first(settings):
     for n in range(25):
         record(settings, f"ORD-{n:02d}", n, order__guest__last_name="Walker")

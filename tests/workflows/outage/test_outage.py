@@ -26,7 +26,7 @@ from tests.workflows.oncall.test_escalation import (
     in_days,
     slack,
 )
-from tests.workflows.intake.test_intake import payload
+from tests.workflows.intake.test_intake import SYNXIS_SET, payload
 from workflows.core import states
 from workflows.core.db import transaction
 from workflows.core.models import (
@@ -45,6 +45,12 @@ from workflows.orders import service
 from workflows.outage import jobs as outage_jobs
 from workflows.outage import requests as outage_requests
 from workflows.outage import views as outage_views
+
+
+@pytest.fixture
+def settings(settings):
+    """The shared settings with SynXis credentials (`SYNXIS_SET`): its timeouts get their automatic retry."""
+    return settings.model_copy(update=SYNXIS_SET)
 
 
 @pytest.fixture

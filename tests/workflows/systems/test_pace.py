@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import datetime as dt
 
 import pytest
+from pydantic import ValidationError
 from redis import Redis
 
 from connectors.base import HttpConnector, Timeouts
@@ -141,8 +142,10 @@ def test_pace_settings_are_read_per_system_and_bad_ones_named():
     assert pace.pace_for(s, "pms") == Pace(5, 4)
     for bad, named in (("synxis=fast", "SYSTEM_PACE synxis"), ("synxis=0/2", "SYSTEM_PACE synxis"),
                        ("synxis", "SYSTEM_PACE"), ("synxis=20/0", "SYSTEM_PACE synxis")):
+        with pytest.raises(ValidationError, match="system_pace"):  # refused when the settings are read
+            Settings(_env_file=None, system_pace=bad)
         with pytest.raises(PaceError, match=named):
-            pace.paces(Settings(_env_file=None, system_pace=bad))
+            pace.paces(Settings.model_construct(system_pace=bad))
 
 
 class _Api(HttpConnector):
