@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from workflows.arrivals.findings import DaySummary
 from workflows.core.messages import MessageRef
-from bot.wording import cut, is_manual
+from bot.wording import Move, is_manual, item_moves, moves, order_moves, payment_says
+from workflows.orders.lookup import money
 from workflows.orders.snapshot import ItemView, OrderSnapshot
 from workflows.outage.views import IncidentRead
 from workflows.reports.digest import Digest
@@ -31,14 +32,8 @@ class LogNotifier:
 
     def show(self, snapshot: OrderSnapshot, current: MessageRef) -> MessageRef:
         self.shown.append(snapshot)
-        failing = "; ".join(_item_line(i) for i in snapshot.failing_items) or "nothing failing"
-        buttons = _order_buttons(snapshot)
-        log.warning(
-            "no %s token configured: would %s alert for %s: %s%s | guest=%s status=%s payment=%s",
-            self.surface, "update" if current[1] else "post", snapshot.order_id, failing,
-            f" | buttons: {buttons}" if buttons else "", snapshot.guest_name, snapshot.status,
-            snapshot.payment_state,
-        )
+        log.warning("no %s token configured: would %s alert for %s", self.surface,
+                    "update" if current[1] else "post", would_show(snapshot))
         return current[0] or "log", current[1] or f"log:{snapshot.order_id}"
 
     def rewrite(self, snapshot: OrderSnapshot, current: MessageRef) -> int:
@@ -47,20 +42,44 @@ class LogNotifier:
         return 0
 
 
-def _item_line(item: ItemView) -> str:
+def words(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, never mid-word."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head else head).rstrip(" ,;:(") + "…"
+
+
+def would_show(snapshot: OrderSnapshot) -> str:
+    """What the alert would show, in one line (issue 27): each failing item with its error and
+    buttons, why there is no Reprocess and the steps to book by hand, the arrival and the amount,
+    the payment and why it is unknown, and the order's buttons: from the same rules as the
+    Slack and Teams alerts (`workflows.actions.offer`)."""
+    offered = moves(snapshot)
+    parts = ["; ".join(_item_line(i, item_moves(offered, i.item_id)) for i in snapshot.failing_items)
+             or "nothing failing"]
+    arrival = f"arrives {snapshot.arrival:%a %d %b}" if snapshot.arrival else "arrival unknown"
+    parts.append(f"{arrival} · {money(snapshot.total_minor, snapshot.currency)} · guest {snapshot.guest_name}")
+    payment, _ = payment_says(snapshot)
+    parts.append(f"payment: {words(payment, 300)}")
+    order_level = [m.label for m in order_moves(offered)]
+    if order_level:
+        parts.append("order: " + ", ".join(order_level))
+    return f"{snapshot.order_id}: " + " | ".join(parts) + f" | status={snapshot.status}"
+
+
+def _item_line(item: ItemView, offered: Sequence[Move]) -> str:
     """`ITEM-1 (synxis) timeout: Connection timed out [Reprocess, Booked manually]`: what failed,
-    why, and the buttons a person would have (the same rules as the Slack and Teams alerts)."""
+    why, the buttons a person would have, and, for a system booked by hand, why and how."""
     last = item.last_attempt
-    why = f"{last.error_class or 'unknown'}: {cut(last.message or 'no message', 160)}" if last else "no attempt"
-    buttons = ([] if item.sync_status == "processing" or is_manual(item) else ["Reprocess"]) + ["Booked manually"]
-    return f"{item.item_id} ({item.system}) {why} [{', '.join(buttons)}]"
-
-
-def _order_buttons(snapshot: OrderSnapshot) -> str:
-    """The order-level buttons: Mark complete once every item is booked or dispatched."""
-    done = snapshot.items and all(i.status == "Confirmed" or (i.kind == "retail" and i.status == "Dispatched")
-                                  for i in snapshot.items)
-    return "Mark complete" if done and snapshot.status != "Complete" else ""
+    why = f"{last.error_class or 'unknown'}: {words(last.message or 'no message', 300)}" if last else "no attempt"
+    line = f"{item.item_id} ({item.system}) {why} [{', '.join(m.label for m in offered)}]"
+    desc = item.system_description
+    if is_manual(item) and desc is not None:
+        steps = " ".join(f"{n}. {step}" for n, step in enumerate(desc.playbook, 1))
+        line += f" — no Reprocess: {desc.name} is booked by hand" + (f": {steps}" if steps else "")
+        line += f" — support: {desc.support}" if desc.support else ""
+    return line
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,21 @@ def test_would_post_names_the_error_class_the_reason_and_the_buttons(live_app, s
     LogNotifier("slack").show(snapshot, (None, None))
     [line] = [r.getMessage() for r in caplog.records if r.name == "bot.log"]
     assert line.startswith("no slack token configured: would post alert for ORD-10042: ITEM-1 (synxis) "
-                           "not_mapped: Room type LUXT not mapped [Booked manually]")
+                           "not_mapped: Room type LUXT not mapped [Booked manually, View log, Cancel and refund] — "
+                           "no Reprocess: synxis is booked by hand: 1. the synxis connector is not configured "
+                           "(missing required settings: SYNXIS_API_URL")
+    # Issue 27: what the alert would show, nothing cut mid-word.
+    assert "— support: Sabre Hospitality (SynXis) support" in line
+    assert "| arrives Tue 01 Dec · £240.00 · guest Larry Walker | payment: ⏳ not checked yet" in line
+    assert "| order: I'm on it, Message guest, Snooze, Hand over | status=In Progress" in line
+    assert "…" not in line
+
+
+def test_a_long_reason_is_cut_at_a_word():
+    from bot.log import words
+
+    assert words("set it in the environment or in .env", 20) == "set it in the…"
+    assert words("short", 20) == "short"
 
 
 def _said(output: str, logger: str) -> list[str]:
