@@ -98,8 +98,11 @@ def watch(settings: Settings, messengers: Mapping[str, Messenger], watching_sinc
     said = "ok" if health.ok else "degraded:" + ",".join(health.codes)
     redis = get_redis(settings.redis_url)
     previous = redis.set(SAID_KEY.format(queue=settings.queue_name), said, get=True)
-    previous_said = previous.decode() if previous is not None else "ok"
-    if previous_said != said and not (health.ok and previous is None):
+    before = previous.decode() if previous is not None else "ok"
+    was = set(before.split(":", 1)[1].split(",")) if before.startswith("degraded:") else set()
+    # Said once: a problem not said before, or the recovery from all of them. One of several
+    # problems clearing (a worker back, the clock still stopped) is not news.
+    if (health.ok and was) or set(health.codes) - was:
         announce(settings, messengers, text_of(health))
     return health
 

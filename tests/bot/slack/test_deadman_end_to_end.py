@@ -56,7 +56,7 @@ def test_a_stopped_clock_and_no_worker_are_said_once_and_their_recovery_once(
     assert not deadman.watch(watched, messengers_for(watched), watching_since=0).ok
     assert len(said(fake_slack, "🚨")) == 1
 
-    worker_factory(watched)  # a worker, and its clock thread: both beat
+    worker_factory(watched)  # a worker, and its clock thread: both beat (the worker may come first: not news)
     [recovered] = wait_for(lambda: said(fake_slack, "✅ syncdesk has recovered"))
     assert "the clock, the workers and the poller are running again" in recovered
     assert httpx.get(f"{app.url}/readyz", timeout=5).json()["status"] == "ready"
@@ -94,3 +94,17 @@ def test_the_prometheus_rules_read_metrics_syncdesk_exports(watched: Settings, a
     assert used == {"syncdesk_clock_last_tick_timestamp_seconds", "syncdesk_workers_alive",
                     "syncdesk_poller_failures_in_a_row"}
     assert used <= exported, used - exported
+
+
+def test_a_new_problem_is_said_and_one_clearing_is_not(watched: Settings, fake_slack: FakeSlack) -> None:
+    redis = get_redis(watched.redis_url)
+    messengers = messengers_for(watched)
+    heartbeat.beat(redis, watched.queue_name, heartbeat.CLOCK)
+    assert deadman.watch(watched, messengers, watching_since=0).codes == ("workers",)
+    for _ in range(3):
+        heartbeat.poller_result(redis, watched.queue_name, "Authentication failure: revoked")
+    assert deadman.watch(watched, messengers, watching_since=0).codes == ("workers", "poller")  # new: said
+    heartbeat.poller_result(redis, watched.queue_name, None)
+    assert deadman.watch(watched, messengers, watching_since=0).codes == ("workers",)  # one cleared: quiet
+    degraded = said(fake_slack, "🚨 syncdesk is degraded")
+    assert len(degraded) == 2 and "the poller has failed 3 times" in degraded[1]

@@ -79,7 +79,7 @@ def test_the_card_shows_the_guest_masked_and_reveals_it_privately_audited(
     assert "Walker" not in refusal and "not on the reservations team" in refusal
     with transaction(masked.database_url) as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(
-            ("guest.revealed", "click.reveal_guest")))).all()
+            ("guest.revealed", "click.reveal_guest"))).order_by(AuditEvent.id)).all()
         assert [(e.action, e.result) for e in events] == [("guest.revealed", "ok"), ("click.reveal_guest", "refused")]
         assert "walker" not in json.dumps(events[0].detail).lower()
     assert len(bot_connector.cards(CONVERSATION)) == 1  # nothing posted in the channel
