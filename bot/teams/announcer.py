@@ -14,7 +14,8 @@ A failed call raises (`TeamsApiError`), so the calling job fails and RQ retries 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from redis import Redis
 
@@ -63,19 +64,27 @@ class TeamsAnnouncer:
         conversation = f"{channel.split(';', 1)[0]};messageid={thread}"
         return conversation, self.connector.post(conversation, message(text))
 
-    def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
-        incident = read()  # Teams writes are not paced here: read at once
-        activity = message(incident.summary, cards.attachment(announce_cards.incident_card(incident)))
+    def _card_in_place(self, activity: dict[str, Any], current: MessageRef, post_to: Callable[[], str],
+                       what: str) -> MessageRef:
+        """Update the card where `current` says it is; post it (to `post_to()`) the first time, or
+        again when it was deleted."""
         conversation, activity_id = current
         if conversation and activity_id and not activity_id.startswith("log:"):
             try:
                 self.connector.update(conversation, activity_id, activity)
                 return conversation, activity_id
             except ActivityGone:
-                log.warning("outage card %s is gone from Teams: posting it again", incident.incident_id)
-        # where the system's alerts go (routing file, issue 14), else TEAMS_CONVERSATION_ID
-        conversation = channel_for_system(incident.system, self.settings, "teams")
+                log.warning("%s is gone from Teams: posting it again", what)
+        conversation = post_to()
         return conversation, self.connector.post(conversation, activity)
+
+    def show_incident(self, read: IncidentRead, current: MessageRef) -> MessageRef:
+        incident = read()  # Teams writes are not paced here: read at once
+        activity = message(incident.summary, cards.attachment(announce_cards.incident_card(incident)))
+        # first posted where the system's alerts go (routing file, issue 14), else TEAMS_CONVERSATION_ID
+        return self._card_in_place(activity, current, lambda: channel_for_system(incident.system, self.settings,
+                                                                                 "teams"),
+                                   f"outage card {incident.incident_id}")
 
     def show_digest(self, digest: Digest) -> None:
         card = announce_cards.digest_card(digest)
@@ -85,15 +94,8 @@ class TeamsAnnouncer:
         """The arrival check's summary card: posted once, then updated in place."""
         card = arrivals_cards.summary_card(summary)
         activity = message(card["fallbackText"], cards.attachment(card))
-        conversation, activity_id = current
-        if conversation and activity_id and not activity_id.startswith("log:"):
-            try:
-                self.connector.update(conversation, activity_id, activity)
-                return conversation, activity_id
-            except ActivityGone:
-                log.warning("arrivals card %s %s is gone from Teams: posting it again", summary.day, summary.place)
-        conversation = channel or self.conversation
-        return conversation, self.connector.post(conversation, activity)
+        return self._card_in_place(activity, current, lambda: channel or self.conversation,
+                                   f"arrivals card {summary.day} {summary.place}")
 
     # -- workflows.retail.service sink (issue 14: Dispatched in Teams too) -------------------------
     def show_retail_reminder(self, reminder: RetailReminder) -> None:

@@ -15,6 +15,7 @@ from bot.teams import arrivals_cards
 from syncdesk.surfaces import register_surfaces
 from tests.bot.teams.conftest import ANA, CONVERSATION, MALLORY, execute, send
 from tests.bot.teams.test_cards import SCHEMA
+from tests.bot.teams.test_masked_guest import actions
 from tests.conftest import LiveServer, wait_for
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
 from tests.workflows.arrivals.test_arrival_check import DAY, SPA, World, arrivals_world, room
@@ -44,23 +45,6 @@ def card_of(activity: dict[str, Any]) -> dict[str, Any]:
     return activity["attachments"][0]["content"]
 
 
-def actions(card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Action.Execute in the card, those inside a ShowCard included."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(card)
-    return found
-
-
 def test_the_summary_card_is_posted_once_and_updated_as_people_act(
         world: World, app: LiveServer, identity: FakeBotIdentity, bot_connector: FakeBotConnector) -> None:
     world.order("ORD-MISSING", room())
@@ -76,8 +60,9 @@ def test_the_summary_card_is_posted_once_and_updated_as_people_act(
     assert len(bot_connector.updates()) == 2
     spa_id = next(aid for aid, a in bot_connector.activities.items() if "SPA1" in str(a))
     hotel_id = next(aid for aid, a in bot_connector.activities.items() if "13098" in str(a))
-    [checked] = [a for a in actions(card_of(bot_connector.activities[spa_id])) if a["verb"] == arrivals_cards.CHECKED]
-    [fine] = [a for a in actions(card_of(bot_connector.activities[hotel_id])) if a["verb"] == arrivals_cards.FINE]
+    spa_card, hotel_card = card_of(bot_connector.activities[spa_id]), card_of(bot_connector.activities[hotel_id])
+    [checked] = [a for a in actions(spa_card) if a.get("verb") == arrivals_cards.CHECKED]
+    [fine] = [a for a in actions(hotel_card) if a.get("verb") == arrivals_cards.FINE]
     token = identity.token(bot_connector.url + "/")
 
     refused = send(app.url, execute(checked["verb"], checked["data"], MALLORY, bot_connector.url + "/"), token)
