@@ -43,5 +43,8 @@ def test_the_check_uses_at_most_half_of_the_systems_pace(settings: Settings) -> 
         assert [line.kind.value for line in run.summaries[0].lines] == ["confirmed"] * 9
         searches = [t for t, method, path, _ in synxis.arrivals if method == "GET"]
         assert len(searches) == 18
-        assert most_in_a_window(searches) <= 5  # half of 10 a second
+        # The limiter gives at most 5 turns in any 1.05 s at Redis' clock; at the stand-in a request can
+        # arrive a little late behind the one before it (scheduling, the connection), so one more may
+        # share a window there. At the system's full pace (10/s) it would be 10 or 11.
+        assert most_in_a_window(searches) <= 6
         assert max(searches) - min(searches) >= 17 / 5 * 0.9  # and it did go at about that pace
