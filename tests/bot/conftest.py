@@ -123,6 +123,20 @@ def click(action_id: str, order_id: str, item_id: str | None, user: dict[str, st
     }
 
 
+def overflow_choice(move: str, label: str, order_id: str, user: dict[str, str] = ANA) -> dict[str, Any]:
+    """A block_actions payload: `user` chose `move` ("label") in the alert's overflow menu."""
+    return {
+        "type": "block_actions", "user": user, "api_app_id": "A0SYNCDESK", "token": "legacy",
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0ALERTS"},
+        "trigger_id": f"{time.time_ns()}.trigger", "team": {"id": "T0SYNCDESK"},
+        "channel": {"id": "C0ALERTS", "name": "reservations-alerts"}, "response_url": "",
+        "actions": [{"action_id": "more", "block_id": "alert", "type": "overflow",
+                     "selected_option": {"text": {"type": "plain_text", "text": label},
+                                         "value": f"{move}|{order_id}|"},
+                     "action_ts": f"{time.time():.6f}"}],
+    }
+
+
 def submission(order_id: str, item_id: str, system: str, reference: str | None,
                payment_method: str | None = None, user: dict[str, str] = ANA) -> dict[str, Any]:
     """A view_submission payload for the Booked-manually modal."""

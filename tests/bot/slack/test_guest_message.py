@@ -5,13 +5,12 @@ to the person alone, audited, never sent. Through the real intake and Bolt app o
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.bot.conftest import ANA, MALLORY, failure, interaction
+from tests.bot.conftest import ANA, MALLORY, failure, interaction, overflow_choice
 from tests.conftest import LiveServer, post_failure, wait_for
 from tests.fakes.slack import FakeSlack
 from workflows.core.db import transaction
@@ -23,16 +22,7 @@ ORDER = "ORD-10042"
 
 
 def choose(user: dict[str, str]) -> dict[str, Any]:
-    return {
-        "type": "block_actions", "user": user, "api_app_id": "A0SYNCDESK", "token": "legacy",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0ALERTS"},
-        "trigger_id": f"{time.time_ns()}.trigger", "team": {"id": "T0SYNCDESK"},
-        "channel": {"id": "C0ALERTS", "name": "reservations-alerts"}, "response_url": "",
-        "actions": [{"action_id": "more", "block_id": "alert", "type": "overflow",
-                     "selected_option": {"text": {"type": "plain_text", "text": "Message guest"},
-                                         "value": f"message_guest|{ORDER}|"},
-                     "action_ts": f"{time.time():.6f}"}],
-    }
+    return overflow_choice("message_guest", "Message guest", ORDER, user)
 
 
 def audited(settings: Settings, action: str) -> list[AuditEvent]:

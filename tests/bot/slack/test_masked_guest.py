@@ -7,13 +7,12 @@ shows the operator the guest in full."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.bot.conftest import ANA, MALLORY, failure, interaction
+from tests.bot.conftest import ANA, MALLORY, failure, interaction, overflow_choice
 from tests.bot.slack.test_render import check_blocks
 from tests.conftest import LiveServer, post_failure, run_cli, settings_env, wait_for
 from tests.fakes.slack import FakeSlack
@@ -39,16 +38,7 @@ def masked_app(masked: Settings) -> Any:
 
 def reveal(user: dict[str, str]) -> dict[str, Any]:
     """The alert's overflow option "Show guest details", chosen by `user`."""
-    return {
-        "type": "block_actions", "user": user, "api_app_id": "A0SYNCDESK", "token": "legacy",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0ALERTS"},
-        "trigger_id": f"{time.time_ns()}.trigger", "team": {"id": "T0SYNCDESK"},
-        "channel": {"id": "C0ALERTS", "name": "reservations-alerts"}, "response_url": "",
-        "actions": [{"action_id": "more", "block_id": "alert", "type": "overflow",
-                     "selected_option": {"text": {"type": "plain_text", "text": "Show guest details"},
-                                         "value": f"reveal_guest|{ORDER}|"},
-                     "action_ts": f"{time.time():.6f}"}],
-    }
+    return overflow_choice("reveal_guest", "Show guest details", ORDER, user)
 
 
 def audit(settings: Settings, action: str) -> list[AuditEvent]:
