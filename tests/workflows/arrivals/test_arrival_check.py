@@ -199,7 +199,8 @@ def test_the_front_desk_ticks_manual_lines_and_a_problem_needs_a_reason(world: W
     assert fine.open_problems == ()
     with transaction(world.settings.database_url) as session:
         reasons = [e.detail.get("reason") for e in session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "arrival.checked"))]
+            select(AuditEvent).where(AuditEvent.action == "arrival.checked")
+            .order_by(AuditEvent.id))]
     assert reasons == ["", "guest rebooked by phone, CRS number on the folio"]
 
 
