@@ -42,6 +42,7 @@ from workflows.actions.offer import (  # the moves' ids, for the renderers
 )
 from workflows.actions.rules import PREMIER_PAYMENT_METHODS
 from workflows.core.lifecycle import OnStatus, rule_for
+from workflows.core.statuses import AlertState, ItemStatus, OrderStatus, QueueStatus
 from workflows.guests.reveal import Revealed
 from workflows.orders.lookup import QueueRow, money
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
@@ -116,7 +117,7 @@ def status_note(s: OrderSnapshot) -> str | None:
 
 def still_charged(s: OrderSnapshot) -> str | None:
     """Cancelled but the payment is captured and not (fully) refunded: what to do about it."""
-    if s.status == "Cancelled" and s.payment_state in ("captured", "partially_refunded"):
+    if s.status == OrderStatus.CANCELLED and s.payment_state in ("captured", "partially_refunded"):
         return "Cancelled but still charged: refund with Cancel Deliveries on the platform."
     return None
 
@@ -124,7 +125,7 @@ def still_charged(s: OrderSnapshot) -> str | None:
 def resumed(s: OrderSnapshot) -> str | None:
     """"acknowledged by Ana 60 min ago, still not resolved" while an expired acknowledgement
     has re-opened the alert and nobody has acted since."""
-    if not any(a.state == "open" for a in s.alerts):
+    if not any(a.state == AlertState.OPEN for a in s.alerts):
         return None
     for e in reversed(s.audit):
         if e.action == "alert.acknowledged":
@@ -135,7 +136,7 @@ def resumed(s: OrderSnapshot) -> str | None:
     return None
 
 
-_DONE_VERBS = {"Complete": "completed", "Closed": "closed", "Cancelled": "cancelled"}
+_DONE_VERBS = {OrderStatus.COMPLETE: "completed", OrderStatus.CLOSED: "closed", OrderStatus.CANCELLED: "cancelled"}
 
 
 def story(s: OrderSnapshot, who: Callable[[str], str], text: Callable[[str], str] = str,
@@ -178,7 +179,8 @@ def story(s: OrderSnapshot, who: Callable[[str], str], text: Callable[[str], str
 
 # -- rows of the order queue and of `find` ---------------------------------------------------
 
-ALERT_WORDS = {"open": "🔔 alert open", "acknowledged": "👤 alert taken", "resolved": "✅ alert resolved"}
+ALERT_WORDS = {AlertState.OPEN: "🔔 alert open", AlertState.ACKNOWLEDGED: "👤 alert taken",
+               AlertState.RESOLVED: "✅ alert resolved"}
 
 
 def error_label(error_class: str | None) -> str:
@@ -224,7 +226,7 @@ def refund_estimate(s: OrderSnapshot, item: ItemView) -> str:
     """What the confirm dialog says the guest gets back. The platform decides the amount; with
     one item to deliver it is the payment, otherwise that item's share of it."""
     paid = s.payment_detail.get("amount_minor") or s.total_minor
-    others = [i for i in s.items if i.item_id != item.item_id and i.status != "Cancelled"]
+    others = [i for i in s.items if i.item_id != item.item_id and i.status != ItemStatus.CANCELLED]
     if not others:
         return f"{money(int(paid), s.currency)} (the whole payment)"
     return f"{item.item_id}'s share of the {money(int(paid), s.currency)} paid, as the platform works it out"
@@ -363,7 +365,7 @@ def confirmed_line(item: ItemView, who: Callable[[str], str], text: Callable[[st
         by = " · confirmed on the platform"
     pm = f" · deposit on {text(item.payment_method)}" if item.payment_method else ""
     last = item.last_attempt
-    warned = f"\n⚠️ {text(last.warning)}" if last is not None and last.status == "success" and last.warning else ""
+    warned = f"\n⚠️ {text(last.warning)}" if last is not None and last.status == QueueStatus.SUCCESS and last.warning else ""
     return f"✅ {bold(text(item.item_id))} {item.status} in {system_name(item.system)}{ref}{by}{pm}{warned}"
 
 
@@ -372,7 +374,8 @@ def confirmed_line(item: ItemView, who: Callable[[str], str], text: Callable[[st
 def attempt_line(a: AttemptView, who: Callable[[str], str], text: Callable[[str], str] = str,
                  code: Callable[[str], str] = str) -> str:
     """"#2 failed 22 Nov 10:03 UTC by Ana · Timeout · 13098CU000379"."""
-    what = {"failed": "failed", "success": "succeeded", "processing": "running"}.get(a.status, a.status)
+    what = {QueueStatus.FAILED: "failed", QueueStatus.SUCCESS: "succeeded",
+            QueueStatus.PROCESSING: "running"}.get(a.status, a.status)
     cls = ""
     if a.error_class:
         cls = f" · {ErrorClass(a.error_class).label if a.error_class in ERROR_CLASSES else text(a.error_class)}"

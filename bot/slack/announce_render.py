@@ -28,6 +28,7 @@ from bot.slack.render import (
     who,
 )
 from connectors.errors import ErrorClass
+from workflows.core.statuses import IncidentState
 
 if TYPE_CHECKING:
     from workflows.outage.support import SupportDraft
@@ -89,7 +90,7 @@ def _time(t: dt.datetime) -> str:
 
 def incident_text(incident: IncidentView) -> str:
     """The notification text (and fallback) of the outage message."""
-    if incident.state == "open":
+    if incident.state == IncidentState.OPEN:
         return incident.summary
     return f"{incident.summary} · all clear"
 
@@ -120,7 +121,7 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
     """The outage message: what, how many, why; the most urgent guests; totals by property;
     the all-clear and the recovery's progress; "Show all" and "Reprocess all N"."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    quiet = incident.state != "open"
+    quiet = incident.state != IncidentState.OPEN
     mark = "✅" if quiet else "⏸️" if incident.recovery_paused else "🚨"
     blocks: list[dict[str, Any]] = [header(f"{mark} {incident.summary}")]
     classes = " · ".join(f"{_class_label(c)} {n:,}" for c, n in incident.error_classes[:8])

@@ -24,38 +24,35 @@ from bot.wording import (  # the words both surfaces share
 )
 from bot.wording import (
     IM_ON_IT,
-    attempt_line,
-    attempt_lines,
-    MAX_ITEMS,
     MARK_COMPLETE,
+    MAX_ITEMS,
     REPROCESS,
     Move,
+    attempt_line,
+    attempt_lines,
     can_complete,
     can_complete_unchecked,
     cancelled_line,
     confirmed_line,
-    payment_methods,
+    cut,
+    is_manual,
     item_moves,
-    refund_estimate,
     moves,
+    next_step,
     order_moves,
     outcome,
     owner_of,
+    payment_methods,
     payment_says,
+    refund_estimate,
+    resumed,
     row_facts,
     snooze_note,
-    cut,
-    is_manual,
-    resumed,
     status_note,
     still_charged,
-    next_step,
     story,
     system_name,
     urgency,
-)
-from bot.wording import (
-    resolved as _resolved,
 )
 from bot.wording import (
     dates as _dates,
@@ -70,6 +67,9 @@ from bot.wording import (
     property_label as _property,
 )
 from bot.wording import (
+    resolved as _resolved,
+)
+from bot.wording import (
     time_utc as _time,
 )
 from connectors.errors import ErrorClass
@@ -77,6 +77,13 @@ from workflows.actions.moves import LABELS as MOVE_LABELS
 from workflows.actions.moves import Move as CatalogueMove
 from workflows.actions.moves import closable
 from workflows.core import states
+from workflows.core.statuses import (
+    DONE_ITEM_STATUSES,
+    FINISHED_ORDER_STATUSES,
+    AlertState,
+    ItemStatus,
+    QueueStatus,
+)
 from workflows.orders.lookup import QueueRow, money
 from workflows.orders.reads import ExistingCheck
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
@@ -279,7 +286,7 @@ def _actions(s: OrderSnapshot, shown: list[Move], block_id: str, named: bool = F
 
 
 def _done_line(s: OrderSnapshot, item: ItemView) -> str:
-    if item.status == "Cancelled":
+    if item.status == ItemStatus.CANCELLED:
         return f"↩️ {cancelled_line(s, item, who).replace(item.item_id, f'*{escape(item.item_id)}*', 1)}"
     return _confirmed_line(item)
 
@@ -311,7 +318,7 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     failing = s.failing_items
     shown = 0
     for item in failing[:MAX_ITEMS_SHOWN]:
-        status = " · ⏳ *reprocessing now*" if item.sync_status == "processing" else ""
+        status = " · ⏳ *reprocessing now*" if item.sync_status == QueueStatus.PROCESSING else ""
         item_blocks = [divider(), section(_item_line(item) + status, block_id=f"item:{item.item_id}"[:255]),
                        _why(item, s.order_id), _attempts(s, item)]
         item_blocks += [playbook_block(item)] if is_manual(item) else []
@@ -324,7 +331,7 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     if len(failing) > shown:
         blocks.append(section(f"…and {len(failing) - shown} more failing items: "
                               f"`/syncdesk order {escape(s.order_id)}`"))
-    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched", "Cancelled")]
+    done = [i for i in s.items if i.status in DONE_ITEM_STATUSES]
     if done:
         lines = [_done_line(s, i) for i in done[:20]]
         if len(done) > 20:
@@ -346,7 +353,7 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     for note in (snooze_note(s, who), f"👤 Owner: {who(owner)}" if (owner := owner_of(s)) else None):
         if note:
             blocks.append(context(note))
-    taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
+    taken = next((a.acknowledged_by for a in s.alerts if a.state == AlertState.ACKNOWLEDGED and a.acknowledged_by), None)
     zone = f" · arrival day in {escape(s.timezone)}" if s.timezone != "UTC" else ""
     blocks.append(context(f"syncdesk · {escape(s.order_id)}{zone} · "
                           + (f"payment checked {_time(s.payment_checked_at)}" if s.payment_checked_at
@@ -362,7 +369,7 @@ def _story(s: OrderSnapshot) -> list[str]:
 
 def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
     """The compact summary a completed or cancelled order's alert turns into."""
-    mark = "✅" if s.status in ("Complete", "Closed") else "⚪"
+    mark = "✅" if s.status in FINISHED_ORDER_STATUSES else "⚪"
     story = _story(s)[-15:] or ["no actions recorded"]
     charged = still_charged(s)
     close = CatalogueMove.CLOSE_ORDER  # offered on a Complete order: nothing more is owed
@@ -441,7 +448,7 @@ def _existing_text(system: str, check: ExistingCheck) -> str:
     if check.state == "found":
         return (f"⚠️ *{name} already has reservation `{escape(check.confirmation)}`* ({escape(check.status)}). "
                 "Do not book again: use this number"
-                + (" (it must be Confirmed in SynXis first)." if check.status not in ("Confirmed", "") else "."))
+                + (" (it must be Confirmed in SynXis first)." if check.status not in (ItemStatus.CONFIRMED, "") else "."))
     if check.state == "absent":
         return f"✅ No reservation for this item in {name}: book it there, then enter its number below."
     return f"❓ Could not check {name}: {escape(check.detail)}. Look for the reservation by hand before booking."

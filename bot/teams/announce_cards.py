@@ -23,6 +23,7 @@ from bot.teams.cards import (
     who,
 )
 from connectors.errors import ErrorClass
+from workflows.core.statuses import IncidentState
 
 if TYPE_CHECKING:
     from workflows.outage.support import SupportDraft
@@ -75,7 +76,7 @@ def _show_all(incident_id: int, page: int, title: str) -> dict[str, Any]:
 
 def incident_card(incident: IncidentView, today: dt.date | None = None) -> dict[str, Any]:
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    quiet = incident.state != "open"
+    quiet = incident.state != IncidentState.OPEN
     classes = " · ".join(f"{_label(c)} {n:,}" for c, n in incident.error_classes[:8]) or "no class recorded"
     body: list[dict[str, Any]] = [
         text(f"{'✅' if quiet else '⏸️' if incident.recovery_paused else '🚨'} {incident.summary}", size="Large",

@@ -21,52 +21,47 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.wording import (  # the words both surfaces share
-    ERROR_CLASSES as _CLASSES,
-)
-from workflows.actions.moves import SPECS, closable
-from workflows.actions.moves import Move as CatalogueMove
 from bot.wording import (
     BOOKED_MANUALLY,
-    attempt_line,
-    attempt_lines,
     CANCEL_REFUND,
     COMPLETE_UNCHECKED,
     HAND_OVER,
     IM_ON_IT,
     MARK_COMPLETE,
+    MESSAGE_GUEST,
     REPROCESS,
+    REVEAL_GUEST,
     SNOOZE,
     UNDO_MANUAL,
     VIEW_LOG,
-    REVEAL_GUEST,
-    MESSAGE_GUEST,
     Move,
+    attempt_line,
+    attempt_lines,
     can_complete,
     can_complete_unchecked,
     cancelled_line,
     confirmed_line,
-    payment_methods,
+    cut,
     item_moves,
     moves,
+    next_step,
     order_moves,
     outcome,
     owner_of,
+    payment_methods,
     payment_says,
     refund_estimate,
+    resumed,
     row_facts,
     snooze_note,
-    cut,
-    resumed,
     status_note,
     still_charged,
-    next_step,
     story,
     system_name,
     urgency,
 )
-from bot.wording import (
-    resolved as resolved,
+from bot.wording import (  # the words both surfaces share
+    ERROR_CLASSES as _CLASSES,
 )
 from bot.wording import (
     dates as _dates,
@@ -81,9 +76,21 @@ from bot.wording import (
     property_label as _property,
 )
 from bot.wording import (
+    resolved as resolved,
+)
+from bot.wording import (
     time_utc as _time,
 )
 from connectors.errors import ErrorClass
+from workflows.actions.moves import SPECS, closable
+from workflows.actions.moves import Move as CatalogueMove
+from workflows.core.statuses import (
+    DONE_ITEM_STATUSES,
+    FINISHED_ORDER_STATUSES,
+    AlertState,
+    ItemStatus,
+    QueueStatus,
+)
 from workflows.orders.lookup import QueueRow, money
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
@@ -334,7 +341,7 @@ def _action_set(s: OrderSnapshot, shown: list[Move], log_limit: int, **style: An
 def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int, offered: list[Move]) -> dict[str, Any]:
     party = f"{item.guests} guest{'s' if item.guests != 1 else ''}"
     qty = f"{item.quantity} × " if item.quantity != 1 else ""
-    running = " · ⏳ **reprocessing now**" if item.sync_status == "processing" else ""
+    running = " · ⏳ **reprocessing now**" if item.sync_status == QueueStatus.PROCESSING else ""
     items: list[dict[str, Any]] = [
         text(f"**{item.item_id}** · {qty}{cut(item.description, 200) or item.kind}{running}", weight="Bolder"),
         text(f"{_dates(item)} · {party} · {system_name(item.system)} · {_property(item)}", spacing="None"),
@@ -387,12 +394,12 @@ def _alert_card(s: OrderSnapshot, today: dt.date, max_items: int, log_limit: int
     body += [_item_container(s, item, log_limit, offered) for item in failing[:max_items]]
     if len(failing) > max_items:
         body.append(text(f"…and {len(failing) - max_items} more failing items: send `order {s.order_id}`."))
-    done = [i for i in s.items if i.status in ("Confirmed", "Dispatched", "Cancelled")]
+    done = [i for i in s.items if i.status in DONE_ITEM_STATUSES]
     if done:
         body.append({"type": "Container", "separator": True, "items": [
-            text(f"↩️ {cancelled_line(s, i, who)}" if i.status == "Cancelled" else _confirmed_line(i),
+            text(f"↩️ {cancelled_line(s, i, who)}" if i.status == ItemStatus.CANCELLED else _confirmed_line(i),
                  spacing="None") for i in done[:20]]})
-    taken = next((a.acknowledged_by for a in s.alerts if a.state == "acknowledged" and a.acknowledged_by), None)
+    taken = next((a.acknowledged_by for a in s.alerts if a.state == AlertState.ACKNOWLEDGED and a.acknowledged_by), None)
     if taken:
         body.append(text(f"👤 {who(taken)} is on it", size="Small", separator=True))
     if can_complete(s):
@@ -432,7 +439,7 @@ def _story(s: OrderSnapshot) -> list[str]:
 
 def resolved_card(s: OrderSnapshot) -> dict[str, Any]:
     """The compact summary a completed or cancelled order's alert turns into."""
-    mark = "✅" if s.status in ("Complete", "Closed") else "⚪"
+    mark = "✅" if s.status in FINISHED_ORDER_STATUSES else "⚪"
     story = _story(s)[-15:] or ["no actions recorded"]
     pay, _ = payment(s)
     charged = still_charged(s)

@@ -13,6 +13,7 @@ from workflows.actions.moves import LABELS
 from workflows.actions.moves import Move as CatalogueMove
 from workflows.core import states
 from workflows.core.lifecycle import rule_for
+from workflows.core.statuses import AlertState, ItemStatus, QueueStatus
 from workflows.orders.snapshot import AuditView, ItemView, OrderSnapshot
 
 REPROCESS = CatalogueMove.REPROCESS.value
@@ -65,7 +66,7 @@ class Move:
 
 def unhandled(s: OrderSnapshot) -> bool:
     """An alert nobody has taken yet: "I'm on it" stops its escalation."""
-    return any(a.state == "open" for a in s.alerts)
+    return any(a.state == AlertState.OPEN for a in s.alerts)
 
 
 def can_complete(s: OrderSnapshot) -> bool:
@@ -78,7 +79,7 @@ def can_complete(s: OrderSnapshot) -> bool:
 
 
 def reprocessable(item: ItemView) -> bool:
-    return item.sync_status != "processing" and not is_manual(item)
+    return item.sync_status != QueueStatus.PROCESSING and not is_manual(item)
 
 
 def manual_bookings(s: OrderSnapshot) -> dict[str, AuditView]:
@@ -95,7 +96,7 @@ def undoable(s: OrderSnapshot) -> list[ItemView]:
     if resolved(s):
         return []
     manual = manual_bookings(s)
-    return [i for i in s.items if i.status == "Confirmed" and i.item_id in manual]
+    return [i for i in s.items if i.status == ItemStatus.CONFIRMED and i.item_id in manual]
 
 
 def moves(s: OrderSnapshot) -> list[Move]:
@@ -126,7 +127,7 @@ def moves(s: OrderSnapshot) -> list[Move]:
     for item in failing:
         if any(a.raw_log or a.message for a in item.attempts):
             add(VIEW_LOG, item.item_id, button=False)
-        if item.sync_status != "processing":
+        if item.sync_status != QueueStatus.PROCESSING:
             add(CANCEL_REFUND, item.item_id, button=False)
     if s.guest_masked:
         add(REVEAL_GUEST, button=False)

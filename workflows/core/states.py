@@ -19,37 +19,49 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows.core.lifecycle import RULES, OnStatus, rule_for
 from workflows.core.models import Alert, AuditEvent, Order, OrderItem, utcnow
+from workflows.core.statuses import (
+    AlertState,
+    IncidentState,
+    ItemStatus,
+    OrderStatus,
+    QueueStatus,
+)
 
-# Item statuses (platform vocabulary)
-IN_PROGRESS = "In Progress"
-CONFIRMED = "Confirmed"
-CANCELLED = "Cancelled"
-DISPATCHED = "Dispatched"
+# Item statuses (platform vocabulary); the names are `workflows.core.statuses`
+IN_PROGRESS = ItemStatus.IN_PROGRESS
+CONFIRMED = ItemStatus.CONFIRMED
+CANCELLED = ItemStatus.CANCELLED
+DISPATCHED = ItemStatus.DISPATCHED
 
 # Order statuses (platform vocabulary; what syncdesk does for each: `workflows.core.lifecycle`)
-BOOKED = "Booked"
-COMPLETE = "Complete"
-CLOSED = "Closed"
-TEST = "Test"
+BOOKED = OrderStatus.BOOKED
+COMPLETE = OrderStatus.COMPLETE
+CLOSED = OrderStatus.CLOSED
+TEST = OrderStatus.TEST
 ORDER_STATUSES = tuple(RULES)  # every status the platform's guide names (source 003)
 
 # Order-queue (sync) statuses
-Q_CREATED = "created"
-Q_PROCESSING = "processing"
-Q_SUCCESS = "success"
-Q_FAILED = "failed"
-Q_READY = "ready"
+Q_CREATED = QueueStatus.CREATED
+Q_PROCESSING = QueueStatus.PROCESSING
+Q_SUCCESS = QueueStatus.SUCCESS
+Q_FAILED = QueueStatus.FAILED
+Q_READY = QueueStatus.READY
 # The queue statuses in the order people filter by (`/syncdesk orders failed`, the Home tab, Teams)
 QUEUE_STATUSES = (Q_FAILED, Q_READY, Q_PROCESSING, Q_SUCCESS, Q_CREATED)
 
 # Alert states
-A_OPEN = "open"
-A_ACKNOWLEDGED = "acknowledged"
-A_RESOLVED = "resolved"
+A_OPEN = AlertState.OPEN
+A_ACKNOWLEDGED = AlertState.ACKNOWLEDGED
+A_RESOLVED = AlertState.RESOLVED
 
 # Outage incident states (workflows.outage): failures still arriving, or the all-clear posted
-INCIDENT_OPEN = "open"
-INCIDENT_QUIET = "quiet"
+INCIDENT_OPEN = IncidentState.OPEN
+INCIDENT_QUIET = IncidentState.QUIET
+# A maintenance window's failures (issue 26, workflows.outage.maintenance): held while it lasts,
+# nobody paged; "quiet" (the outage's all-clear and Reprocess all) once it ends.
+INCIDENT_MAINTENANCE = "maintenance"
+# Incidents whose alerts do not escalate one by one: the outage paged once, or nobody is paged.
+INCIDENT_HOLDING = (INCIDENT_OPEN, INCIDENT_MAINTENANCE)
 
 ITEM_TRANSITIONS: dict[str, frozenset[str]] = {
     IN_PROGRESS: frozenset({CONFIRMED, CANCELLED, DISPATCHED}),

@@ -27,10 +27,10 @@ from workflows.core.models import (
     SyncAttempt,
 )
 from workflows.core.settings import Settings, get_settings
+from workflows.core.statuses import ItemStatus
 from workflows.orders import masking
 from workflows.systems.booking import booking_request
 from workflows.systems.registry import description_for, destination_at, timezone_for
-
 
 # What an order whose guest was erased (issue 28, `workflows.guests`) shows for the guest's name.
 ERASED = "(guest details erased)"
@@ -152,7 +152,7 @@ class OrderSnapshot:
 
     @property
     def failing_items(self) -> tuple[ItemView, ...]:
-        return tuple(i for i in self.items if i.kind != "retail" and i.status == "In Progress")
+        return tuple(i for i in self.items if i.kind != "retail" and i.status == ItemStatus.IN_PROGRESS)
 
     def pending_retry(self) -> AuditView | None:
         """The last automatic retry scheduled that no later attempt has used yet."""
@@ -211,7 +211,7 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200,
         for i in order.items
     )
     routed = sorted((i for i in order.items if i.kind != "retail"),
-                    key=lambda i: (i.status != "In Progress", i.start or dt.date.max, i.item_id))
+                    key=lambda i: (i.status != ItemStatus.IN_PROGRESS, i.start or dt.date.max, i.item_id))
     places = {surface: next((p for i in routed if (p := destination_at(i.system, i.details or {}, settings,
                                                                          surface))), None)
               for surface in ("slack", "teams")}
