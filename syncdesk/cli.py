@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.routing import RoutingError
 from workflows.core.settings import MissingSetting, Settings, get_settings, problems, report
+from workflows.core.statuses import ItemStatus
 from workflows.oncall.rotation import RotationError
 
 DONE, REFUSED, USAGE, PENDING = 0, 1, 2, 3
@@ -388,7 +389,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
         with transaction(settings.database_url) as session:
             order = session.get(Order, args.order_id)
             assert order is not None
-            item_ids = [i.item_id for i in order.items if i.kind != "retail" and i.status == "In Progress"]
+            item_ids = [i.item_id for i in order.items if i.kind != "retail" and i.status == ItemStatus.IN_PROGRESS]
         if not item_ids:
             raise CliError(f"order {args.order_id} has nothing to reprocess: no item is In Progress "
                            f"(`syncdesk order {args.order_id}` shows them)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from workflows.core.statuses import OrderStatus
+
 
 class Move(StrEnum):
     IM_ON_IT = "im_on_it"
@@ -94,4 +96,4 @@ LABELS: dict[str, str] = {move.value: spec.label for move, spec in SPECS.items()
 
 def closable(status: str) -> bool:
     """Close order is offered on a Complete order (source 003: Closed once nothing more is owed)."""
-    return status == "Complete"
+    return status == OrderStatus.COMPLETE

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from workflows.core.models import Alert, Order, OrderItem, SyncAttempt
+from workflows.core.statuses import ItemStatus
 from workflows.orders.snapshot import OrderSnapshot
 
 QUEUE_RANK = {"processing": 5, "failed": 4, "ready": 3, "created": 2, "success": 1}
@@ -70,7 +71,7 @@ def queue_rows(session: Session, orders: list[Order]) -> list[QueueRow]:
     for order in orders:
         queue_states = [i.sync_status for i in order.items if i.sync_status]
         worst = max(queue_states, key=lambda s: QUEUE_RANK.get(s, 0)) if queue_states else "-"
-        failed = tuple(i.item_id for i in order.items if i.kind != "retail" and i.status == "In Progress"
+        failed = tuple(i.item_id for i in order.items if i.kind != "retail" and i.status == ItemStatus.IN_PROGRESS
                        and i.sync_status in ("failed", "ready"))
         rows.append(QueueRow(order.id, order.placed_at, order.platform_status, worst, counts.get(order.id, 0),
                              last_error.get(order.id), order.guest_name, failed, alert_state.get(order.id)))

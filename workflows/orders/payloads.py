@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from workflows.core.lifecycle import OnStatus, rule_for
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -23,6 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from workflows.core.lifecycle import OnStatus, rule_for
+from workflows.core.statuses import ItemStatus
 
 KINDS = ("room", "spa", "table", "retail", "ticket")
 SYSTEMS = ("synxis", "premier", "resdiary", "rtp", "siriusware", "pms")
@@ -226,5 +228,5 @@ def poller_failures(data: dict[str, Any], stuck_before: dt.datetime) -> list[Syn
             ),
         )
         for item in order.items
-        if item.status == "In Progress"
+        if item.status == ItemStatus.IN_PROGRESS
     ]
