@@ -360,9 +360,14 @@ class PmsConnector(TwoKeyCheckFirst, HttpConnector):
 
     # -- BookingConnector ------------------------------------------------------------------
     def describe(self) -> SystemDescription:
-        return SystemDescription(system=self.system, name=self.profile.name,
-                                 booked_means=f"the booking exists in {self.profile.name} with a booked status",
-                                 support=self.support)
+        return self.description(self.profile, self.system, self.support)
+
+    @staticmethod
+    def description(profile: PmsProfile, system: str, support: str) -> SystemDescription:
+        """What the alert says about a profile's PMS, without building a client (`registry.description_for`)."""
+        return SystemDescription(system=system, name=profile.name,
+                                 booked_means=f"the booking exists in {profile.name} with a booked status",
+                                 support=profile.support or support)
 
     def check_credentials(self) -> None:
         """A live check: the profile's check call, or a token request."""

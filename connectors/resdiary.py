@@ -414,9 +414,14 @@ class ResDiaryConnector(TwoKeyCheckFirst, HttpConnector):
 
     # -- BookingConnector ------------------------------------------------------------------
     def describe(self) -> SystemDescription:
+        return self.description(self.support)
+
+    @staticmethod
+    def description(support: str) -> SystemDescription:
+        """What the alert says about ResDiary, without building a client (`registry.description_for`)."""
         return SystemDescription(system="resdiary", name="ResDiary",
                                  booked_means="the booking is in the ResDiary diary (status Booked or later)",
-                                 support=self.support)
+                                 support=support)
 
     def check_credentials(self) -> None:
         """A live check: a Consumer API token, then the read check-first uses: the EPOS OAuth

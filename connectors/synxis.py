@@ -316,12 +316,17 @@ class SynxisConnector(TwoKeyCheckFirst, HttpConnector):
 
     # -- BookingConnector ------------------------------------------------------------------
     def describe(self) -> SystemDescription:
+        return self.description(self.support)
+
+    @staticmethod
+    def description(support: str) -> SystemDescription:
+        """What the alert says about SynXis, without building a client (`registry.description_for`)."""
         return SystemDescription(
             system="synxis",
             name="Sabre SynXis CRS",
             booked_means="the reservation exists in SynXis with status Confirmed",
             automatic=True,
-            support=self.support,
+            support=support,
         )
 
     def check_credentials(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from connectors.base import HttpConnector
 from connectors.errors import ConnectorError, NoConnector
+from connectors.playbook import PlaybookConnector
 from connectors.pms import PmsConnector, load_profile, required_env
 from connectors.premier import PremierPlaybook
 from connectors.resdiary import EposConfig, ResDiaryConfig, ResDiaryConnector
@@ -100,6 +101,14 @@ def _resdiary(settings: Settings, route: Route) -> ResDiaryConnector:
         timeouts=timeouts(settings)), route.options)
 
 
+# Systems booked by a person, following the steps: a playbook is built without I/O.
+PLAYBOOKS: dict[str, Callable[[Settings, Route], PlaybookConnector]] = {
+    "premier": lambda settings, route: PremierPlaybook(premier_payment_methods(settings),
+                                                       support_contact(settings, route.system, route.options)),
+    "rtp": lambda settings, route: RtpPlaybook(support_contact(settings, route.system, route.options)),
+    "siriusware": lambda settings, route: SiriuswarePlaybook(support_contact(settings, route.system, route.options)),
+}
+
 # connector name (connectors.routing.CONNECTORS) -> how to build it for a route
 BUILDERS: dict[str, Callable[[Settings, Route], BookingConnector]] = {
     "synxis": _synxis,
@@ -107,10 +116,30 @@ BUILDERS: dict[str, Callable[[Settings, Route], BookingConnector]] = {
     "pms": lambda settings, route: PmsConnector(route.options, system=route.system, timeouts=timeouts(settings),
                                                 support=support_contact(settings, route.system),
                                                 timezone=route.timezone or settings.local_timezone),
-    "premier": lambda settings, route: PremierPlaybook(premier_payment_methods(settings),
-                                                       support_contact(settings, route.system, route.options)),
-    "rtp": lambda settings, route: RtpPlaybook(support_contact(settings, route.system, route.options)),
-    "siriusware": lambda settings, route: SiriuswarePlaybook(support_contact(settings, route.system, route.options)),
+    **PLAYBOOKS,
+}
+
+
+def _describe_synxis(settings: Settings, route: Route, support: str) -> SystemDescription:
+    settings.require("synxis_api_url", "synxis_token_url", "synxis_client_id", "synxis_client_secret")
+    return SynxisConnector.description(support)
+
+
+def _describe_resdiary(settings: Settings, route: Route, support: str) -> SystemDescription:
+    settings.require("resdiary_api_url", "resdiary_username", "resdiary_password")
+    return ResDiaryConnector.description(support)
+
+
+def _describe_pms(settings: Settings, route: Route, support: str) -> SystemDescription:
+    return PmsConnector.description(load_profile(route.options), route.system, support_contact(settings, route.system))
+
+
+# How an HTTP connector's system is described for an alert: from the settings its builder
+# requires (a missing one raises MissingSetting, as building it would), never by building it.
+DESCRIPTIONS: dict[str, Callable[[Settings, Route, str], SystemDescription]] = {
+    "synxis": _describe_synxis,
+    "resdiary": _describe_resdiary,
+    "pms": _describe_pms,
 }
 
 
@@ -175,15 +204,22 @@ def description_for(item: BookingRequest, settings: Settings) -> SystemDescripti
     """How the item's system is booked: automatic, or the playbook filled in for this item.
 
     For the alert: a non-automatic description means "show these steps, not Reprocess".
+    It reads the routing file and the settings only: an HTTP connector is never built to
+    describe an item (rendering does no I/O beyond this), a playbook is (it has no client).
     """
     try:
-        connector = connector_for(item, settings)
-    except NoConnector as exc:
-        return SystemDescription(system=item.system, name=item.system, booked_means="booked by hand",
-                                 automatic=False, playbook=(exc.message,),
-                                 support=support_contact(settings, item.system))
-    describe_item = getattr(connector, "describe_item", None)
-    return describe_item(item) if describe_item is not None else connector.describe()
+        route = _route(item, settings)
+        support = support_contact(settings, route.system, route.options)
+        if route.connector in DESCRIPTIONS:
+            return DESCRIPTIONS[route.connector](settings, route, support)
+        return PLAYBOOKS[route.connector](settings, route).describe_item(item)
+    except MissingSetting as exc:
+        problem = (f"the {item.system} connector is not configured ({exc}): book it by hand, "
+                   "then use Booked manually")
+    except (NoConnector, ValueError) as exc:  # no route, or a PMS profile that does not load
+        problem = exc.message if isinstance(exc, NoConnector) else str(exc)
+    return SystemDescription(system=item.system, name=item.system, booked_means="booked by hand",
+                             automatic=False, playbook=(problem,), support=support_contact(settings, item.system))
 
 
 def timezone_for(item: BookingRequest, settings: Settings) -> str:

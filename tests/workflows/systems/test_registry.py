@@ -84,6 +84,26 @@ def test_routing_picks_the_connector_per_property(write, mews_fake):
     assert registry.description_for(spa("WESTSPA"), settings).automatic is False
 
 
+def test_describing_an_item_builds_no_connector_and_says_what_the_built_one_would(write, mews_fake, synxis_fake,
+                                                                                 resdiary_fake):
+    path = write({"premier": {"properties": {"MAINSPA": {"connector": "pms", "options": {
+        "profile": "mews", "name": "Premier middleware", "base_url": mews_fake.url}}}}}, "connectors.json")
+    settings = make_settings(connectors_file=path, **resdiary_values(resdiary_fake), synxis_api_url=synxis_fake.url,
+                             synxis_token_url=synxis_fake.token_url, synxis_client_id="u", synxis_client_secret="p")
+    items = [make_item(), table("TheGrillRoom"), spa("MAINSPA"), spa("WESTSPA")]
+    built_before = set(registry._built)
+
+    described = [registry.description_for(item, settings) for item in items]
+
+    assert set(registry._built) == built_before  # rendering an alert builds no HTTP client nor rate limiter
+    for item, description in zip(items, described, strict=True):
+        connector = registry.connector_for(item, settings)
+        describe_item = getattr(connector, "describe_item", None)
+        assert description == (describe_item(item) if describe_item else connector.describe())
+    unconfigured = registry.description_for(make_item(), make_settings())
+    assert unconfigured.automatic is False and "SYNXIS_API_URL" in unconfigured.playbook[0]
+
+
 def test_the_description_of_an_unrouted_item_carries_the_book_by_hand_message():
     description = registry.description_for(make_item(system="pms", details={"property_code": "X"}), make_settings())
 
