@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -195,11 +195,8 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or get_settings()
-    settings.require("ingest_secret")
-    registry.check(settings)  # a bad CONNECTORS_FILE stops the start, naming the entry
-
+def _intake_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    """POST /webhooks/sync-failures: the body read up to INGEST_MAX_BYTES, then handled in a thread."""
     # A few database transactions at a time: more threads only fight over the GIL and the pool.
     intake_slots: list[anyio.CapacityLimiter] = []
 
@@ -220,27 +217,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
             request.state.reason = answer.body.get("error")
         return JSONResponse(answer.body, status_code=answer.status)
 
-    watchdog = Watchdog(settings)  # the dead man's switch (workflows.oncall.deadman), started by the lifespan
+    return sync_failures
 
+
+def _readiness(settings: Settings) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        ping(settings.database_url)
+        checks["database"] = "ok"
+    except DatabaseUnavailable as exc:
+        checks["database"] = f"unavailable: {exc.__class__.__name__}"
+    try:
+        get_redis(settings.redis_url).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # any client error means "not ready"
+        checks["redis"] = f"unavailable: {exc.__class__.__name__}"
+    return checks
+
+
+def _health_routes(settings: Settings, watchdog: Watchdog) -> list[Route]:
+    """/healthz (the process answers), /readyz (database, Redis, the processes behind) and /metrics."""
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    def _readiness() -> dict[str, Any]:
-        checks: dict[str, Any] = {}
-        try:
-            ping(settings.database_url)
-            checks["database"] = "ok"
-        except DatabaseUnavailable as exc:
-            checks["database"] = f"unavailable: {exc.__class__.__name__}"
-        try:
-            get_redis(settings.redis_url).ping()
-            checks["redis"] = "ok"
-        except Exception as exc:  # any client error means "not ready"
-            checks["redis"] = f"unavailable: {exc.__class__.__name__}"
-        return checks
-
     async def readyz(request: Request) -> Response:
-        checks = await run_in_threadpool(_readiness)
+        checks = await run_in_threadpool(_readiness, settings)
         ok = all(v == "ok" for v in checks.values())
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", **checks}
         if ok:  # the processes behind this one (dead man's switch): reported, intake still works
@@ -255,12 +256,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def metrics_endpoint(_: Request) -> Response:
         return Response(await run_in_threadpool(metrics_text, settings), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
-        Route("/webhooks/sync-failures", sync_failures, methods=["POST"]),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
-    ]
+    return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics_endpoint)]
+
+
+def _chat_surfaces(settings: Settings) -> tuple[list[Route], Any, Any]:
+    """The routes of the configured chat surfaces, the Bolt app (or None) and Socket Mode (or None)."""
+    routes: list[Route] = []
     bolt = None
     if settings.slack_signing_secret is not None:  # Slack events, commands and interactivity on one URL
         from bot.slack.app import create_bolt_app, starlette_endpoint
@@ -278,6 +279,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         bolt = bolt or create_bolt_app(settings)
         socket_mode = SocketMode(bolt, settings.secret("slack_app_token"), settings.slack_api_url)
+    return routes, bolt, socket_mode
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    settings.require("ingest_secret")
+    registry.check(settings)  # a bad CONNECTORS_FILE stops the start, naming the entry
+
+    watchdog = Watchdog(settings)  # the dead man's switch (workflows.oncall.deadman), started by the lifespan
+    chat_routes, bolt, socket_mode = _chat_surfaces(settings)
+    routes = [Route("/webhooks/sync-failures", _intake_endpoint(settings), methods=["POST"]),
+              *_health_routes(settings, watchdog), *chat_routes]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -324,7 +337,10 @@ class ReadyServer(uvicorn.Server):
     """uvicorn's server of `app`, saying what it serves (`serves`) once it listens."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
-        super().__init__(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        # uvicorn's own lines (an app's traceback included) go through syncdesk's handler: one
+        # format, and the guest's contacts redacted (`syncdesk.logs`), not uvicorn's handlers.
+        super().__init__(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                        log_config=None))
         self.served = app
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
