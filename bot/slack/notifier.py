@@ -20,8 +20,6 @@ slack_sdk's `RateLimitErrorRetryHandler`; if Slack still refuses, the error prop
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from typing import Any
@@ -39,16 +37,16 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from bot.replies import Replies
 from bot.slack import render
 from workflows.core import metrics
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
-from workflows.orders.snapshot import AuditView, OrderSnapshot
+from workflows.orders.snapshot import OrderSnapshot
 
 log = logging.getLogger(__name__)
 
 GONE = ("message_not_found", "channel_not_found", "cant_update_message")
-REPLY_MEMORY_SECONDS = 90 * 86400
 CHANNEL_ID_MEMORY_SECONDS = 7 * 86400
 
 
@@ -155,7 +153,7 @@ class SlackNotifier:
         self.redis = redis or get_redis(settings.redis_url)
         self.pacer = pacer or Pacer(self.redis, settings.chat_pace_seconds)
         # where each reply is, kept until retention has erased its order's guest (issue 28)
-        self.reply_ids_seconds = (settings.guest_data_days + 30) * 86400
+        self.replies = Replies(self.redis, "slack", (settings.guest_data_days + 30) * 86400)
 
     def show(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
         blocks, text = render.alert_blocks(snapshot), render.alert_text(snapshot)
@@ -194,21 +192,15 @@ class SlackNotifier:
             reply = render.outcome_reply(event)
             if reply is None:
                 continue
-            key = _reply_key(snapshot.order_id, event)
-            if not self.redis.set(key, thread_ts, nx=True, ex=REPLY_MEMORY_SECONDS):
-                continue
-            try:
+
+            def send(reply: str = reply) -> list[Any]:
                 self.pacer.wait(channel)
                 sent = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                                     text=f"{render.escape(snapshot.order_id)}: {reply}" if shared
                                                     else reply)
-            except Exception:
-                self.redis.delete(key)  # not said yet: the job's retry says it
-                raise
-            # where the reply is, so an erasure (issue 28, `rewrite`) can rewrite it in place
-            replies = _replies_key(snapshot.order_id)
-            self.redis.hset(replies, key, json.dumps([str(sent["channel"]), str(sent["ts"]), shared]))
-            self.redis.expire(replies, self.reply_ids_seconds)
+                return [str(sent["channel"]), str(sent["ts"]), shared]
+
+            self.replies.once(snapshot.order_id, event, thread_ts, send)
 
     def rewrite(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> int:
         """Rewrite the alert at `current` and its thread replies from `snapshot` with
@@ -218,11 +210,10 @@ class SlackNotifier:
         channel, ts = current
         if channel and ts and not ts.startswith("log:"):
             done += self._update(channel, ts, text=render.alert_text(snapshot), blocks=render.alert_blocks(snapshot))
-        replies = {k.decode() if isinstance(k, bytes) else k: json.loads(v)
-                   for k, v in self.redis.hgetall(_replies_key(snapshot.order_id)).items()}
+        replies = self.replies.where(snapshot.order_id)
         for event in snapshot.audit:
             reply = render.outcome_reply(event)
-            where = replies.get(_reply_key(snapshot.order_id, event)) if reply is not None else None
+            where = replies.get(self.replies.key(snapshot.order_id, event)) if reply is not None else None
             if where is not None:
                 reply_channel, reply_ts, shared = where
                 done += self._update(reply_channel, reply_ts, text=f"{render.escape(snapshot.order_id)}: {reply}"
@@ -240,11 +231,3 @@ class SlackNotifier:
         return 1
 
 
-def _replies_key(order_id: str) -> str:
-    return f"syncdesk:slack:replies:{order_id}"
-
-
-def _reply_key(order_id: str, event: AuditView) -> str:
-    """The Redis key that says a job outcome was replied (set before the reply is posted)."""
-    identity = f"{order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
-    return "syncdesk:slack:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]

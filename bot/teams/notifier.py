@@ -11,12 +11,11 @@ it: an alert is late, never dropped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 
 from redis import Redis
 
+from bot.replies import Replies
 from bot.teams import cards
 from bot.teams.connector import (
     ActivityGone,
@@ -28,11 +27,10 @@ from bot.teams.connector import (
 )
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
-from workflows.orders.snapshot import AuditView, OrderSnapshot
+from workflows.orders.snapshot import OrderSnapshot
 
 log = logging.getLogger(__name__)
 
-REPLY_MEMORY_SECONDS = 90 * 86400
 
 
 class TeamsNotifier:
@@ -41,8 +39,7 @@ class TeamsNotifier:
         self.conversation = settings.teams_conversation_id or ""
         self.redis = redis or get_redis(settings.redis_url)
         self.connector = connector or BotConnector(settings, BotToken(settings, self.redis))
-        # where each reply is, kept until retention has erased its order's guest (issue 28)
-        self.reply_ids_seconds = (settings.guest_data_days + 30) * 86400
+        self.replies = Replies(self.redis, "teams", (settings.guest_data_days + 30) * 86400)
 
     def show(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
         activity = message(cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))
@@ -61,23 +58,12 @@ class TeamsNotifier:
         return posted
 
     def _reply_outcomes(self, snapshot: OrderSnapshot, conversation: str, activity_id: str) -> None:
+        thread = in_thread(conversation, activity_id)
         for event in snapshot.audit:
             reply = cards.outcome_text(event)
-            if reply is None:
-                continue
-            key = _reply_key(snapshot.order_id, event)
-            if not self.redis.set(key, activity_id, nx=True, ex=REPLY_MEMORY_SECONDS):
-                continue
-            thread = in_thread(conversation, activity_id)
-            try:
-                reply_id = self.connector.reply(thread, activity_id, message(reply))
-            except Exception:
-                self.redis.delete(key)  # not said yet: the job's retry says it
-                raise
-            # where the reply is, so an erasure (issue 28, `rewrite`) can rewrite it in place
-            replies = _replies_key(snapshot.order_id)
-            self.redis.hset(replies, key, json.dumps([thread, reply_id]))
-            self.redis.expire(replies, self.reply_ids_seconds)
+            if reply is not None:
+                self.replies.once(snapshot.order_id, event, activity_id, lambda reply=reply: [
+                    thread, self.connector.reply(thread, activity_id, message(reply))])
 
     def rewrite(self, snapshot: OrderSnapshot, current: tuple[str | None, str | None]) -> int:
         """Rewrite the card at `current` and its thread replies from `snapshot`, in place (after an
@@ -87,11 +73,10 @@ class TeamsNotifier:
         if conversation and activity_id and not activity_id.startswith("log:"):
             done += self._update(conversation, activity_id,
                                  message(cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot))))
-        replies = {k.decode() if isinstance(k, bytes) else k: json.loads(v)
-                   for k, v in self.redis.hgetall(_replies_key(snapshot.order_id)).items()}
+        replies = self.replies.where(snapshot.order_id)
         for event in snapshot.audit:
             reply = cards.outcome_text(event)
-            where = replies.get(_reply_key(snapshot.order_id, event)) if reply is not None else None
+            where = replies.get(self.replies.key(snapshot.order_id, event)) if reply is not None else None
             if where is not None and reply is not None:
                 done += self._update(where[0], where[1], message(reply))
         return done
@@ -104,11 +89,3 @@ class TeamsNotifier:
         return 1
 
 
-def _replies_key(order_id: str) -> str:
-    return f"syncdesk:teams:replies:{order_id}"
-
-
-def _reply_key(order_id: str, event: AuditView) -> str:
-    """The Redis key that says a job outcome was replied (set before the reply is posted)."""
-    identity = f"{order_id}|{event.at.isoformat()}|{event.action}|{event.item_id}"
-    return "syncdesk:teams:replied:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
