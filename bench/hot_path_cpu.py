@@ -18,6 +18,10 @@ millisecond shows through the noise of a shared 2-core machine.
   are the local servers (their CPU is not counted either: see `intake_throughput.py` for
   the whole machine). Each figure is the best of `--rounds` rounds (the least disturbed).
 
+Before the rounds, one more request of each path counts its SQL statements (psycopg cursor
+executes, an executemany being one) and Redis round trips (packed sends, a pipeline being one):
+numbers that do not move with the machine's load, unlike its CPU.
+
 With `--profile`, one more round runs under cProfile (timed by `time.process_time`, so it
 counts CPU, not waits) and the CPU of each path is split by whose code spent it: syncdesk's
 own, the SQLAlchemy ORM, SQLAlchemy Core, psycopg, redis-py and RQ, Bolt and slack-sdk,
@@ -74,6 +78,33 @@ def fake_slack_process() -> Iterator[tuple[str, str]]:
     finally:
         parent.send("done")
         proc.join(timeout=10)
+
+
+@contextlib.contextmanager
+def round_trips() -> Iterator[dict[str, int]]:
+    """SQL statements (psycopg cursor executes; an executemany is one) and Redis round trips
+    (packed sends; a pipeline is one) made inside, by syncdesk and the floor alike."""
+    import psycopg
+    from redis.connection import AbstractConnection
+
+    counts = {"sql": 0, "redis": 0}
+    kinds = {(psycopg.Cursor, "execute"): "sql", (psycopg.Cursor, "executemany"): "sql",
+             (AbstractConnection, "send_packed_command"): "redis"}
+    saved = {(owner, name): getattr(owner, name) for owner, name in kinds}
+
+    def counting(original: Callable[..., Any], what: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[what] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    for (owner, name), what in kinds.items():
+        setattr(owner, name, counting(saved[(owner, name)], what))
+    try:
+        yield counts
+    finally:
+        for (owner, name), original in saved.items():
+            setattr(owner, name, original)
 
 
 def cpu_ms_per_call(calls: list[Callable[[], object]], check: Callable[[object], bool]) -> float:
@@ -183,6 +214,27 @@ def main() -> int:
         for i, order_id in enumerate(orders[:20]):
             ours.dispatch(click_request(order_id, i, response_url))
             bare.dispatch(click_request(order_id, i, response_url))
+        for i, order_id in enumerate(orders[:3]):  # the floor's first enqueue loads RQ's scripts
+            q = click_request(order_id, 50 + i, response_url)
+            floor.click(pg, floor_queue, members, SIGNING_SECRET.encode(), q.raw_body,
+                        q.headers["x-slack-request-timestamp"][0], q.headers["x-slack-signature"][0])
+        counted = json.dumps(failure(event_id="evt-count", order__id="ORD-COUNT")).encode()
+        floor_counted = json.dumps(failure(event_id="evt-floor-count", order__id="ORD-LCOUNT")).encode()
+        count_click = click_request("ORD-COUNT", 999999, response_url)
+        trips: dict[str, dict[str, int]] = {}
+        for name, call in (
+                ("intake: syncdesk", lambda: webhook.handle(settings, counted, sign(INGEST, counted))),
+                ("intake: floor", lambda: floor.intake(pg, INGEST.encode(), floor_counted,
+                                                       sign(INGEST, floor_counted), shape)),
+                ("click: syncdesk (its follow-up post is HTTP, not counted)", lambda: ours.dispatch(count_click)),
+                ("click: floor", lambda: floor.click(pg, floor_queue, members, SIGNING_SECRET.encode(),
+                                                     count_click.raw_body,
+                                                     count_click.headers["x-slack-request-timestamp"][0],
+                                                     count_click.headers["x-slack-signature"][0]))):
+            with round_trips() as counts:
+                call()
+            trips[name] = dict(counts)
+        time.sleep(0.5)  # the counted click's follow-up post
         best: dict[str, float] = {}
         for r in range(rounds):
             start = 20 + r * per_round
@@ -233,6 +285,9 @@ def main() -> int:
     rows.append(["click: syncdesk / floor",
                  f"{best['click: syncdesk Bolt dispatch'] / best['click: floor (verify, parse, 1 transaction, 1 enqueue)']:.1f}x"])
     print_table(["path", "CPU ms per request (best of rounds)"], rows)
+    print()
+    print_table(["one request", "SQL statements", "Redis round trips"],
+                [[name, str(c["sql"]), str(c["redis"])] for name, c in trips.items()])
     for path_name, shares in layers.items():
         print()
         print_table([f"{path_name}: whose code", "share of its CPU (cProfile)", "ms of the best round"],
@@ -240,7 +295,7 @@ def main() -> int:
                      for layer, share in shares.items()])
     path = write_results("hot_path_cpu", {"load_average_before": load_before, "requests_per_round": n,
                                           "rounds": rounds, "cpu_ms": {k: round(v, 3) for k, v in best.items()},
-                                          "cpu_share_by_layer_percent": layers})
+                                          "round_trips": trips, "cpu_share_by_layer_percent": layers})
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -4,6 +4,10 @@ logs what it would post (DESIGN §3.3), keeping it in `shown` / `sent` so tests 
 `LogNotifier` stands in for a surface's alert notifier (`workflows.orders.notify`);
 `LogAnnouncer` for its messenger, outage board and digest board. `syncdesk.surfaces`
 plugs them in for every surface that has no credentials.
+
+A log line never carries the guest (issue 28): the alert is logged as CHAT_GUEST_DETAILS=masked
+shows it, whatever the setting ("Larry W.", and a vendor's error quoting the guest scrubbed,
+`OrderSnapshot.masked`); `shown` keeps the snapshot as given, for tests.
 """
 
 from __future__ import annotations
@@ -54,12 +58,14 @@ def would_show(snapshot: OrderSnapshot) -> str:
     """What the alert would show, in one line (issue 27): each failing item with its error and
     buttons, why there is no Reprocess and the steps to book by hand, the arrival and the amount,
     the payment and why it is unknown, and the order's buttons: from the same rules as the
-    Slack and Teams alerts (`workflows.actions.offer`)."""
+    Slack and Teams alerts (`workflows.actions.offer`). The guest masked, whatever CHAT_GUEST_DETAILS
+    says: this line goes to the logs (the buttons are the order's own)."""
     offered = moves(snapshot)
-    parts = ["; ".join(_item_line(i, item_moves(offered, i.item_id)) for i in snapshot.failing_items)
+    masked = snapshot.masked()
+    parts = ["; ".join(_item_line(i, item_moves(offered, i.item_id)) for i in masked.failing_items)
              or "nothing failing"]
     arrival = f"arrives {snapshot.arrival:%a %d %b}" if snapshot.arrival else "arrival unknown"
-    parts.append(f"{arrival} · {money(snapshot.total_minor, snapshot.currency)} · guest {snapshot.guest_name}")
+    parts.append(f"{arrival} · {money(snapshot.total_minor, snapshot.currency)} · guest {masked.guest_name}")
     payment, _ = payment_says(snapshot)
     parts.append(f"payment: {words(payment, 300)}")
     order_level = [m.label for m in order_moves(offered)]

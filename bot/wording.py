@@ -96,6 +96,9 @@ def headline(s: OrderSnapshot) -> str:
     if not systems:
         return f"Booking sync · {s.order_id}"
     what = " + ".join(systems) + (" booking failed" if len(s.failing_items) == 1 else " bookings failed")
+    if s.problems and all(s.problem(i.item_id) for i in s.failing_items):  # no failure: a booking problem
+        reported = any(p.kind == "reported" for p in s.problems)
+        what = "Front desk: no booking" if reported else " + ".join(systems) + " booking missing before arrival"
     return f"{what} · {s.order_id}"
 
 
@@ -107,8 +110,13 @@ def next_step(cls: ErrorClass, item: ItemView) -> str:
 
 
 def status_note(s: OrderSnapshot) -> str | None:
-    """A status syncdesk does not know is alerted, and says so."""
+    """A status syncdesk does not know is alerted, and says so; a done order kept open by a
+    booking problem says why (`workflows.core.lifecycle.settled_by_status`)."""
     rule = rule_for(s.status)
+    if s.problems and rule.on is OnStatus.RESOLVE:
+        return (f"The platform says the order is {s.status}, but its booking is not where the guest will be met: "
+                "this alert stays open until it is booked again (Rebook, Booked manually), found confirmed, or "
+                "someone says it is fine.")
     if rule.known or rule.on is not OnStatus.ALERT:
         return None
     return (f"The platform says the order is “{s.status}”, a status syncdesk does not know: "

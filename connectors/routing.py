@@ -30,7 +30,11 @@ property or system is: "arrives today" and the escalation's "arrives within a da
 there (default: LOCAL_TIMEZONE). `channel` (a Slack channel, `#spa-alerts` or its id) and
 `teams_conversation` (a Teams channel's conversation id) are where that property's or
 system's alerts go (issue 14; default: SLACK_ALERT_CHANNEL, TEAMS_CONVERSATION_ID). An entry
-that names only where things go keeps the connector it would have had (`{channel: "#spa"}`). A property entry wins over
+that names only where things go keeps the connector it would have had (`{channel: "#spa"}`).
+`maintenance` lists the entry's recurring maintenance windows (issue 26), each `{from: "02:00",
+to: "03:00", reason: "night audit", days: [mon, …]}` in the entry's `timezone` (`days`, the
+days a window starts on, default every day; `to` before `from` ends the next day):
+`workflows.outage.maintenance` holds the failures in them. A property entry wins over
 the system's `default`, which wins over the built-in default. Errors are `RoutingError`,
 whose message names `CONNECTORS_FILE` and the bad entry; `workflows.systems.registry.check`
 runs this at start and also builds every connector the file names, so missing
@@ -39,6 +43,7 @@ credentials show at start too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,6 +68,19 @@ class RoutingError(ValueError):
     """The routing configuration is wrong; the message names the setting and the entry."""
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class MaintenanceRule:
+    """A recurring maintenance window of a route (`maintenance:` in its entry), in local time."""
+
+    starts: dt.time
+    ends: dt.time  # before `starts`: the window ends the next day
+    reason: str
+    days: tuple[int, ...] = tuple(range(7))  # the weekdays it starts on, Monday = 0
+
+
 @dataclass(frozen=True)
 class Route:
     system: str
@@ -73,6 +91,7 @@ class Route:
     timezone: str | None = None  # the property's or system's zone (None: LOCAL_TIMEZONE)
     channel: str | None = None  # where its alerts go in Slack (None: SLACK_ALERT_CHANNEL)
     teams_conversation: str | None = None  # ... and in Teams (None: TEAMS_CONVERSATION_ID)
+    maintenance: tuple[MaintenanceRule, ...] = ()  # its recurring maintenance windows (issue 26)
 
     @property
     def key(self) -> str:
@@ -136,7 +155,40 @@ def builtin() -> Routing:
     return Routing("built-in defaults", {s: Route(s, None, c, configured=False) for s, c in DEFAULTS.items()}, {})
 
 
-_KEYS = ("connector", "options", "timezone", "channel", "teams_conversation")
+_KEYS = ("connector", "options", "timezone", "channel", "teams_conversation", "maintenance")
+
+
+def _clock_time(value: Any, where: str) -> dt.time:
+    if isinstance(value, int) and 0 <= value < 24 * 60:
+        return dt.time(value // 60, value % 60)  # YAML 1.1 reads an unquoted 02:00 as 120 (base 60)
+    try:
+        return dt.time.fromisoformat(str(value).strip().zfill(5))
+    except ValueError:
+        raise RoutingError(f"{where}: expected a local time HH:MM, e.g. \"02:00\", got {value!r}") from None
+
+
+def _maintenance(source: str, where: str, value: Any) -> tuple[MaintenanceRule, ...]:
+    """An entry's `maintenance:` list, validated."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise RoutingError(f"{source}: {where}.maintenance: expected a list of {{from, to, reason, days}}")
+    rules = []
+    for n, entry in enumerate(value):
+        at = f"{source}: {where}.maintenance[{n}]"
+        if not isinstance(entry, dict) or not {"from", "to"} <= set(entry) or set(entry) - {"from", "to", "reason",
+                                                                                              "days"}:
+            raise RoutingError(f"{at}: expected {{from: HH:MM, to: HH:MM, reason: TEXT, days: [mon, …]}}")
+        starts, ends = _clock_time(entry["from"], f"{at}.from"), _clock_time(entry["to"], f"{at}.to")
+        if starts == ends:
+            raise RoutingError(f"{at}: from and to are the same time")
+        days = entry.get("days") or list(WEEKDAYS)
+        names = [str(d).strip().lower()[:3] for d in days] if isinstance(days, list) else None
+        if not names or any(d not in WEEKDAYS for d in names):
+            raise RoutingError(f"{at}.days: expected a list of weekdays ({', '.join(WEEKDAYS)}), got {days!r}")
+        rules.append(MaintenanceRule(starts, ends, str(entry.get("reason") or "maintenance").strip(),
+                                     tuple(sorted({WEEKDAYS.index(d) for d in names}))))
+    return tuple(rules)
 
 
 def _route(source: str, where: str, system: str, prop: str | None, entry: Any, inherit: Route | None = None) -> Route:
@@ -182,7 +234,8 @@ def _route(source: str, where: str, system: str, prop: str | None, entry: Any, i
             raise RoutingError(f"{source}: {where}.options: {exc}") from exc
     return Route(system, prop, name, options, configured=configured,
                  timezone=str(timezone) if timezone is not None else None,
-                 channel=entry.get("channel"), teams_conversation=entry.get("teams_conversation"))
+                 channel=entry.get("channel"), teams_conversation=entry.get("teams_conversation"),
+                 maintenance=_maintenance(source, where, entry.get("maintenance")))
 
 
 def parse(data: Any, source: str) -> Routing:
@@ -207,7 +260,8 @@ def parse(data: Any, source: str) -> Routing:
             where = f"{system}.properties.{prop}"
             properties[(system, str(prop))] = _route(source, where, system, str(prop), prop_entry,
                                                      inherit=defaults.get(system))
-    kept = {s: r for s, r in defaults.items() if r.connector != NONE or r.channel or r.teams_conversation}
+    kept = {s: r for s, r in defaults.items()
+            if r.connector != NONE or r.channel or r.teams_conversation or r.maintenance}
     return Routing(source, kept, properties)
 
 

@@ -314,6 +314,24 @@ def cmd_order(args: argparse.Namespace, settings: Settings) -> int:
     return DONE
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """`syncdesk audit [--order ID…] [--since DATE]`: the audit trail as CSV on stdout, oldest
+    first, the notes written in the alerts' threads among it (issue 26.4)."""
+    import csv
+
+    from workflows.reports.audit import export
+
+    since = _since(args.since)
+    if args.order:
+        _known_orders(settings, args.order)
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["at", "order_id", "item_id", "actor", "action", "result", "detail"])
+    for row in export(settings, args.order or (), since):
+        out.writerow([row.at.isoformat(), row.order_id or "", row.item_id or "", row.actor, row.action, row.result,
+                      json.dumps(row.detail, ensure_ascii=False, sort_keys=True)])
+    return DONE
+
+
 def _outcome_code(outcome: str) -> int:
     return DONE if outcome.startswith(DONE_OUTCOMES) else REFUSED
 
@@ -521,6 +539,28 @@ def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
     return DONE
 
 
+def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    """`syncdesk maintenance [SYSTEM [PROPERTY] FROM-TO REASON | end ID]` (issue 26): the same
+    answer as `/syncdesk maintenance` in Slack and Teams."""
+    from workflows.outage import maintenance
+
+    said = maintenance.answer(settings, args.words, args.actor)
+    if not said.accepted:
+        raise CliError(said.message, USAGE if said.usage else REFUSED)
+    print(said.message)
+    return DONE
+
+
+def _add_maintenance(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("maintenance", help="maintenance windows: list the running and planned ones, set one "
+                       "(failures there are held and nobody is paged) or end one early")
+    p.add_argument("words", nargs="*", metavar="SYSTEM [PROPERTY] FROM-TO REASON | end ID",
+                   help="e.g. `pms HARBOUR 02:00-03:00 \"night audit\"`, `synxis now-2h \"Sabre upgrade\"` (times in "
+                        "the property's time zone), or `end 3`; nothing: list them")
+    p.add_argument("--actor", default=actor, help=ACTOR_HELP)
+    p.set_defaults(func=cmd_maintenance)
+
+
 def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.routing import SYSTEMS
     from workflows.systems import registry
@@ -631,6 +671,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("order", help="one order with its attempts and audit trail")
     p.add_argument("order_id", help="the platform's order id, e.g. ORD-10042")
     p.set_defaults(func=cmd_order)
+    p = sub.add_parser("audit", help="the audit trail as CSV, oldest first, with the notes written in the alerts' "
+                       "threads (the audit export)")
+    p.add_argument("--order", action="append", help="only this order (repeatable)")
+    p.add_argument("--since", help="from this day on: YYYY-MM-DD, today or yesterday (UTC)")
+    p.set_defaults(func=cmd_audit)
     actor = f"cli:{os.environ.get('USER', 'operator')}"
     _add_find(sub, actor)
     for name, func, extra in (
@@ -669,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("until", nargs="?", help="18:00, 2h, or 2026-11-23 18:00 (default: the next hand-off)")
     p.add_argument("--actor", default=actor, help=ACTOR_HELP)
     p.set_defaults(func=cmd_oncall)
+    _add_maintenance(sub, actor)
     return parser
 
 

@@ -24,6 +24,7 @@ from bot.slack.render import (
     escape,
     header,
     section,
+    slack_text,
     system_name,
     who,
 )
@@ -90,7 +91,7 @@ def _time(t: dt.datetime) -> str:
 
 def incident_text(incident: IncidentView) -> str:
     """The notification text (and fallback) of the outage message."""
-    if incident.state == IncidentState.OPEN:
+    if incident.state == IncidentState.OPEN or incident.in_maintenance:
         return incident.summary
     return f"{incident.summary} · all clear"
 
@@ -121,8 +122,8 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
     """The outage message: what, how many, why; the most urgent guests; totals by property;
     the all-clear and the recovery's progress; "Show all" and "Reprocess all N"."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    quiet = incident.state != IncidentState.OPEN
-    mark = "✅" if quiet else "⏸️" if incident.recovery_paused else "🚨"
+    quiet = incident.state != IncidentState.OPEN and not incident.in_maintenance
+    mark = "🔧" if incident.in_maintenance else "✅" if quiet else "⏸️" if incident.recovery_paused else "🚨"
     blocks: list[dict[str, Any]] = [header(f"{mark} {incident.summary}")]
     classes = " · ".join(f"{_class_label(c)} {n:,}" for c, n in incident.error_classes[:8])
     orders = len(incident.order_ids)
@@ -144,13 +145,15 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
         blocks.append(section(f"⏸️ *Recovery paused:* {escape(incident.system_name)} is failing again. "
                               "It resumes, soonest arrival first, after the next all-clear. On-call has been paged.",
                               block_id="paused"))
+    elif incident.in_maintenance:  # issue 26: a maintenance window's failures, held; nobody paged
+        blocks.append(section(slack_text(incident.maintenance_text), block_id="maintenance"))
     elif not quiet:
         blocks.append(section("On-call has been paged once. Failures at "
                               f"{escape(incident.system_name)} are collected here instead of one alert each; "
                               "every order stays tracked (`/syncdesk order ID` shows one with its buttons). "
                               "I'll post the all-clear when it has been quiet for a while."))
     else:
-        blocks.append(section(escape(incident.all_clear_text), block_id="all_clear"))
+        blocks.append(section(slack_text(incident.all_clear_text), block_id="all_clear"))  # who ended a window
     if incident.reprocess_requested_by is not None:
         at = f" at {_time(incident.reprocess_requested_at)}" if incident.reprocess_requested_at else ""
         progress = f": {escape(incident.progress.text)}" if incident.progress else ""
@@ -172,7 +175,9 @@ def incident_blocks(incident: IncidentView, today: dt.date | None = None) -> lis
             },
         })
     blocks.append({"type": "actions", "block_id": "outage_actions", "elements": elements})
-    blocks.append(context(f"syncdesk · outage {incident.incident_id} · opened {_time(incident.opened_at)}"))
+    what = (f"maintenance window {incident.maintenance.window_id}" if incident.maintenance
+            else f"outage {incident.incident_id}")
+    blocks.append(context(f"syncdesk · {what} · opened {_time(incident.opened_at)}"))
     return blocks
 
 

@@ -10,7 +10,11 @@ reminder (`workflows.retail.service.reminders`).
 - The outage message is posted once and then rewritten with `chat.update` (posted again if
   deleted); it lists the outage's orders instead of an alert each. Its "Show all" and
   "Reprocess all N" buttons are handled in `bot.slack.app`.
-- The digest goes to `DIGEST_CHANNEL`, else the alert channel.
+- The digest goes to `DIGEST_CHANNEL`, else the alert channel, and its chart (issue 26.7) is
+  shared beside it with `files_upload_v2` (scope `files:write`): `files.getUploadURLExternal`
+  (filename, length, alt_txt), the PNG POSTed to the `upload_url` it answers, then
+  `files.completeUploadExternal` with the file id and `channel_id`
+  (docs.slack.dev/reference/methods/files.getUploadURLExternal, …/files.completeUploadExternal).
 - The arrival check's summary (issue 25) goes where the property's alerts go, once per day,
   and is rewritten with `chat.update` as checks run and people act.
 
@@ -27,7 +31,7 @@ from typing import Any
 
 from redis import Redis
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.slack import announce_render, arrivals_render, reads, retail_render
 from bot.slack.notifier import GONE, Pacer, web_client
@@ -36,6 +40,7 @@ from workflows.core.messages import MessageRef
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
 from workflows.outage.views import IncidentRead
+from workflows.reports.chart import Chart
 from workflows.reports.digest import Digest
 from workflows.retail.service import RetailReminder
 from workflows.systems.registry import channel_for_system
@@ -105,8 +110,25 @@ class SlackAnnouncer:
         return self._send(channel, announce_render.incident_text(incident), announce_render.incident_blocks(incident))
 
     def show_digest(self, digest: Digest) -> None:
-        self._post(self.settings.digest_channel or self.channel, announce_render.digest_text(digest),
-                   announce_render.digest_blocks(digest))
+        channel, _ = self._post(self.settings.digest_channel or self.channel, announce_render.digest_text(digest),
+                                announce_render.digest_blocks(digest))
+        if digest.chart is not None:
+            self._share_chart(digest.chart, channel)
+
+    def _share_chart(self, chart: Chart, channel: str) -> None:
+        """The chart as a file in `channel` (its id: `files.completeUploadExternal` takes no
+        name), after the digest. The digest is posted already, so a refused upload is logged,
+        not raised: the job's retry would post the digest a second time."""
+        self.pacer.wait(channel)  # the file's share is a message in the channel too
+        try:
+            self.client.files_upload_v2(channel=channel, content=chart.png, filename=chart.filename,
+                                        title=chart.title, alt_txt=chart.alt_text)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            hint = " (reinstall the app from manifest.yml: it asks for files:write)" if error == "missing_scope" else ""
+            log.warning("the digest's chart was not shared in %s: Slack said %s%s", channel, error, hint)
+        except (SlackRequestError, OSError) as exc:  # the upload URL refused the bytes, or was unreachable
+            log.warning("the digest's chart was not shared in %s: %s", channel, exc)
 
     def show_arrivals(self, summary: DaySummary, current: MessageRef, channel: str | None) -> MessageRef:
         """The arrival check's summary: posted once, then rewritten with `chat.update` (posted

@@ -7,9 +7,14 @@ the Home tab.
   "Reprocess all N" (`workflows.outage.requests.reprocess_all`) and "Show all" (a modal listing
   every affected order with its state, a page at a time); the retail reminder's Dispatched
   (`workflows.retail.requests.request_dispatched`).
-- `/syncdesk order X`, `orders …`, `oncall`, `oncall take [until]`, `oncall release`, and
+- `/syncdesk order X`, `orders …`, `oncall`, `oncall take [until]`, `oncall release`,
+  `maintenance [SYSTEM [PROPERTY] FROM-TO "reason" | end ID]` (`workflows.outage.maintenance`), and
   `reconcile` — which calls the platform and Stripe, so it runs after the ack and answers
   through the command's `response_url`.
+- `/syncdesk report ORDER-ID "note"` and the message shortcut "Report to syncdesk": the front
+  desk's report (`bot.slack.report`, issue 26.3), filed after the ack like `reconcile`.
+- `message` events: a person's reply in an alert's thread, its edit and its deletion, become a
+  note in the order's history (`bot.slack.notes`, issue 26.4).
 
 Every listener is parse → authorize → call `workflows.actions.catalogue.perform` (or the
 outage's and retail's requests) → `ack()`; anything that
@@ -18,9 +23,10 @@ to a small thread pool, so the HTTP answer never waits on Slack. That is why the
 with `process_before_response=True` (docs.slack.dev/tools/bolt-python/concepts/lazy-listeners):
 the response leaves as soon as the listener returns, without Bolt's ack-polling loop.
 
-- Requests are verified by Bolt's `RequestVerification` (signing secret, v0 HMAC-SHA256 of
-  `v0:<X-Slack-Request-Timestamp>:<body>`, docs.slack.dev/authentication/verifying-requests-from-slack);
-  a bad signature is 401.
+- Requests are verified where Bolt's `RequestVerification` would (signing secret, v0 HMAC-SHA256 of
+  `v0:<X-Slack-Request-Timestamp>:<body>`, docs.slack.dev/authentication/verifying-requests-from-slack)
+  by `bot.slack.verification`: a bad signature is 401, logged with its reason on the request's
+  line, never with its body (which may be an alert with the guest's details, issue 28).
 - Redeliveries — Events API retries carry `X-Slack-Retry-Num`/`X-Slack-Retry-Reason`
   (docs.slack.dev/apis/events-api, "Retries") — and double clicks are answered 200 without
   doing anything twice: a delivery seen before (same event_id, same click `action_ts`) is
@@ -54,8 +60,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail_render, support
+from bot.slack import notes as thread_notes
+from bot.slack import report as front_desk
 from bot.slack.auth import UsergroupGate
 from bot.slack.notifier import web_client
+from bot.slack.verification import REFUSED, SignatureCheck
 from bot.wording import revealed
 from workflows.actions.moves import REFUSAL
 from workflows.core import metrics
@@ -66,6 +75,7 @@ from workflows.oncall import requests as oncall_actions
 from workflows.orders import guest_message
 from workflows.orders import reads as orders
 from workflows.orders import search
+from workflows.outage import maintenance
 from workflows.outage import requests as outage
 from workflows.outage.views import incident_page
 from workflows.retail import requests as retail_actions
@@ -76,7 +86,8 @@ DELIVERY_MEMORY_SECONDS = 3600
 USAGE = ("Usage: `/syncdesk order ORD-10042` · `/syncdesk orders [failed|ready|processing|success] "
          "[today|YYYY-MM-DD]` · `/syncdesk find walker` (guest name, e-mail, phone, confirmation number or payment "
          "reference) · `/syncdesk oncall` · `/syncdesk oncall take [18:00|2h]` · `/syncdesk oncall release` "
-         "· `/syncdesk reconcile`")
+         "· `/syncdesk reconcile` · `/syncdesk maintenance [SYSTEM [PROPERTY] FROM-TO \"reason\" | end ID]` "
+         "· `/syncdesk report ORD-10042 \"guest at the desk, no booking\"`")
 RECONCILING = "🔎 Reconciling syncdesk, the platform and Stripe… the result follows here in a moment."
 # A bare Slack user id in on-call text ("On call now: U0ANA") shown as a mention; ids carry a digit, words don't.
 _BARE_USER = re.compile(r"(?<![@\w:])([UW](?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b")
@@ -193,7 +204,7 @@ class SlackSurface:
             snap = reads.snapshot(self.settings, words[1])
             if snap is None:
                 return {"text": f"Order {render.escape(words[1])} is not known to syncdesk."}
-            return {"text": render.alert_text(snap), "blocks": render.alert_blocks(snap)}
+            return {"text": render.alert_text(snap), "blocks": render.lookup_blocks(snap)}  # with its notes
         if words and words[0] == "orders":
             status = next((w for w in words[1:] if w in render.QUEUE_STATUSES), None)
             day = next((_day(w) for w in words[1:] if _day(w)), None)
@@ -274,9 +285,10 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     surface = SlackSurface(settings, client, UsergroupGate(client, settings.slack_allowed_usergroup,
                                                            allow_any=settings.allow_any_member))
     secret = settings.secret("slack_signing_secret") if settings.slack_signing_secret else None
-    app = App(client=client, signing_secret=secret,
-              request_verification_enabled=secret is not None, token_verification_enabled=False,
-              process_before_response=True)
+    # Bolt's own check logs the unverified body; ours stands in its place (before authorization).
+    app = App(client=client, signing_secret=secret, request_verification_enabled=False,
+              before_authorize=SignatureCheck(secret) if secret is not None else None,
+              token_verification_enabled=False, process_before_response=True)
     app.use(_skip_redeliveries(settings))
 
     @app.error
@@ -293,6 +305,10 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         else:
             log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack action is refused until it is "
                         "(or ALLOW_ANY_MEMBER=true)")
+
+    # Every move of the catalogue (buttons, overflow menus, forms) first: Bolt tries listeners in
+    # the order they were registered, and a move's click is the request that must be quickest.
+    moves.register(app, surface)
 
     @app.action(announce_render.REPROCESS_ALL)
     def reprocess_all(ack: Any, body: dict[str, Any]) -> None:
@@ -360,8 +376,13 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         words = text.split()
         if words[:1] == ["oncall"]:
             return ack(response_type="ephemeral", text=surface.oncall(words[1:], body))
+        if words[:1] == ["maintenance"]:  # issue 26: a window set or ended is said in the channel
+            said = maintenance.answer(settings, words[1:], forms.actor(body))
+            return ack(response_type="in_channel" if said.public else "ephemeral", text=render.slack_text(said.message))
         if words[:1] == ["find"]:
             return ack(response_type="ephemeral", **surface.find(text[len("find"):], body))
+        if words[:1] == ["report"]:  # issue 26.3: the front desk's report, filed after the ack
+            return ack(response_type="ephemeral", text=front_desk.command(surface, body, text[len("report"):]))
         if words == ["reconcile"]:
             ack(response_type="ephemeral", text=RECONCILING)
             return surface.later(surface.reconcile, body)
@@ -373,9 +394,10 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
         if event.get("tab", "home") == "home":
             surface.later(surface.publish_home, event["user"])
 
-    moves.register(app, surface)  # every move of the catalogue: buttons, overflow menus, forms
     arrivals.register(app, surface)  # the arrival summary's Checked and It's fine
     support.register(app, surface)  # the outage message's Draft support request
+    thread_notes.register(app, settings)  # replies in an alert's thread: notes in the order's history
+    front_desk.register(app, surface)  # the front desk's report: the message shortcut and its form
     app.surface = surface  # type: ignore[attr-defined]  # tests and the bench reach the pool
     return app
 
@@ -394,6 +416,8 @@ def starlette_endpoint(bolt: App) -> Callable[[Request], Any]:
             request.state.order_id = order_id  # for the request log line (syncdesk.web.RequestLog)
         started = time.perf_counter()
         bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
+        if refused := bolt_request.context.get(REFUSED):  # why, for the log line; an unsigned body names no order
+            request.state.reason, request.state.order_id = refused, None
         metrics.ACK_SECONDS.labels("slack", _kind(bolt_request.body)).observe(time.perf_counter() - started)
         return to_starlette_response(bolt_response)
     return slack_events

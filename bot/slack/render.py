@@ -84,7 +84,7 @@ from workflows.core.statuses import (
     ItemStatus,
     QueueStatus,
 )
-from workflows.orders.lookup import QueueRow, money
+from workflows.orders.lookup import QueueRow, money, note_line
 from workflows.orders.reads import ExistingCheck
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
@@ -254,6 +254,16 @@ def _why(item: ItemView, order_id: str) -> dict[str, Any]:
     return section(text, block_id=f"why:{item.item_id}"[:255])  # View log is in the item's overflow menu
 
 
+def _problem_why(s: OrderSnapshot, item: ItemView) -> dict[str, Any] | None:
+    """Why an item with no failure is alerted: the booking problem the arrival check or the front
+    desk found (issues 25, 26.3), and its next step; None for an ordinary failure."""
+    problem = s.problem(item.item_id)
+    if problem is None:
+        return None
+    return section(f"*Why: {escape(problem.title)}.* {escape(cut(problem.detail, 1500))}\n"
+                   f"*Next step:* {escape(problem.next_step)}", block_id=f"why:{item.item_id}"[:255])
+
+
 def _attempts(s: OrderSnapshot, item: ItemView) -> dict[str, Any]:
     lines = attempt_lines(s, item, _attempt_line)
     return context(f"*Attempts ({len(item.attempts)}):*\n" + "\n".join(lines) if lines else "*Attempts:* none yet")
@@ -268,7 +278,7 @@ def playbook_block(item: ItemView) -> dict[str, Any]:
 
 
 def _move_button(s: OrderSnapshot, move: Move) -> dict[str, Any]:
-    style = "primary" if move.key in (REPROCESS, MARK_COMPLETE) else None
+    style = "primary" if move.key in (REPROCESS, MARK_COMPLETE, CatalogueMove.REBOOK) else None
     return button(move.label, move.key, _value(s.order_id, move.item_id), style)
 
 
@@ -320,7 +330,7 @@ def alert_blocks(s: OrderSnapshot, today: dt.date | None = None) -> list[dict[st
     for item in failing[:MAX_ITEMS_SHOWN]:
         status = " · ⏳ *reprocessing now*" if item.sync_status == QueueStatus.PROCESSING else ""
         item_blocks = [divider(), section(_item_line(item) + status, block_id=f"item:{item.item_id}"[:255]),
-                       _why(item, s.order_id), _attempts(s, item)]
+                       _problem_why(s, item) or _why(item, s.order_id), _attempts(s, item)]
         item_blocks += [playbook_block(item)] if is_manual(item) else []
         item_actions = _actions(s, item_moves(offered, item.item_id), f"actions:{item.item_id}")
         item_blocks += [item_actions] if item_actions else []
@@ -382,6 +392,17 @@ def resolved_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
         *([{"type": "actions", "block_id": "order_close", "elements": [
             button(MOVE_LABELS[close], close.value, _value(s.order_id))]}] if closable(s.status) else []),
     ]
+
+
+def lookup_blocks(s: OrderSnapshot) -> list[dict[str, Any]]:
+    """`/syncdesk order X`'s answer: the alert, then the notes written in its thread (issue 26.4).
+    A note from Slack is Slack's own mrkdwn already (mentions, escaped `&<>`); one from Teams is
+    escaped here."""
+    if not s.notes:
+        return alert_blocks(s)
+    lines = [note_line(n, who, (lambda t: t) if n.surface == "slack" else escape, _time) for n in s.notes]
+    return alert_blocks(s)[:MAX_MESSAGE_BLOCKS - 2] + [divider(), section("*Notes*\n" + "\n".join(lines),
+                                                                          block_id="notes_history")]
 
 
 def outcome_reply(e: AuditView) -> str | None:
@@ -588,6 +609,7 @@ def home_view(open_orders: Iterable[OrderSnapshot], rows: Sequence[QueueRow], li
 
 CANCEL_REFUND_VIEW = "cancel_refund_submit"
 UNDO_VIEW = "undo_manual_submit"
+FINE_VIEW = "its_fine_submit"
 SNOOZE_VIEW = "snooze_submit"
 HAND_OVER_VIEW = "hand_over_submit"
 SNOOZE_BLOCK = "snooze"
@@ -628,6 +650,17 @@ def undo_modal(s: OrderSnapshot, item_id: str, metadata: str) -> dict[str, Any]:
                 f"`{escape(item.external_reference or '')}` by {who(item.confirmed_by or '')}. Undo puts it back to "
                 "failed here and to its previous status on the platform; the reference stays in its history."),
         _reason_input("What was wrong?", "e.g. typed the reference of another booking"),
+    ])
+
+
+def fine_modal(s: OrderSnapshot, item_id: str, metadata: str) -> dict[str, Any]:
+    """It's fine, on a booking problem: why the booking is fine as it is (required, audited)."""
+    problem = s.problem(item_id)
+    found = f" {escape(cut(problem.detail, 1500))}" if problem else ""
+    return _modal(FINE_VIEW, "It's fine", "It's fine", metadata, [
+        section(f"*{escape(s.order_id)} · {escape(item_id)}*:{found}\nSaying it is fine settles this, and the alert "
+                "resolves when nothing else is owed."),
+        _reason_input("Why is the booking fine?", "e.g. guest rebooked by phone, CRS number on the folio"),
     ])
 
 

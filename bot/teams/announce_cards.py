@@ -2,13 +2,18 @@
 their frozen views: the outage card (`workflows.outage.views.IncidentView`, the same view as
 Slack's message: counts, most urgent guests, totals by property, progress; "Reprocess all N"
 as an `Action.Execute`, "Show all" as an `Action.Submit` answered with a list card a page at
-a time, `IncidentPage`) and the daily digest (`workflows.reports.digest.Digest`). No I/O here.
+a time, `IncidentPage`) and the daily digest (`workflows.reports.digest.Digest`), with its chart
+(issue 26.7) as an `Image` whose url is a `data:image/png;base64,…` URI: the Image element takes
+a data URI from Adaptive Cards 1.2 (adaptivecards.io/explorer/Image.html), and Teams leaves
+base64 images out of a bot message's size limit (learn.microsoft.com/microsoftteams/platform/
+bots/how-to/format-your-bot-messages). No I/O here.
 
 Same schema and conventions as `bot.teams.cards` (Adaptive Cards 1.5, Universal Actions).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +23,7 @@ from bot.teams.cards import (
     VERSION,
     cut,
     facts,
+    plain,
     system_name,
     text,
     who,
@@ -76,11 +82,13 @@ def _show_all(incident_id: int, page: int, title: str) -> dict[str, Any]:
 
 def incident_card(incident: IncidentView, today: dt.date | None = None) -> dict[str, Any]:
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    quiet = incident.state != IncidentState.OPEN
+    quiet = incident.state != IncidentState.OPEN and not incident.in_maintenance
     classes = " · ".join(f"{_label(c)} {n:,}" for c, n in incident.error_classes[:8]) or "no class recorded"
     body: list[dict[str, Any]] = [
-        text(f"{'✅' if quiet else '⏸️' if incident.recovery_paused else '🚨'} {incident.summary}", size="Large",
-             weight="Bolder", style="heading", color="Good" if quiet else "Attention"),
+        text(f"{'🔧' if incident.in_maintenance else '✅' if quiet else '⏸️' if incident.recovery_paused else '🚨'} "
+             f"{incident.summary}", size="Large",
+             weight="Bolder", style="heading",
+             color="Good" if quiet else "Warning" if incident.in_maintenance else "Attention"),
         facts(("Failures", f"{incident.failure_count:,} at {incident.system_name}: {classes}"),
               ("When", f"first {_hm(incident.first_failure_at)}, last {_hm(incident.last_failure_at)}"),
               ("Orders", f"{len(incident.order_ids):,} affected, {incident.open_items:,} still open")),
@@ -96,8 +104,10 @@ def incident_card(incident: IncidentView, today: dt.date | None = None) -> dict[
     if incident.recovery_paused:
         body.append(text(f"⏸️ Recovery paused: {incident.system_name} is failing again. It resumes, soonest "
                          "arrival first, after the next all-clear. On-call has been paged."))
+    elif incident.in_maintenance:  # issue 26: a maintenance window's failures, held; nobody paged
+        body.append(text(plain(incident.maintenance_text)))
     else:
-        body.append(text(incident.all_clear_text if quiet else
+        body.append(text(plain(incident.all_clear_text) if quiet else
                          "On-call has been paged once. Failures are collected here instead of one alert each; "
                          "every order stays tracked (send **order ID** for one). I'll post the all-clear when it "
                          "has been quiet for a while."))
@@ -183,6 +193,9 @@ def digest_card(digest: Digest) -> dict[str, Any]:
         facts(("Failures", cut(failures, MAX_TEXT)), ("Time to resolution", resolution),
               ("Still open", str(len(digest.open_orders)))),
     ]
+    if digest.chart is not None:  # issue 26.7: failures per day by system over 14 days
+        body.append({"type": "Image", "url": "data:image/png;base64," + base64.b64encode(digest.chart.png).decode(),
+                     "altText": digest.chart.alt_text, "size": "Stretch"})
     if digest.response:  # issue 26: time to first action and to resolution, against last week
         body.append(text("**Response times** (medians; count): " + "; ".join(r.text() for r in digest.response[:15])))
     if digest.channels:  # issue 14: what each alert conversation covers

@@ -14,8 +14,14 @@ Activities (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-co
 - `message` with a `value`: an `Action.Submit` click; acknowledged with a reply. The outage
   card's "Show all" (and its list's "Previous"/"Next") is answered with a page of the list.
 - `message` with text: `order ORD-10042` answers with the order's card, `oncall` with who
-  is on call, `find <text>`, `orders [status]` and `reconcile` as Slack's `/syncdesk` does
-  (issue 14); @mentions of the bot (`<at>…</at>`) are ignored.
+  is on call, `find <text>`, `orders [status]`, `reconcile` and `maintenance …` as Slack's
+  `/syncdesk` does (issues 14, 26); @mentions of the bot (`<at>…</at>`) are ignored.
+- `report ORDER-ID note`: the front desk's report (issue 26.3, `workflows.arrivals.report`),
+  answered with its outcome: the order's urgent alert, the note in its thread, on-call told.
+- a `message` in an alert card's thread that is none of those commands, its `messageUpdate` and
+  its `messageDelete`: a note in the order's history (`bot.teams.notes`, issue 26.4). Other
+  channel messages that name no command and do not @mention syncdesk are people talking to
+  each other (the app's `ChannelMessage.Read.Group` consent delivers them all): no answer.
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.teams import announce_cards, arrivals_cards, cards, reads, retail_cards
+from bot.teams import announce_cards, arrivals_cards, cards, notes, reads, retail_cards
 from bot.wording import cut, revealed
 from bot.teams.auth import BotConnectorAuth, Unauthorized
 from bot.teams.connector import BotConnector, BotToken, message
 from bot.teams.gate import MemberGate
 from workflows.actions.catalogue import perform, refuse
 from workflows.actions.moves import REFUSAL, Answers, Move
+from workflows.arrivals import report as front_desk
 from workflows.arrivals.check import mark_checked
 from workflows.core import states
 from workflows.core.answers import Ack
@@ -49,6 +56,7 @@ from workflows.guests.reveal import reveal
 from workflows.orders import guest_message
 from workflows.orders import reads as orders
 from workflows.orders import search
+from workflows.outage import maintenance
 from workflows.outage import requests as outage
 from workflows.outage import support
 from workflows.outage.views import incident_page
@@ -61,8 +69,13 @@ INVOKE_ACTION = "adaptiveCard/action"
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
 USAGE = ("Send **order ORD-10042** to see an order's alert, **find walker** to find orders by guest name, e-mail, "
          "phone, confirmation number or payment reference, **orders [failed]** for the order queue, **reconcile** "
-         "to compare syncdesk, the platform and Stripe, or **oncall** to see who is on call.")
+         "to compare syncdesk, the platform and Stripe, **oncall** to see who is on call, or **maintenance** "
+         "for the maintenance windows (**maintenance SYSTEM [PROPERTY] FROM-TO \"reason\"** sets one, "
+         "**maintenance end ID** ends it). At the front desk with no booking for the guest: **report ORD-10042 "
+         "guest at the desk, no booking** opens an urgent alert.")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+# The first words `lookup` answers; a reply in an alert's thread that starts with none of them is a note.
+COMMANDS = ("order", "oncall", "find", "orders", "reconcile", "maintenance", "report")
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,11 @@ class Turn:
     user_id: str | None
     user_name: str
     tenant_id: str | None
+    # a reply's thread root, the Teams event of a messageUpdate/messageDelete, the bot's own name (issue 26.4)
+    reply_to_id: str | None = None
+    event_type: str = ""
+    bot_name: str = ""
+    conversation_type: str = ""
 
     @classmethod
     def read(cls, activity: dict[str, Any]) -> Turn:
@@ -97,12 +115,23 @@ class Turn:
             service_url=opt(activity.get("serviceUrl")),
             user_id=opt(sender.get("aadObjectId")) or opt(sender.get("id")),
             user_name=str(sender.get("name") or "someone"), tenant_id=tenant,
+            reply_to_id=opt(activity.get("replyToId")),
+            event_type=str(obj(activity.get("channelData")).get("eventType") or ""),
+            bot_name=str(obj(activity.get("recipient")).get("name") or ""),
+            conversation_type=str(conversation.get("conversationType") or ""),
         )
 
     @property
     def actor(self) -> str:
         """Who clicked, as the audit trail and the replies name them."""
         return f"teams:{self.user_id or 'unknown'} ({self.user_name})"
+
+    @property
+    def chatter(self) -> bool:
+        """A channel message that does not @mention syncdesk: people talking to each other, which
+        Teams sends the bot once the team granted it ChannelMessage.Read.Group (teams/manifest.json)."""
+        mention = f"<at>{self.bot_name}</at>".lower() if self.bot_name else "<at>"
+        return self.conversation_type == "channel" and mention not in self.text.lower()
 
 
 @dataclass
@@ -199,6 +228,8 @@ class TeamsSurface:
             if action is not None:
                 ack = self.act(turn, action)
                 return Answer(200, None, [lambda: self.reply(turn, cards.plain(ack.message))])
+        if turn.kind in notes.KINDS and notes.record(self.settings, turn, COMMANDS):  # a reply in an alert's thread
+            return Answer(200, None)
         if turn.kind == "message" and turn.text.strip():
             return Answer(200, None, [lambda: self.lookup(turn)])
         return Answer(200, None)
@@ -309,22 +340,28 @@ class TeamsSurface:
                  (turn.conversation_id or "").split(";")[0], turn.service_url)
         words = " ".join(_MENTION.sub(" ", turn.text).split()).split(" ")
         command = words[0].lower() if words and words[0] else ""
-        if command not in ("order", "oncall", "find", "orders", "reconcile"):
-            return self.reply(turn, USAGE)
+        if command not in COMMANDS:  # channel chatter not addressed to syncdesk (RSC delivers it all) gets no answer
+            return None if turn.chatter else self.reply(turn, USAGE)
         decision = self.gate.check(turn.user_id, turn.tenant_id)
         if not decision.allowed:
             self._audit_refusal(turn, f"lookup.{command}", None, None, decision.reason)
             return self.reply(turn, decision.tell or REFUSAL)
         if command == "oncall":
             return self.reply(turn, self.oncall())
+        if command == "maintenance":  # issue 26: list, set or end a window (the reply is in the conversation)
+            return self.reply(turn, cards.plain(maintenance.answer(self.settings, words[1:], turn.actor).message))
         if command in ("find", "orders", "reconcile"):
             return self.answer(turn, command, _MENTION.sub(" ", turn.text).strip()[len(command):])
+        if command == "report":  # issue 26.3: the front desk's report (this runs after the answer has left)
+            order_id, note = front_desk.parse(_MENTION.sub(" ", turn.text).strip()[len(command):])
+            found = front_desk.file(self.settings, order_id, note, turn.actor, via="teams")
+            return self.reply(turn, found.message)
         if len(words) != 2:
             return self.reply(turn, USAGE)
         snapshot = orders.snapshot(self.settings, words[1])
         if snapshot is None:
             return self.reply(turn, f"Order {words[1]} is not known to syncdesk.")
-        self.reply(turn, cards.summary(snapshot), cards.attachment(cards.alert_card(snapshot)))
+        self.reply(turn, cards.summary(snapshot), cards.attachment(cards.lookup_card(snapshot)))  # with its notes
 
 
     def outage_list(self, turn: Turn, incident_id: int, number: int) -> None:

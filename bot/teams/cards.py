@@ -91,7 +91,7 @@ from workflows.core.statuses import (
     ItemStatus,
     QueueStatus,
 )
-from workflows.orders.lookup import QueueRow, money
+from workflows.orders.lookup import QueueRow, money, note_line
 from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSnapshot
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -106,6 +106,8 @@ REASON = "reason"  # the input of "Complete without payment check"
 # the inputs of the moves' forms (each id also carries the item id: one card holds every item's)
 CANCEL_REASON, UNDO_REASON, SNOOZE_CHOICE, SNOOZE_UNTIL, OWNER = (
     "cancel_reason", "undo_reason", "snooze_choice", "snooze_until", "owner")
+FINE_REASON = "fine_reason"  # It's fine, on a booking problem (issues 25, 26.3)
+REBOOK, ITS_FINE = CatalogueMove.REBOOK.value, CatalogueMove.ITS_FINE.value
 
 MAX_TEXT = 500
 # Teams refuses messages over about 28 KB: a big order is shown with shorter logs and fewer
@@ -198,6 +200,17 @@ def _why(item: ItemView) -> list[dict[str, Any]]:
         blocks.append(text(cut(last.message, MAX_TEXT), isSubtle=True, spacing="Small"))
     blocks.append(text(f"**Next step:** {next_step(cls, item)}", spacing="Small"))
     return blocks
+
+
+def _problem_why(s: OrderSnapshot, item: ItemView) -> list[dict[str, Any]]:
+    """Why an item with no failure is alerted: the booking problem the arrival check or the front
+    desk found (issues 25, 26.3), and its next step; empty for an ordinary failure."""
+    problem = s.problem(item.item_id)
+    if problem is None:
+        return []
+    return [text(f"**Why: {problem.title}.**", color="Attention"),
+            text(cut(problem.detail, MAX_TEXT), isSubtle=True, spacing="Small"),
+            text(f"**Next step:** {problem.next_step}", spacing="Small")]
 
 
 def _playbook(item: ItemView) -> list[dict[str, Any]]:
@@ -305,8 +318,13 @@ def _move_action(s: OrderSnapshot, move: Move, log_limit: int) -> dict[str, Any]
     """A move as an action: a button, or (`mode: secondary`) an entry of the card's overflow menu."""
     item = next((i for i in s.items if i.item_id == move.item_id), None)
     action: dict[str, Any] | None
-    if move.key == REPROCESS:
-        action = execute(move.label, REPROCESS, s.order_id, move.item_id, "positive")
+    if move.key in (REPROCESS, REBOOK):
+        action = execute(move.label, move.key, s.order_id, move.item_id, "positive")
+    elif move.key == ITS_FINE and item is not None:
+        action = _show(move.label, _reason_card(
+            "Why is the booking fine?", FINE_REASON, item.item_id,
+            f"Saying it is fine settles {item.item_id}'s booking problem; the alert resolves when nothing else is owed.",
+            execute("It's fine", ITS_FINE, s.order_id, item.item_id)))
     elif move.key == BOOKED_MANUALLY and item is not None:
         action = _show(move.label, _booked_manually_card(s, item))
     elif move.key == VIEW_LOG and item is not None:
@@ -345,7 +363,7 @@ def _item_container(s: OrderSnapshot, item: ItemView, log_limit: int, offered: l
     items: list[dict[str, Any]] = [
         text(f"**{item.item_id}** · {qty}{cut(item.description, 200) or item.kind}{running}", weight="Bolder"),
         text(f"{_dates(item)} · {party} · {system_name(item.system)} · {_property(item)}", spacing="None"),
-        *_why(item),
+        *(_problem_why(s, item) or _why(item)),
         *_attempts(s, item),
         *_playbook(item),
         *_action_set(s, item_moves(offered, item.item_id), log_limit),
@@ -455,6 +473,29 @@ def resolved_card(s: OrderSnapshot) -> dict[str, Any]:
     ], summary(s))
 
 
+MAX_NOTES, MAX_NOTE_TEXT = 8, 300  # the newest notes, each cut
+
+
+def lookup_card(s: OrderSnapshot) -> dict[str, Any]:
+    """`order ORD-10042`'s answer: the alert card, then the newest notes written in its thread
+    (issue 26.4), as many as keep the card under MAX_CARD_BYTES; the older ones are counted."""
+    shown = alert_card(s)
+    if not s.notes:
+        return shown
+    lines = [text(note_line(n, who, lambda words: cut(words, MAX_NOTE_TEXT), _time), spacing="None")
+             for n in s.notes[-MAX_NOTES:]]
+
+    def with_notes(kept: list[dict[str, Any]]) -> dict[str, Any]:
+        older = len(s.notes) - len(kept)
+        return {**shown, "body": [*shown["body"], text("**Notes**", separator=True),
+                                  *([text(f"…{older} older notes: `syncdesk order {s.order_id}`", spacing="None")]
+                                    if older else []), *kept]}
+
+    while lines and len(json.dumps(with_notes(lines)).encode()) > MAX_CARD_BYTES:
+        lines = lines[1:]
+    return with_notes(lines)
+
+
 def attachment(card: dict[str, Any]) -> dict[str, Any]:
     """A card as a Bot Framework message attachment."""
     return {"contentType": CONTENT_TYPE, "content": card}
@@ -503,7 +544,8 @@ def parse_action(verb: str | None, data: Any) -> CardAction | None:
         value = data.get(input_id(name, ""))
         return value.strip() if isinstance(value, str) else ""
 
-    reason = {CANCEL_REFUND: field(CANCEL_REASON), UNDO_MANUAL: field(UNDO_REASON)}.get(verb, order_field(REASON))
+    reason = {CANCEL_REFUND: field(CANCEL_REASON), UNDO_MANUAL: field(UNDO_REASON),
+              ITS_FINE: field(FINE_REASON)}.get(verb, order_field(REASON))
     return CardAction(verb, order_id, item_id, reference=field("reference"),
                       payment_method=field("payment_method") or None, notes=field("notes") or None,
                       reason=reason, choice=order_field(SNOOZE_CHOICE), until=order_field(SNOOZE_UNTIL),

@@ -8,6 +8,19 @@
   `conversations.open` (a DM channel `D…` per user), `views.open`, `views.update`,
   `views.publish`, `usergroups.users.list`.
 - `POST /hooks/<anything>`: a `response_url` (what Bolt's `respond()` posts to).
+- File uploads as slack_sdk's `files_upload_v2` makes them (issue 26.7):
+  `files.getUploadURLExternal` (filename and length required: `invalid_arguments` without
+  them, `missing_argument` for a length of 0, `alt_txt_too_large` past 1000 characters) answers
+  an `upload_url` on this server and a file id; `POST /upload/v1/<ticket>` takes the bytes, raw
+  or as a multipart form's file part, and answers 200 `OK - <length>` (404 for an unknown or
+  finished ticket; 400 when the bytes are not the length announced: the fake's strict
+  reading); `files.completeUploadExternal` (`files` a JSON array of `{"id", "title"}`) shares
+  them to `channel_id` (or `channels`, ids only: `channel_not_found` for a name or an unknown
+  id), in `thread_ts` if given (a message in that one channel, else `invalid_arguments`: the
+  fake's strict reading), as a bot message carrying the file. A file id that was never issued,
+  whose bytes were not uploaded, or that was completed already is `file_not_found`
+  (docs.slack.dev/reference/methods/files.getUploadURLExternal, …/files.completeUploadExternal:
+  "This method can only be called once"). `shared_files()` lists what was shared, with bytes.
 - `apps.connections.open` (Socket Mode): only with the app-level token (`xapp-…`, scope
   connections:write) in the `Authorization` header, as the method page requires; a bot token
   is `not_allowed_token_type`. Answers `{"ok": true, "url": <one-use ticket>}` from the
@@ -21,9 +34,12 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import itertools
 import json
 import re
+import secrets
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -50,9 +66,11 @@ class FakeSlack(FakeServer):
         self._calls: list[tuple[str, dict[str, Any]]] = []
         self._errors: list[list[Any]] = []  # [method, status, error, retry_after, times]
         self._ts = itertools.count(1)
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> its upload ticket (files.getUploadURLExternal)
         self.route("POST", r"/api/(?P<method>[\w.]+)", self._api)
         self.route("GET", r"/api/(?P<method>[\w.]+)", self._api)
         self.route("POST", r"/hooks/.*", self._hook)
+        self.route("POST", r"/upload/v1/(?P<ticket>[\w-]+)", self._upload)
 
     @property
     def api_url(self) -> str:
@@ -73,6 +91,13 @@ class FakeSlack(FakeServer):
     def fail(self, method: str, error: str, times: int = 1) -> None:
         with self.lock:
             self._errors.append([method, 200, error, None, times])
+
+    def shared_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files completed with files.completeUploadExternal (in `channel`, by id): id, filename,
+        title, alt_txt, data (the bytes), channels, thread_ts and the ts of the message sharing it."""
+        with self.lock:
+            return [dict(t) for t in self.uploads.values() if t["completed"]
+                    and (channel is None or channel in t["channels"])]
 
     # -- wire format -----------------------------------------------------------------------
     @staticmethod
@@ -114,6 +139,23 @@ class FakeSlack(FakeServer):
         if handler is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
         return Reply(200, handler(args))
+
+    def _upload(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
+        """The `upload_url`: Slack answers HTTP 200 when the bytes arrived, anything else is a failure."""
+        ticket = next((t for t in self.uploads.values() if t["ticket"] == match.group("ticket")), None)
+        if ticket is None or ticket["completed"]:
+            return Reply(404, body=b"upload ticket not found", headers={"Content-Type": "text/plain"})
+        data = req.body
+        if (req.header("Content-Type") or "").startswith("multipart/form-data"):
+            form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {req.header('Content-Type')}\r\n\r\n".encode() + req.body)
+            data = next((bytes(part.get_payload(decode=True) or b"") for part in form.iter_parts()
+                         if part.get_filename()), b"")
+        if len(data) != ticket["length"]:
+            return Reply(400, body=f"expected {ticket['length']} bytes, got {len(data)}".encode(),
+                         headers={"Content-Type": "text/plain"})
+        ticket["data"] = data
+        return Reply(200, body=f"OK - {len(data)}".encode(), headers={"Content-Type": "text/plain"})
 
     def _hook(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
         self.hooks.append(dict(json.loads(req.body or b"{}"), _path=req.path))
@@ -198,6 +240,53 @@ class FakeSlack(FakeServer):
         view = self._view(args["view"])
         self.home[str(args.get("user_id"))] = view
         return {"ok": True, "view": view}
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {
+                "messages": ["[ERROR] missing required field: " + ("filename" if not filename else "length")]}}
+        if int(length) == 0:
+            return {"ok": False, "error": "missing_argument"}
+        if len(str(args.get("alt_txt") or "")) > 1000:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id, ticket = f"F{next(self._ts):010d}", secrets.token_urlsafe(12)
+        self.uploads[file_id] = {"id": file_id, "ticket": ticket, "filename": filename, "length": int(length),
+                                 "alt_txt": args.get("alt_txt"), "data": None, "completed": False,
+                                 "title": None, "channels": [], "thread_ts": None, "ts": None}
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{ticket}", "file_id": file_id}
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        try:
+            files = json.loads(files) if isinstance(files, str) else files
+        except ValueError:
+            files = None
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return {"ok": False, "error": "invalid_arguments"}
+        where = [c for c in [args.get("channel_id"), *str(args.get("channels") or "").split(",")] if c]
+        if any(c not in self.channels.values() and not c.startswith(("D", "G")) for c in where):
+            return {"ok": False, "error": "channel_not_found"}
+        thread = args.get("thread_ts")
+        if thread and (len(where) != 1 or (where[0], str(thread)) not in self.messages):
+            return {"ok": False, "error": "invalid_arguments"}
+        tickets = [self.uploads.get(str(f["id"])) for f in files]
+        if any(t is None or t["completed"] or t["data"] is None for t in tickets):
+            return {"ok": False, "error": "file_not_found"}
+        shared = []
+        for f, t in zip(files, tickets):
+            assert t is not None
+            t.update(completed=True, title=f.get("title") or t["filename"], channels=where, thread_ts=thread)
+            shared.append({"id": t["id"], "title": t["title"]})
+        for channel in where:  # the bot's message that carries the files
+            ts = self._new_ts()
+            self.messages[(channel, ts)] = {"type": "message", "ts": ts, "text": args.get("initial_comment") or "",
+                                            "files": shared, "thread_ts": thread, "bot_id": "B0SYNCBOT",
+                                            "user": BOT_USER, "blocks": []}
+            for t in tickets:
+                assert t is not None
+                t["ts"] = t["ts"] or ts
+        return {"ok": True, "files": shared}
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = args.get("usergroup")

@@ -117,7 +117,7 @@ def test_would_post_names_the_error_class_the_reason_and_the_buttons(live_app, s
                            "(missing required settings: SYNXIS_API_URL")
     # Issue 27: what the alert would show, nothing cut mid-word.
     assert "— support: Sabre Hospitality (SynXis) support" in line
-    assert "| arrives Tue 01 Dec · £240.00 · guest Larry Walker | payment: ⏳ not checked yet" in line
+    assert "| arrives Tue 01 Dec · £240.00 · guest Larry W. | payment: ⏳ not checked yet" in line  # masked (issue 28)
     assert "| order: I'm on it, Message guest, Snooze, Hand over | status=In Progress" in line
     assert "…" not in line
 
@@ -176,3 +176,63 @@ def test_the_worker_and_the_clock_say_their_queues_and_redis(settings):
         clock.communicate(timeout=20)
     assert first.split(" INFO syncdesk.worker ", 1)[1].strip() == (
         f"clock started (pid {clock.pid}): a tick every 0.2 s, for queues {queues} at Redis {settings.redis_url}")
+
+
+def test_the_would_post_line_masks_the_guest_and_scrubs_a_vendors_error_that_quotes_them(live_app, settings, caplog):
+    """Issue 28: with no chat token the alert is logged; the log line names the guest masked
+    and a booking system's error that quotes them carries `[guest of ORD-…]` instead."""
+    quoting = "Guest LARRY.WALKER@EXAMPLE.COM (+44 555 123 4567) rejected: Walker, Larry already booked"
+    assert post_failure(live_app.url, payload(failure__code="not_mapped", failure__message=quoting)).status_code == 202
+    with transaction(settings.database_url) as session:
+        snapshot = load(session, "ORD-10042", guest_details="full")
+    caplog.set_level(logging.WARNING, logger="bot.log")
+    LogNotifier("teams").show(snapshot, (None, None))
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.log"]
+    assert ("not_mapped: Guest [guest of ORD-10042] ([guest of ORD-10042]) rejected: [guest of ORD-10042], "
+            "[guest of ORD-10042] already booked [") in line
+    assert "guest Larry W. |" in line
+    assert not re.search(r"walker|example\.com|5551234567|555 123 4567", line, re.IGNORECASE)
+    assert "Show guest details" not in line  # the buttons are the alert's own: it is not masked in chat
+
+
+def _written(fmt: str, *args: object, **kwargs: object) -> str:
+    """What syncdesk's handler (`syncdesk.logs.handler`) writes for one record, in `fmt`."""
+    from io import StringIO
+
+    from syncdesk.logs import handler
+
+    out = StringIO()
+    logger = logging.getLogger(f"test.redaction.{fmt}")
+    logger.propagate, logger.level = False, logging.DEBUG
+    logger.addHandler(handler(fmt, out))
+    try:
+        logger.debug(*args, **kwargs)  # type: ignore[arg-type]
+    finally:
+        logger.handlers.clear()
+    return out.getvalue()
+
+
+def test_no_e_mail_or_phone_is_written_whatever_logs_it_text_or_json():
+    """Issue 28's safety net: message, arguments, exception text and `extra=` fields, at DEBUG."""
+    try:
+        raise RuntimeError("SynXis said: profile larry.walker@example.com / (555) 123-4567 exists")
+    except RuntimeError:
+        for fmt in ("text", "json"):
+            line = _written(fmt, "request body %s; phone %s", {"email": "Larry.Walker@Example.com"}, "+44 5551234567",
+                            exc_info=True, extra={"guest": "call +445551234567", "body": ["payload=a%40b.co"]})
+            assert not re.search(r"walker|example\.com|5551234567|123-4567|a%40b", line, re.IGNORECASE), line
+            assert line.count("[e-mail]") >= 3 and line.count("[phone]") >= 3, line  # the traceback quotes twice
+    record = json.loads(_written("json", "x", exc_info=(ValueError, ValueError("mail x.y@z.org"), None)))
+    assert record["exception"] == "ValueError: mail [e-mail]"
+
+
+def test_what_is_not_a_contact_is_written_as_it_is():
+    kept = ("POST /slack/events 200 3.2ms order=ORD-10042 ts 1700000000.000100 ref 13098CU000379 on 2026-12-01 "
+            "10:00:00 at redis://127.0.0.1:6379/1 postgresql+psycopg://postgres@127.0.0.1:5432/test £240.00 24000 "
+            "job 550e8400-e29b-41d4-a716-446655440000 <@U0ANA> l***@example.com +44 ••• ••• 4567 pid 4194304")
+    assert _written("text", "%s", kept).rstrip("\n").split(" DEBUG test.redaction.text ", 1)[1] == kept
+    assert json.loads(_written("json", kept))["message"] == kept
+    from syncdesk.logs import redact
+
+    assert redact("1700000000.000100 5551234567 and 5551234567 1700000000.000100 or 555.123.4567") == (
+        "1700000000.000100 [phone] and [phone] 1700000000.000100 or [phone]")  # a phone beside a long number

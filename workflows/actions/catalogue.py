@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from workflows.actions import fine
 from workflows.actions import requests as actions
 from workflows.actions.moves import ALLOWED, REFUSAL, SPECS, Answers, Move, Permission
 from workflows.core import states
@@ -47,6 +48,9 @@ REQUESTS: dict[Move, Request] = {
     Move.SNOOZE: lambda s, o, i, actor, a: oncall.snooze(s, o, actor, a.choice or None, a.until or None),
     Move.HAND_OVER: _hand_over,
     Move.CLOSE_ORDER: lambda s, o, i, actor, a: actions.request_close(s, o, actor),
+    # a booking problem (issues 25, 26.3): Rebook is a Reprocess of the item; It's fine settles it
+    Move.REBOOK: lambda s, o, i, actor, a: actions.request_reprocess(s, o, i or "", actor),
+    Move.ITS_FINE: lambda s, o, i, actor, a: fine.request_fine(s, o, i or "", actor, a.reason),
 }
 
 

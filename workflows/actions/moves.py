@@ -28,6 +28,9 @@ class Move(StrEnum):
     VIEW_LOG = "view_log"  # shows the raw log: read-only, nothing is performed
     REVEAL_GUEST = "reveal_guest"  # CHAT_GUEST_DETAILS=masked: the guest, to the person alone (issue 28)
     MESSAGE_GUEST = "message_guest"  # a message for the guest, drafted for the person to send (issue 26.6)
+    # A booking problem (issues 25, 26.3: the arrival check or the front desk found it missing)
+    REBOOK = "rebook"  # a Reprocess of the item: check first, then confirm the hold or book anew
+    ITS_FINE = "its_fine"  # the booking is fine as it is: settles the problem, with a reason
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ SPECS: dict[Move, Spec] = {s.move: s for s in (
     Spec(Move.VIEW_LOG, "View log", item=True, performed=False),
     Spec(Move.REVEAL_GUEST, "Show guest details", item=False, performed=False),
     Spec(Move.MESSAGE_GUEST, "Message guest", item=False, performed=False),
+    Spec(Move.REBOOK, "Rebook", item=True, audit_as=Move.REPROCESS),
+    Spec(Move.ITS_FINE, "It's fine", item=True, asks=("reason",), reason_required=True),
 )}
 
 LABELS: dict[str, str] = {move.value: spec.label for move, spec in SPECS.items()}

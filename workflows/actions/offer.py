@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from workflows.actions.moves import LABELS
 from workflows.actions.moves import Move as CatalogueMove
 from workflows.core import states
-from workflows.core.lifecycle import rule_for
+from workflows.core.lifecycle import rule_for, settled_by_status
 from workflows.core.statuses import AlertState, ItemStatus, QueueStatus
 from workflows.orders.snapshot import AuditView, ItemView, OrderSnapshot
 
@@ -28,6 +28,8 @@ SNOOZE = CatalogueMove.SNOOZE.value
 HAND_OVER = CatalogueMove.HAND_OVER.value
 REVEAL_GUEST = CatalogueMove.REVEAL_GUEST.value
 MESSAGE_GUEST = CatalogueMove.MESSAGE_GUEST.value
+REBOOK = CatalogueMove.REBOOK.value
+ITS_FINE = CatalogueMove.ITS_FINE.value
 
 
 def is_manual(item: ItemView) -> bool:
@@ -36,8 +38,9 @@ def is_manual(item: ItemView) -> bool:
 
 
 def resolved(s: OrderSnapshot) -> bool:
-    """Nothing is left to book: the platform says the order is done (or was never placed/paid)."""
-    return rule_for(s.status).on.done
+    """Nothing is left to book: the platform says the order is done (or was never placed/paid),
+    and no booking problem keeps it open (a Complete order whose booking is missing: lifecycle)."""
+    return settled_by_status(s.status, booking_problem=bool(s.problems))
 
 
 def can_complete_unchecked(s: OrderSnapshot) -> bool:
@@ -93,7 +96,7 @@ def manual_bookings(s: OrderSnapshot) -> dict[str, AuditView]:
 
 def undoable(s: OrderSnapshot) -> list[ItemView]:
     """Items whose manual booking may be undone: Confirmed by hand, until Mark complete."""
-    if resolved(s):
+    if rule_for(s.status).on.done:
         return []
     manual = manual_bookings(s)
     return [i for i in s.items if i.status == ItemStatus.CONFIRMED and i.item_id in manual]
@@ -119,15 +122,19 @@ def moves(s: OrderSnapshot) -> list[Move]:
     elif can_complete_unchecked(s):
         add(COMPLETE_UNCHECKED)
     failing = s.failing_items[:MAX_ITEMS]
+    mains = {item.item_id: _main_move(s, item) for item in failing}
     for item in failing:
-        add(REPROCESS if reprocessable(item) else BOOKED_MANUALLY, item.item_id)
+        add(mains[item.item_id], item.item_id)
     for item in failing:
-        if reprocessable(item):
+        if mains[item.item_id] != BOOKED_MANUALLY:
             add(BOOKED_MANUALLY, item.item_id)
+    for item in failing:
+        if s.problem(item.item_id) is not None:
+            add(ITS_FINE, item.item_id)  # a booking problem: the person's word, with a reason, settles it
     for item in failing:
         if any(a.raw_log or a.message for a in item.attempts):
             add(VIEW_LOG, item.item_id, button=False)
-        if item.sync_status != QueueStatus.PROCESSING:
+        if item.sync_status != QueueStatus.PROCESSING and not (s.problem(item.item_id) and rule_for(s.status).on.done):
             add(CANCEL_REFUND, item.item_id, button=False)
     if s.guest_masked:
         add(REVEAL_GUEST, button=False)
@@ -137,6 +144,17 @@ def moves(s: OrderSnapshot) -> list[Move]:
     for item in undoable(s):
         add(UNDO_MANUAL, item.item_id, button=False)
     return out
+
+
+def _main_move(s: OrderSnapshot, item: ItemView) -> str:
+    """An item's first move: Reprocess; Rebook for a booking problem Rebook fixes (a booking on
+    other dates is corrected by hand); Booked manually where syncdesk cannot book."""
+    if not reprocessable(item):
+        return BOOKED_MANUALLY
+    problem = s.problem(item.item_id)
+    if problem is None:
+        return REPROCESS
+    return REBOOK if problem.rebookable else BOOKED_MANUALLY
 
 
 def item_moves(all_moves: list[Move], item_id: str) -> list[Move]:

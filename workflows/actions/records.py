@@ -33,6 +33,7 @@ from workflows.core.models import Order, OrderItem, SyncAttempt, utcnow
 from workflows.core.settings import Settings
 from workflows.oncall import escalation
 from workflows.orders import search, service
+from workflows.orders.problem_alerts import How, settle
 from workflows.orders.payloads import PlatformOrder
 from workflows.orders.payment import uncheckable
 from workflows.systems.booking import booking_request
@@ -186,9 +187,18 @@ def booking_succeeded(settings: Settings, attempt_id: int, item_id: str, result:
                              how=result.action, extra={"external_reference": result.confirmation,
                                                        "confirmed_by": actor, "confirmed_at": utcnow()})
             search.add_reference(session, item.order_id, result.confirmation)
+            _settle_problem(session, item, actor, result.confirmation)
         service.refresh_alerts(session, item.order, cause)
         entries = queue.added(session)
     queue.dispatch(settings, entries)
+
+
+def _settle_problem(session: Session, item: OrderItem, actor: str, reference: str) -> None:
+    """A booking problem's item booked again (Rebook, Booked manually): the problem is settled,
+    and a Complete order's alert resolves with its page (issue 25, `workflows.orders.problem_alerts`)."""
+    settled = settle(session, item.order, item.item_id, actor=actor, how=How.BOOKED, confirmation=reference)
+    if settled is not None and settled.resolved:
+        escalation.request_resolve(session, item.order_id)
 
 
 # -- Booked manually ---------------------------------------------------------------------
@@ -243,6 +253,7 @@ def manual_booking_recorded(settings: Settings, order_id: str, item_id: str, act
                          extra={"external_reference": reference, "confirmed_by": actor,
                                 "confirmed_at": utcnow(), "payment_method": payment_method, "notes": notes})
         search.add_reference(session, order_id, reference)
+        _settle_problem(session, item, actor, reference)
 
 
 # -- Mark complete and Close order -------------------------------------------------------

@@ -11,9 +11,12 @@ its booking system, what was found stored per item, and one summary per property
   list instead (`Kind.MANUAL`), one line per item, ticked by a person.
 - Lookups use at most ARRIVALS_SHARE of each system's pace (`pace.share`), so people's
   Reprocesses keep the rest.
-- Each run rewrites the day's rows (`ArrivalCheck`): a problem is raised once (posted in its
-  property's channel, counted once), a later run that finds it confirmed marks it resolved,
-  and the summary message is updated in place (`ArrivalSummary`, `boards`).
+- Each run rewrites the day's rows (`ArrivalCheck`): a problem is raised once (counted once,
+  and an alert of its own with Rebook, Booked manually and It's fine, on a Complete order too:
+  `workflows.orders.problem_alerts`), a later run that finds it confirmed marks it resolved
+  and settles its alert, and the summary message is updated in place (`ArrivalSummary`, `boards`).
+- The poller asks `recheck` to look an order's open problems up again when the platform says
+  the order is Complete: the platform's word does not settle them (`workflows.core.lifecycle`).
 - Items that could not be checked are tried again after ARRIVALS_RETRY_MINUTES.
 """
 
@@ -38,9 +41,13 @@ from workflows.core import metrics, queue, states
 from workflows.core.db import transaction
 from workflows.core.lifecycle import OnStatus, rule_for
 from workflows.core.messages import MessageRef, messengers
-from workflows.core.models import Alert, ArrivalCheck, ArrivalSummary, utcnow
+from workflows.core.models import Alert, ArrivalCheck, ArrivalSummary, Order, utcnow
 from workflows.core.ports import Port
 from workflows.core.settings import Settings, get_settings
+from workflows.oncall import escalation
+from workflows.orders import problem_alerts, problems, service
+from workflows.orders.problems import NEXT_STEP
+from workflows.orders import masking
 from workflows.orders.payloads import PayloadError, PlatformOrder, parse_platform_order
 from workflows.outage.jobs import surfaces
 from workflows.systems import pace
@@ -84,10 +91,11 @@ def request_for(order: PlatformOrder, item_id: str) -> BookingRequest:
 
 
 def arrivals_of(order: PlatformOrder, day: dt.date) -> list[Arrival]:
-    """The order's bookable items starting on `day`."""
+    """The order's bookable items starting on `day` (not those cancelled and refunded)."""
     return [Arrival(request_for(order, item.id), property_in(item.details) or "", item.external_reference,
                     order.status)
-            for item in order.items if item.start == day and item.kind != "retail" and item.system]
+            for item in order.items if item.start == day and item.kind != "retail" and item.system
+            and item.status != states.CANCELLED]
 
 
 def check_day(settings: Settings, day: dt.date, *, prop: str | None = None, zone: str | None = None,
@@ -95,13 +103,16 @@ def check_day(settings: Settings, day: dt.date, *, prop: str | None = None, zone
     """Check every paid arrival of `day` (only `prop`'s, or only properties in `zone`, when
     given), store what was found, raise new problems and show each property's summary."""
     now = now or utcnow()
-    arrivals, skipped = _paid_arrivals(settings, day)
+    arrivals, skipped, orders = _paid_arrivals(settings, day)
     arrivals = [a for a in arrivals if (prop is None or a.property == prop) and
                 (zone is None or _zone(settings, a) == zone)]
     findings = _look_up(settings, arrivals)
     with transaction(settings.database_url) as session:
         raised = _store(session, day, findings, now)
+        _alert(session, settings, raised, orders)
         summaries = _summaries(session, day, arrivals, settings, now)
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
     for finding in raised:
         metrics.ARRIVAL_PROBLEMS.labels(finding.kind.value, finding.arrival.request.system).inc()
         _announce(settings, finding)
@@ -119,9 +130,12 @@ def _zone(settings: Settings, arrival: Arrival) -> str:
     return timezone_at(arrival.request.system, arrival.request.details, settings)
 
 
-def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], list[str]]:
+def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], list[str], dict[str, PlatformOrder]]:
+    """The day's paid arrivals, what was skipped and why, and the platform's copy of each order
+    checked (a problem's alert is opened from it)."""
     arrivals: list[Arrival] = []
     skipped: list[str] = []
+    orders: dict[str, PlatformOrder] = {}
     with platform_client(settings) as platform:
         listed = list(platform.list_arriving(day))
     stripe = stripe_payments(settings) if settings.stripe_api_key is not None else None
@@ -139,10 +153,11 @@ def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], lis
                 skipped.append(f"{order.id}: {why_not}")
                 continue
             arrivals += arrivals_of(order, day)
+            orders[order.id] = order
     finally:
         if stripe is not None:
             stripe.close()
-    return arrivals, skipped
+    return arrivals, skipped, orders
 
 
 def _unpaid(stripe: object | None, order: PlatformOrder) -> str | None:
@@ -182,6 +197,18 @@ def _look_up(settings: Settings, arrivals: list[Arrival]) -> list[Finding]:
     return findings
 
 
+def look_up_now(settings: Settings, arrival: Arrival) -> Finding:
+    """One arrival looked up now at its system's full pace: a person is waiting (the front
+    desk's report, `workflows.arrivals.report`). A system without an API is "manual"."""
+    try:
+        connector = connector_for(arrival.request, settings)
+    except NoConnector:
+        return Finding(arrival, Kind.MANUAL, "no connector: check it by hand")
+    if not connector.describe().automatic:
+        return Finding(arrival, Kind.MANUAL, f"{connector.describe().name} has no booking API: check it by hand.")
+    return _one(settings, arrival, connector)
+
+
 def _one(settings: Settings, arrival: Arrival, connector: BookingConnector) -> Finding:
     request = arrival.request
     try:
@@ -209,6 +236,8 @@ def _store(session: Session, day: dt.date, findings: Iterable[Finding], now: dt.
             was = None
         else:
             was = Kind(row.kind)
+        if was is Kind.REPORTED and row.resolved_at is None and row.checked_by is None:
+            continue  # the front desk's report stands until someone books it or says it is fine
         if finding.kind is Kind.UNCHECKED and was is not None and was is not Kind.UNCHECKED:
             row.detail = f"{finding.detail} (last found: {row.kind})"
             row.checked_at = now
@@ -218,6 +247,7 @@ def _store(session: Session, day: dt.date, findings: Iterable[Finding], now: dt.
             raised.append(finding)
             row.first_problem_at, row.resolved_at, row.checked_by = now, None, None
         elif finding.kind is Kind.CONFIRMED and was is not None and was.problem and row.resolved_at is None:
+            _found_confirmed(session, order_id, item_id, finding)
             row.resolved_at = now
             states.audit(session, actor=ACTOR, action="arrival.resolved", order_id=order_id, item_id=item_id,
                          day=day.isoformat(), was=was.value)
@@ -230,6 +260,35 @@ def _store(session: Session, day: dt.date, findings: Iterable[Finding], now: dt.
                      item_id=finding.arrival.request.item_id, day=day.isoformat(), kind=finding.kind.value,
                      detail=finding.detail)
     return raised
+
+
+def _found_confirmed(session: Session, order_id: str, item_id: str, finding: Finding) -> None:
+    """A problem found earlier is confirmed now: settled, the item released and the order's
+    alert resolved when nothing else is owed (`workflows.orders.problem_alerts`)."""
+    order = session.get(Order, order_id)
+    settled = None if order is None else problem_alerts.settle(
+        session, order, item_id, actor=ACTOR, how=problem_alerts.How.FOUND, confirmation=finding.confirmation)
+    if settled is not None and settled.resolved:
+        escalation.request_resolve(session, order_id)
+
+
+def _alert(session: Session, settings: Settings, raised: Iterable[Finding], orders: dict[str, PlatformOrder]) -> None:
+    """Each new problem becomes an alert with the moves staff need (issue 25): the order stored
+    from the platform's copy, the item held In Progress here, the alert opened on every surface,
+    a Complete order's too (`workflows.orders.problem_alerts`). An order with an alert open
+    already keeps it: the finding goes into its thread (`_announce`)."""
+    for finding in raised:
+        request = finding.arrival.request
+        data = orders.get(request.order_id)
+        if data is None:
+            continue
+        order, _ = service.apply_platform_order(session, data, actor=ACTOR)
+        item = next((i for i in order.items if i.item_id == request.item_id), None)
+        if item is None or item.status == states.CANCELLED:
+            continue
+        problem_alerts.hold(session, order, item, actor=ACTOR, surfaces=surfaces(settings),
+                            cause=f"arrival:{request.item_id}:{finding.kind.value}:{utcnow().isoformat()}",
+                            problem=finding.kind.value)
 
 
 def summary(session: Session, day: dt.date, prop: str, today: dt.date) -> DaySummary:
@@ -273,19 +332,17 @@ def _show(settings: Settings, shown: DaySummary, example: Arrival | None) -> Non
 
 
 def _announce(settings: Settings, finding: Finding) -> None:
-    """A new problem, said once on every surface: in the thread of the order's open failure
-    alert when it has one (not a second alert), else in its property's channel."""
+    """A new problem, said in the thread of the order's alert where it was posted already (an
+    open failure alert, or one reopened: not a second alert). A new alert shows it itself."""
     request = finding.arrival.request
+    guest = masking.guest_name(request.guest.first_name, request.guest.last_name, settings.chat_guest_details)
     text = (f"Arrival check: {request.order_id}/{request.item_id} ({request.description or request.kind}, "
-            f"{request.guest.first_name} {request.guest.last_name}, arriving {request.start:%a %d %b}): "
+            f"{guest}, arriving {request.start:%a %d %b}): "
             f"{finding.kind.value} — {finding.detail} {NEXT_STEP[finding.kind]}")
     threads = _open_alert_threads(settings, request.order_id)
     for surface in surfaces(settings):
         if surface in threads:
             messengers.get(surface).thread_message(text, *threads[surface])
-            continue
-        channel = destination_at(request.system, request.details, settings, surface)
-        messengers.get(surface).channel_message(text, None, channel)
 
 
 def _open_alert_threads(settings: Settings, order_id: str) -> dict[str, tuple[str, str]]:
@@ -296,19 +353,12 @@ def _open_alert_threads(settings: Settings, order_id: str) -> dict[str, tuple[st
         return {a.surface: (a.channel or "", a.message_id or "") for a in alerts}
 
 
-NEXT_STEP = {
-    Kind.MISSING: "Book it in the system before the guest arrives and put its number on the platform item.",
-    Kind.GONE: "Find out why it is no longer booked there, then book it again and put the new number on the "
-               "platform item.",
-    Kind.PROVISIONAL: "Confirm it in the system before it lapses.",
-    Kind.DIFFERS: "Correct the booking in the system to the order's dates and party.",
-}
-
-
 def mark_checked(settings: Settings, day: dt.date, order_id: str, item_id: str, actor: str,
                  reason: str | None = None) -> DaySummary:
     """A person ticked a manual system's line ("checked"), or said a problem is fine with a
-    reason ("It's fine", the reason required): recorded, audited, the summary updated."""
+    reason ("It's fine", the reason required): recorded, audited, the summary updated. A
+    problem's alert is settled with it (the alert's own It's fine does the same:
+    `workflows.actions.fine`)."""
     with transaction(settings.database_url) as session:
         row = session.get(ArrivalCheck, (day, order_id, item_id))
         if row is None:
@@ -316,12 +366,20 @@ def mark_checked(settings: Settings, day: dt.date, order_id: str, item_id: str, 
         kind = Kind(row.kind)
         if kind.problem and not (reason or "").strip():
             raise ValueError(f"{order_id}/{item_id} is {kind.value}: say why it is fine")
-        row.checked_by = actor
-        if reason:
-            row.detail = f"{row.detail} (fine: {reason.strip()})"
+        order = session.get(Order, order_id) if kind.problem else None
+        settled = None if order is None else problem_alerts.settle(
+            session, order, item_id, actor=actor, how=problem_alerts.How.FINE, reason=(reason or "").strip())
+        if settled is not None and settled.resolved:
+            escalation.request_resolve(session, order_id)
+        if settled is None:
+            row.checked_by = actor
+            if reason:
+                row.detail = f"{row.detail} (fine: {reason.strip()})"
         states.audit(session, actor=actor, action="arrival.checked", order_id=order_id, item_id=item_id,
                      day=day.isoformat(), kind=kind.value, reason=reason or "")
         shown = summary(session, day, row.property, _today(settings, row.system, row.property, utcnow()))
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
     _show(settings, shown, None)
     return shown
 
@@ -337,3 +395,40 @@ def run_daily(day: str, zone: str, settings: Settings | None = None) -> str:
     ARRIVALS_DAYS_AHEAD more): check the day's arrivals at the properties in `zone`."""
     return run_again(day, None, zone, settings)
 
+
+def recheck(order_id: str, settings: Settings | None = None) -> str:
+    """Job (the poller asks for it for an order its lifecycle keeps open, issue 25): look the
+    order's open booking problems up again in their systems, as the arrival check does; one
+    found confirmed is settled, and a Complete order's alert resolves. A front-desk report
+    stands until someone books it or says it is fine."""
+    settings = settings or get_settings()
+    with platform_client(settings) as platform:
+        data = parse_platform_order(platform.get_order(order_id))
+    with transaction(settings.database_url) as session:
+        order = session.get(Order, order_id)
+        wanted = [(r.day, r.item_id) for r in (problems.open_rows(session, order) if order is not None else [])
+                  if r.kind != Kind.REPORTED]
+    findings: list[Finding] = []
+    for day, item_id in wanted:
+        arrival = next((a for a in arrivals_of(data, day) if a.request.item_id == item_id), None)
+        if arrival is None:
+            continue
+        try:
+            connector = connector_for(arrival.request, settings, share=(PURPOSE, settings.arrivals_share))
+        except NoConnector:
+            continue
+        findings.append(_one(settings, arrival, connector))
+    confirmed = [f for f in findings if f.kind is Kind.CONFIRMED]
+    with transaction(settings.database_url) as session:
+        for finding in findings:
+            request = finding.arrival.request
+            states.audit(session, actor=ACTOR, action="arrival.rechecked", order_id=order_id,
+                         item_id=request.item_id, kind=finding.kind.value, detail=finding.detail)
+            if finding.kind is Kind.CONFIRMED:
+                _found_confirmed(session, order_id, request.item_id, finding)
+                states.audit(session, actor=ACTOR, action="arrival.resolved", order_id=order_id,
+                             item_id=request.item_id, day=request.start.isoformat() if request.start else None,
+                             via="recheck")
+        entries = queue.added(session)
+    queue.dispatch(settings, entries)
+    return f"{len(findings)} rechecked, {len(confirmed)} confirmed"

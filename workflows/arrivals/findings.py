@@ -10,35 +10,21 @@ against the order (`judge`):
 - provisional: held but not confirmed, with the deadline where the system gives one;
 - differs: a real booking, but not on the order's dates or for its party;
 - unchecked: the system could not be asked (down, rate-limited): tried again later;
-- manual: a system without an API (EMS Premier, RTP|One, Siriusware): on the front desk's list.
+- manual: a system without an API (EMS Premier, RTP|One, Siriusware): on the front desk's list;
+- reported: the front desk says the guest has no booking (issue 26.3, `workflows.arrivals.report`).
+
+The kinds live with the booking problems they open (`workflows.orders.problems`), which the
+order lifecycle below this domain reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
 from connectors.types import BookingRequest, BookingStatus, ExistingBooking
+from workflows.orders.problems import Kind
 from workflows.systems.names import system_name
-
-
-class Kind(enum.StrEnum):
-    CONFIRMED = "confirmed"
-    MISSING = "missing"
-    GONE = "gone"
-    PROVISIONAL = "provisional"
-    DIFFERS = "differs"
-    UNCHECKED = "unchecked"
-    MANUAL = "manual"
-
-    @property
-    def problem(self) -> bool:
-        """The guest may arrive to nothing: a person must act."""
-        return self in PROBLEMS
-
-
-PROBLEMS = frozenset({Kind.MISSING, Kind.GONE, Kind.PROVISIONAL, Kind.DIFFERS})
 
 
 @dataclass(frozen=True)
@@ -141,7 +127,8 @@ class DaySummary:
         checked = [line for line in self.lines if line.kind is not Kind.MANUAL]
         systems = ", ".join(sorted({system_name(line.system) for line in checked})) or "their systems"
         parts = [f"{len(self.of(Kind.CONFIRMED))} confirmed in {systems}"]
-        for kind, words in ((Kind.GONE, "cancelled or released there"), (Kind.MISSING, "missing"),
+        for kind, words in ((Kind.REPORTED, "reported by the front desk"),
+                            (Kind.GONE, "cancelled or released there"), (Kind.MISSING, "missing"),
                             (Kind.PROVISIONAL, "held, not confirmed"), (Kind.DIFFERS, "on other dates or party"),
                             (Kind.UNCHECKED, "not checked yet (tried again later)")):
             if self.of(kind):

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 # The routine the clock enqueues every few seconds or minutes: its job ids start with these,
 # and the worker logs them at DEBUG (`syncdesk.logs`) so they do not drown what people need to see.
-ROUTINE_JOBS = ("poll", "retail-remind", "escalation", "outage-quiet")
-ROUTINE_FUNCTIONS = ("poll_stuck_orders", "send_retail_reminder", "check_due", "check_quiet")
+ROUTINE_JOBS = ("poll", "retail-remind", "escalation", "outage-quiet", "maintenance")
+ROUTINE_FUNCTIONS = ("poll_stuck_orders", "send_retail_reminder", "check_due", "check_quiet", "check_windows")
 
 
 def tick(settings: Settings, now: float | None = None) -> None:
@@ -74,7 +74,8 @@ DAILY = (
 
 
 def enqueue_oncall_work(settings: Settings, current: float) -> None:
-    """The escalation and outage checks once per ESCALATION_CHECK_SECONDS slot; the digest and
+    """The escalation and outage checks once per ESCALATION_CHECK_SECONDS slot (the maintenance
+    windows' once per MAINTENANCE_CHECK_SECONDS slot); the digest and
     the reconciliation once per local day (LOCAL_TIMEZONE) after their time, unless it is "off".
 
     A Redis marker per job and day keeps the daily ones to one enqueue even after RQ has
@@ -83,6 +84,9 @@ def enqueue_oncall_work(settings: Settings, current: float) -> None:
     slot = int(current // settings.escalation_check_seconds)
     queue.enqueue(settings, "workflows.oncall.escalation.check_due", queue.job_id("escalation", slot))
     queue.enqueue(settings, "workflows.outage.jobs.check_quiet", queue.job_id("outage-quiet", slot))
+    # maintenance windows (issue 26): started, ended, their failures handed to the outage's view
+    queue.enqueue(settings, "workflows.outage.maintenance.check_windows",
+                  queue.job_id("maintenance", int(current // settings.maintenance_check_seconds)))
     local = dt.datetime.fromtimestamp(current, ZoneInfo(settings.local_timezone))
     for name, function, time_setting, offset in DAILY:
         at = getattr(settings, time_setting)

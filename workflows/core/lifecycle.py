@@ -15,6 +15,13 @@ From the platform's order-status guide (`shared/sources/003_22fa8a4d390b6948.txt
 - **cancelled** — resolve too; if the money was already taken, the refund goes through the
   platform's *Cancel Deliveries*, so the message and the reconciliation watch the payment;
 - any other status is **alerted**, naming it: money may have been taken.
+
+One exception (issues 25 and 26.3, `settled_by_status`): a **booking problem** — the arrival
+check or the front desk found the item's booking missing, cancelled there, only held, or on
+other dates (`workflows.orders.problems`) — is not settled by `Complete` or `Closed`. The
+platform's Complete is exactly what is in question, so the alert stays open until the booking
+is confirmed by a recheck of its system, booked again (Rebook, Booked manually) or a person
+says it is fine. `Cancelled` and the never statuses still settle it: nobody is expected.
 """
 
 from __future__ import annotations
@@ -58,6 +65,16 @@ RULES: dict[str, StatusRule] = {rule.status: rule for rule in (
     StatusRule("Cancelled", OnStatus.CANCELLED, "cancelled on the platform"),
 )}
 ALERTING = tuple(s for s, rule in RULES.items() if rule.on is OnStatus.ALERT)
+
+
+def settled_by_status(status: str, *, booking_problem: bool = False) -> bool:
+    """Whether the platform's `status` settles an order's alert. A done status does (Complete,
+    Closed, Cancelled, never placed or paid), except that Complete and Closed do not settle an
+    open booking problem: the guest would still arrive to nothing."""
+    on = rule_for(status).on
+    if on is OnStatus.RESOLVE and booking_problem:
+        return False
+    return on.done
 
 
 def rule_for(status: str) -> StatusRule:

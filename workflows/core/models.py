@@ -317,6 +317,39 @@ class Incident(Base):
     __table_args__ = (Index("ix_incidents_state", "state"),)
 
 
+class MaintenanceWindow(Base):
+    """A maintenance window of a system, or of one property of it (issue 26, migration 0011):
+    failures there inside it are held under its incident (`incident_id`, an outage incident in
+    the "maintenance" state) and nobody is paged; when it ends they get the outage's view and
+    Reprocess all (`workflows.outage.maintenance`). Set by a person (`/syncdesk maintenance`), or
+    one occurrence of a recurring window of the routing file (`recurrence` names the rule; one
+    row per rule and start, a unique fact)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    property: Mapped[str | None] = mapped_column(String(64))  # None: every property of the system
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    timezone: Mapped[str] = mapped_column(String(64))  # where its times are said (the property's zone)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recurrence: Mapped[str | None] = mapped_column(String(200))  # the routing file's rule, for a recurring one
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]  # its start was recorded (audited once)
+    ended_at: Mapped[dt.datetime | None]  # it ended: at its end, or earlier by `ended_by`
+    ended_by: Mapped[str | None] = mapped_column(String(128))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL", name="fk_maintenance_windows_incident_id"))
+
+    __table_args__ = (
+        UniqueConstraint("recurrence", "starts_at", name="uq_maintenance_windows_recurrence_start"),
+        Index("ix_maintenance_windows_system_ends", "system", "ends_at"),
+        Index("ix_maintenance_windows_incident", "incident_id"),
+    )
+
+
 class ArrivalCheck(Base):
     """What the arrival check (workflows.arrivals) found for one item arriving on `day`: one
     row per day and item, rewritten by each run; `resolved_at` is set when a problem found

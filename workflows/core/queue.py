@@ -68,10 +68,22 @@ def job_id(action: str, *parts: object) -> str:
 
 def add(session: Session, function: str, job_id: str, *, delay_seconds: int = 0, **kwargs: Any) -> OutboxEntry:
     """Ask for `function(**kwargs)` to run once under `job_id`, when this transaction commits."""
-    entry = OutboxEntry(function=function, kwargs=kwargs, job_id=job_id, delay_seconds=delay_seconds)
-    session.add(entry)
-    session.info.setdefault(_ADDED, []).append(entry)
-    return entry
+    new = entry(function, job_id, delay_seconds=delay_seconds, **kwargs)
+    session.add(new)
+    written(session, [new])
+    return new
+
+
+def entry(function: str, job_id: str, *, delay_seconds: int = 0, **kwargs: Any) -> OutboxEntry:
+    """The entry `add` adds, not yet in a session: a hot path writes several with one INSERT
+    (`workflows.core.db.insert_new`), then hands them to `written`."""
+    return OutboxEntry(function=function, kwargs=kwargs, job_id=job_id, delay_seconds=delay_seconds)
+
+
+def written(session: Session, entries: list[OutboxEntry]) -> None:
+    """Entries this transaction has written (`add`'s, or a hot path's own INSERT): `added` gives
+    them for `dispatch` once it has committed."""
+    session.info.setdefault(_ADDED, []).extend(entries)
 
 
 def added(session: Session) -> list[OutboxEntry]:

@@ -246,10 +246,16 @@ class Settings(BaseSettings):
     outage_threshold: int = Field(5, gt=0)  # failures for one system ...
     outage_window_minutes: float = Field(10, gt=0)  # ... within this window open an incident; quiet this long closes it
     outage_reprocess_pace_seconds: int = Field(10, ge=0)  # between the Reprocess jobs of "Reprocess all"
+    # Maintenance windows (issue 26, workflows.outage.maintenance): how often the clock starts and
+    # ends them (a window's failures get the outage's view and Reprocess all within this of its end)
+    maintenance_check_seconds: float = Field(30, gt=0)
     digest_time: str = "08:00"  # local time the daily digest (of yesterday) is posted; "off": never
     digest_channel: str | None = None  # defaults to SLACK_ALERT_CHANNEL
     digest_theme_days: int = Field(3, gt=0)  # the same class at the same system on this many days is a theme
     digest_lookback_days: int = Field(7, gt=0)
+    # The digest's chart of failures per day by system over 14 days (issue 26.7): a Slack file
+    # beside the digest, an image in the Teams card. Needs the charts extra (matplotlib).
+    digest_chart: Literal["on", "off"] = "on"
     reconcile_time: str = "07:00"  # local time of the daily reconciliation; "off": never
     reconcile_in_progress_after_minutes: int = Field(60, ge=0)  # paid but still In Progress after this is a mismatch
     reconcile_lookback_days: int = Field(14, gt=0)

@@ -51,10 +51,12 @@ class AlertState(StrEnum):
 
 
 class IncidentState(StrEnum):
-    """An outage incident: failures still arriving, or the all-clear posted."""
+    """An outage incident: failures still arriving, the all-clear posted, or a maintenance
+    window holding its system's failures (`workflows.outage.maintenance`)."""
 
     OPEN = "open"
     QUIET = "quiet"
+    MAINTENANCE = "maintenance"
 
 
 # The item statuses an alert lists as done (booked, handed over, or cancelled and refunded)

@@ -7,7 +7,7 @@ What erasing one order does, in one transaction with its audit event:
   later copy of the order from the platform does not bring them back: `workflows.orders.service`);
 - `order_search`: the name, e-mail and phone terms dropped (`find` no longer finds the guest);
 - `intake_events.payload`: the platform's copy as received: its `order.guest` blanked and the
-  guest scrubbed from the rest (a failure message or log may quote them, `workflows.guests.scrub`);
+  guest scrubbed from the rest (a failure message or log may quote them, `workflows.orders.scrub`);
 - `sync_attempts.message` and `raw_log`, `order_items.details` and `notes`, `audit_events.detail`:
   scrubbed. The audit trail keeps who did what and when, with the guest replaced by the order id;
 - one `guest.erased` audit event saying why and how many rows of each table changed, never the
@@ -43,7 +43,7 @@ from workflows.core.models import (
 )
 from workflows.core.ports import Port
 from workflows.core.settings import Settings, get_settings
-from workflows.guests.scrub import Scrubber
+from workflows.orders.scrub import Scrubber
 from workflows.orders.search import normalise, phone_term, reindex
 from workflows.orders.snapshot import OrderSnapshot, load
 

@@ -7,7 +7,10 @@
 - `recheck_open_alerts` (every `RECHECK_OPEN_MINUTES`): each order with an open alert is
   read again from the platform, least recently checked first, at most `RECHECK_BATCH` per
   run; one completed, closed or cancelled there has its alert resolved (and its page), an
-  item confirmed there by someone else is shown as confirmed "on the platform".
+  item confirmed there by someone else is shown as confirmed "on the platform". An order
+  Complete there whose booking was found missing (issue 25, `workflows.orders.problems`) keeps
+  its alert: its booking is looked up again in its system (`workflows.arrivals.check.recheck`),
+  and found confirmed it resolves.
 """
 
 from __future__ import annotations
@@ -98,6 +101,10 @@ def _apply(settings: Settings, data: Any) -> int:
         order.platform_checked_at = utcnow()
         if change.resolved:
             escalation.request_resolve(session, order.id)  # and its page, if it was paged
+        if change.kept:  # Complete, but its booking is missing: the platform's word does not settle it
+            queue.add(session, "workflows.arrivals.check.recheck",
+                      queue.job_id("booking-recheck", order.id, utcnow().isoformat()),
+                      order_id=order.id)
         entries = queue.added(session)
     try:
         queue.dispatch(settings, entries)

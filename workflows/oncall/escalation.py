@@ -15,7 +15,9 @@ clock, which enqueues `check_due` every `ESCALATION_CHECK_SECONDS`. A level move
 compare-and-set (`... WHERE escalation_level = n`), so any number of concurrent checks
 escalate once, and the message it implies is written to the outbox in the same
 transaction, so a worker restart loses nothing. Alerts grouped under an open outage
-incident do not escalate one by one: the incident paged on-call once (workflows.outage.detect).
+incident do not escalate one by one: the incident paged on-call once (workflows.outage.detect);
+those held in a maintenance window do not escalate at all while it lasts (nobody is paged,
+workflows.outage.maintenance), and after its end as an outage's do after its all-clear.
 After its all-clear they escalate again, but the orders of one outage that come due in the
 same check go out as one message (`notify_outage`) and one page under the outage's dedup key
 (`page_outage`), not one each: a storm of 1,000 failures is not 1,000 direct messages.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
@@ -38,7 +40,7 @@ from connectors.routing import property_in
 from workflows.core import queue, states
 from workflows.core.db import transaction
 from workflows.core.messages import messengers
-from workflows.core.models import Alert, AuditEvent, Incident, Order, OrderItem, SyncAttempt, utcnow
+from workflows.core.models import Alert, AuditEvent, Incident, MaintenanceWindow, Order, OrderItem, SyncAttempt, utcnow
 from workflows.core.settings import Settings, get_settings
 from workflows.oncall import snooze
 from workflows.oncall.handover import person_of
@@ -295,8 +297,8 @@ def check_due(settings: Settings | None = None, now: dt.datetime | None = None) 
             Incident.id.in_({a.incident_id for a in alerts if a.incident_id is not None})))}
         for alert in alerts:
             incident = incidents.get(alert.incident_id) if alert.incident_id is not None else None
-            if incident is not None and incident.state == states.INCIDENT_OPEN:
-                continue  # the outage paged on-call once; its alerts wait for the all-clear
+            if incident is not None and incident.state in states.INCIDENT_HOLDING:
+                continue  # the outage paged on-call once, or a maintenance window pages nobody: they wait for its end
             if alert.escalation_level == 0:
                 base = max(t for t in (alert.created_at, started.get(alert.order_id), alert.last_human_action_at,
                                        incident.all_clear_at if incident else None) if t is not None)
@@ -335,8 +337,8 @@ def _resume_expired_acknowledgements(session: Session, asks: _Asks, policy: Poli
         if at is None or now < at + policy.ack_pause(arriving.get(order_id), now):
             continue
         if alert.incident_id is not None and session.scalar(select(Incident.state).where(
-                Incident.id == alert.incident_id)) == states.INCIDENT_OPEN:
-            continue  # the outage paged on-call once; its alerts wait for the all-clear
+                Incident.id == alert.incident_id)) in states.INCIDENT_HOLDING:
+            continue  # the outage paged on-call once (a maintenance window, nobody): they wait for its end
         minutes = int((now - at).total_seconds() // 60)
         try:  # compare-and-set from acknowledged: of two concurrent checks, one resumes it
             states.move_alert(session, alert, states.A_OPEN, actor=ACTOR, keep_escalation=True,
@@ -414,11 +416,19 @@ def request_resolve(session: Session, order_id: str) -> bool:
 
 # -- a person acts -----------------------------------------------------------------------
 
-def acknowledge(session: Session, order_id: str, actor: str, *, now: dt.datetime | None = None) -> bool:
+# Built once: on every click, building them cost more CPU than running them (issue 29).
+_LOCK_ORDER = select(Order.id).where(Order.id == bindparam("order_id")).with_for_update()
+_ALERTS_OF_ORDER = select(Alert).where(Alert.order_id == bindparam("order_id")).order_by(Alert.id)
+
+
+def acknowledge(session: Session, order_id: str, actor: str, *, now: dt.datetime | None = None,
+                order_locked: bool = False) -> bool:
     """Any accepted button press or "I'm on it": stop the order's escalation.
 
     Records the human action on every alert of the order and moves open ones to
     acknowledged (by `actor`). True when this press stopped an escalation in progress.
+    `order_locked`: the caller's transaction holds the order's row lock already (a Reprocess
+    click reads the order `FOR UPDATE`), so it is not asked for again.
     """
     now = now or utcnow()
     # Lock the order before its alerts, in the same order as intake does (order, then alerts):
@@ -427,8 +437,9 @@ def acknowledge(session: Session, order_id: str, actor: str, *, now: dt.datetime
     # which waits for the order row intake holds, while intake waits for the alert row).
     # (Not one `SELECT … JOIN orders … FOR UPDATE OF orders`: after waiting for the lock,
     # PostgreSQL would give the alerts as they were before the wait.)
-    session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
-    alerts = session.scalars(select(Alert).where(Alert.order_id == order_id).order_by(Alert.id)).all()
+    if not order_locked:
+        session.execute(_LOCK_ORDER, {"order_id": order_id})
+    alerts = session.scalars(_ALERTS_OF_ORDER, {"order_id": order_id}).all()
     stopped = False
     for alert in alerts:
         if alert.state == states.A_OPEN:
@@ -478,7 +489,9 @@ def describe_order(snapshot: OrderSnapshot) -> str:
     failing = []
     for item in snapshot.failing_items:
         last = item.last_attempt
-        failing.append(f"{system_name(item.system)}: {_label(last.error_class) if last and last.error_class else 'failed'}")
+        problem = snapshot.problem(item.item_id)  # a booking problem has no failed attempt (issue 25)
+        why = _label(last.error_class) if last and last.error_class else problem.title if problem else "failed"
+        failing.append(f"{system_name(item.system)}: {why}")
     what = f" — {'; '.join(failing)}" if failing else ""
     return f"{snapshot.order_id} — {snapshot.guest_name or 'guest'}{when}{what}"
 
@@ -491,17 +504,19 @@ def _label(error_class: str) -> str:
 
 
 def notify(order_id: str, level: int, waited_minutes: int = 0, settings: Settings | None = None,
-           now: dt.datetime | None = None, acknowledged_by: str | None = None) -> str:
+           now: dt.datetime | None = None, acknowledged_by: str | None = None, urgent: str | None = None) -> str:
     """Job: send escalation `level` for the order (1: DM the on-call person, 2: the channel).
 
     `acknowledged_by`: escalation resumed because that person's acknowledgement expired
-    `waited_minutes` ago without the order being resolved.
+    `waited_minutes` ago without the order being resolved. `urgent`: why the alert is urgent by
+    definition (the front desk's report, issue 26.3): on-call is told at once, whoever has taken
+    it, and the escalation goes on from there (the channel next, on the usual clock).
     """
     settings = settings or get_settings()
     now = now or utcnow()
     with transaction(settings.database_url) as session:
         alert = _primary(session, order_id)
-        if alert is None or alert.state != states.A_OPEN:
+        if alert is None or alert.state == states.A_RESOLVED or (alert.state != states.A_OPEN and not urgent):
             states.audit(session, actor=ACTOR, action="escalation.skipped", order_id=order_id, result="skipped",
                          level=level, reason="handled meanwhile")
             return "skipped"
@@ -518,6 +533,8 @@ def notify(order_id: str, level: int, waited_minutes: int = 0, settings: Setting
     if level == LEVEL_DM:
         idle = "" if acknowledged_by else f" No one has acted on this alert for {waited_minutes} minutes."
         text = f"{about}.{idle} Open it and press a button, or “I'm on it”, to take it."
+        if urgent:
+            text = f"🚨 {urgent}: {about}. Open it and press a button, or “I'm on it”, to take it."
         sent_to = None
         if owner is not None:  # handed over: escalation goes to the owner first
             surface, person, name = person_of(owner)
@@ -539,7 +556,12 @@ def notify(order_id: str, level: int, waited_minutes: int = 0, settings: Setting
             messengers.get(surface).channel_message(text, settings.escalation_mention, snapshot.destination(surface))
         sent_to, action = settings.escalation_mention, "escalation.channel"
     with transaction(settings.database_url) as session:
-        states.audit(session, actor=ACTOR, action=action, order_id=order_id, level=level, to=sent_to)
+        states.audit(session, actor=ACTOR, action=action, order_id=order_id, level=level, to=sent_to,
+                     **({"urgent": urgent} if urgent else {}))
+        if urgent:  # told at once: the clock's next level is the channel's
+            session.execute(update(Alert).where(Alert.order_id == order_id, Alert.escalation_level < level)
+                            .values(escalation_level=level, escalated_at=now)
+                            .execution_options(synchronize_session=False))
     return action
 
 
@@ -602,16 +624,17 @@ def outage_orders(session: Session, settings: Settings, incident: Incident, orde
     if not still:
         return None
     arriving = arrivals(session, still, settings)
-    shown = masking.name if settings.chat_guest_details == masking.MASKED else (
-        lambda first, last: f"{first} {last}".strip())  # CHAT_GUEST_DETAILS (issue 28)
-    guests = {order_id: shown(first or "", last or "") for order_id, first, last in session.execute(
-        select(Order.id, Order.guest_first_name, Order.guest_last_name).where(Order.id.in_(still)))}
+    guests = {order_id: masking.guest_name(first or "", last or "", settings.chat_guest_details)  # issue 28
+              for order_id, first, last in session.execute(
+                  select(Order.id, Order.guest_first_name, Order.guest_last_name).where(Order.id.in_(still)))}
     far = dt.date.max
     ranked = sorted(still, key=lambda o: (arriving[o].day if o in arriving else far, o))
     soonest = [f"{o} — {guests.get(o) or 'guest'}" + (f", arriving {arriving[o].day:%a %d %b}" if o in arriving else "")
                for o in ranked[:SOONEST_LISTED]]
     policy = Policy.from_settings(settings)
-    return OutageOrders(still, f"{len(still)} orders of the {system_name(incident.system)} outage", soonest,
+    held = session.scalar(select(MaintenanceWindow.id).where(MaintenanceWindow.incident_id == incident.id).limit(1))
+    what = "maintenance window" if held is not None else "outage"  # issue 26: its failures, after its end
+    return OutageOrders(still, f"{len(still)} orders of the {system_name(incident.system)} {what}", soonest,
                         any(policy.arrives_soon(a, now) for a in arriving.values()))
 
 

@@ -32,3 +32,10 @@ def name(first: str, last: str) -> str:
     """"Larry W.": the first name and the surname's initial."""
     first, last = first.strip(), last.strip()
     return " ".join(p for p in (first, f"{last[:1]}." if last else "") if p)
+
+
+def guest_name(first: str, last: str, how: str) -> str:
+    """The guest's name as `how` (`CHAT_GUEST_DETAILS`: full or masked) shows it: "Larry Walker"
+    or "Larry W."; every chat row that names a guest (queue, find, outage, digest, retail
+    reminder, arrival check) asks here."""
+    return name(first, last) if how == MASKED else f"{first} {last}".strip()

@@ -44,10 +44,12 @@ def posted_alerts(settings: Settings, order_ids: list[str], surface: str) -> dic
 
 def queue(settings: Settings, status: str | None = None, day: dt.date | None = None,
           limit: int = 200) -> list[QueueRow]:
-    """The order queue, newest first, optionally one queue status and one placing day (UTC)."""
+    """The order queue, newest first, optionally one queue status and one placing day (UTC); the
+    guests as CHAT_GUEST_DETAILS shows them (chat asks)."""
     since = dt.datetime.combine(day, dt.time(), dt.timezone.utc) if day else None
     with transaction(settings.database_url) as session:
-        rows = order_queue(session, status=status, since=since, limit=limit)
+        rows = order_queue(session, status=status, since=since, limit=limit,
+                           guest_details=settings.chat_guest_details)
     if day:
         rows = [r for r in rows if r.placed_at and r.placed_at.date() == day]
     return rows

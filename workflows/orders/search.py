@@ -24,6 +24,7 @@ from workflows.core import states
 from workflows.core.db import transaction
 from workflows.core.models import Order, OrderItem, OrderSearch, SyncAttempt
 from workflows.core.settings import Settings
+from workflows.orders import masking
 from workflows.orders.lookup import QueueRow, queue_rows
 
 MIN_CHARS = 2
@@ -125,9 +126,10 @@ def _range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def find(session: Session, text: str, *, limit: int = LIMIT) -> list[QueueRow]:
-    """At most `limit` orders whose terms start with `text`, newest first. BadQuery when the
-    text is empty or too long."""
+def find(session: Session, text: str, *, limit: int = LIMIT, guest_details: str = masking.FULL
+         ) -> list[QueueRow]:
+    """At most `limit` orders whose terms start with `text`, newest first, the guests shown as
+    `guest_details` says. BadQuery when the text is empty or too long."""
     why = problem(text)
     if why:
         raise BadQuery(why)
@@ -142,7 +144,7 @@ def find(session: Session, text: str, *, limit: int = LIMIT) -> list[QueueRow]:
     orders = session.scalars(
         select(Order).options(selectinload(Order.items)).where(Order.id.in_(matching))
         .order_by(Order.placed_at.desc().nulls_last(), Order.id).limit(limit)).all()
-    return queue_rows(session, list(orders))
+    return queue_rows(session, list(orders), guest_details)
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,12 @@ class Found:
 
 def find_orders(settings: Settings, text: str, actor: str, *, via: str) -> Found:
     """What a person asked `find` (Slack, Teams, the CLI): the rows, or the refusal in words,
-    audited (`find.refused`) and nothing else written."""
+    audited (`find.refused`) and nothing else written. Chat shows the guests as CHAT_GUEST_DETAILS
+    says; the CLI in full."""
+    how = masking.FULL if via == "cli" else settings.chat_guest_details
     with transaction(settings.database_url) as session:
         try:
-            return Found(normalise(text), tuple(find(session, text)), note=phone_note(text))
+            return Found(normalise(text), tuple(find(session, text, guest_details=how)), note=phone_note(text))
         except BadQuery as exc:
             states.audit(session, actor=actor, action="find.refused", result="refused", reason=str(exc),
                          length=len(text or ""), via=via)

@@ -16,20 +16,23 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass
 from workflows.core import queue, states
-from workflows.core.db import insert_unless_present
-from workflows.core.lifecycle import OnStatus, StatusRule, rule_for
+from workflows.core.db import insert_new, insert_unless_present, keep_as_loaded
+from workflows.core.lifecycle import OnStatus, StatusRule, rule_for, settled_by_status
 from workflows.core.models import (
     Alert,
     AuditEvent,
     IntakeEvent,
     Order,
     OrderItem,
+    OrderSearch,
+    OutboxEntry,
     SyncAttempt,
     utcnow,
 )
+from workflows.orders import problems
 from workflows.orders.classify import classify
 from workflows.orders.payloads import ItemIn, PlatformOrder, SyncFailure
-from workflows.orders.search import reindex
+from workflows.orders.search import reindex, terms
 
 PLATFORM_ACTOR = "platform"
 AUTO_ACTOR = "syncdesk (automatic retry)"
@@ -60,6 +63,7 @@ class PlatformChange:
     stale: bool = False  # the platform's copy still said an alerting status for an order done here
     confirmed: tuple[str, ...] = ()  # items confirmed (or cancelled) on the platform meanwhile
     new: bool = False  # the order was first seen in this transaction: its items have no attempts
+    kept: bool = False  # done on the platform, its alert kept open by a booking problem (`workflows.orders.problems`)
 
 
 def surfaces_for(slack: bool, teams: bool) -> list[str]:
@@ -88,14 +92,19 @@ def apply_platform_order(session: Session, data: PlatformOrder, *, actor: str) -
     new = order in session.new  # first seen now (not yet flushed)
     confirmed = _upsert_items(session, order, data, actor)
     rule = rule_for(order.platform_status)
-    resolved = False
+    resolved = kept = False
     if rule.on.done and any(a.state != states.A_RESOLVED for a in order.alerts):
-        resolve_alerts(session, order, actor=actor, reason=rule.why)
-        resolved = True
+        # Complete and Closed do not settle a booking problem (asked only where it decides)
+        kept = rule.on is OnStatus.RESOLVE and problems.has_open(session, order)
+        if settled_by_status(order.platform_status, booking_problem=kept):
+            if rule.on is not OnStatus.RESOLVE:  # cancelled, or never paid: nobody is expected any more
+                problems.close(session, order, by=actor, why=rule.why)
+            resolve_alerts(session, order, actor=actor, reason=rule.why)
+            resolved = True
     if resolved or confirmed:
         refresh_alerts(session, order, f"platform:{order.platform_status}:{','.join(confirmed)}:{utcnow().isoformat()}")
     reindex(session, order, new=new)  # `find` by the guest, payment and confirmation numbers as they are now
-    return order, PlatformChange(rule, resolved, stale, confirmed, new)
+    return order, PlatformChange(rule, resolved, stale, confirmed, new, kept)
 
 
 def _upsert_order(session: Session, data: PlatformOrder, actor: str) -> tuple[Order, bool]:
@@ -118,6 +127,10 @@ def _upsert_order(session: Session, data: PlatformOrder, actor: str) -> tuple[Or
             states.audit(session, actor=actor, action="order.platform_status", order_id=order.id,
                          **{"from": order.platform_status, "to": data.status})
             order.platform_status = data.status
+    return _copy_order(order, data), stale
+
+
+def _copy_order(order: Order, data: PlatformOrder) -> Order:
     order.placed_at = data.placed_at
     order.currency = data.currency
     order.total_minor = data.total_minor
@@ -130,20 +143,27 @@ def _upsert_order(session: Session, data: PlatformOrder, actor: str) -> tuple[Or
         order.payment_provider = data.payment.provider
         order.payment_reference = data.payment.reference
         order.payment_amount_minor = data.payment.amount_minor
-    return order, stale
+    return order
 
 
 def _upsert_items(session: Session, order: Order, data: PlatformOrder, actor: str) -> tuple[str, ...]:
     """Every item with the platform's facts; the ids of those confirmed or cancelled there meanwhile."""
     existing = {item.item_id: item for item in order.items}
     moved = []
+    held: set[str] | None = None
     for item_in in data.items:
         item = existing.get(item_in.id)
         if item is None:
             order.items.append(_new_item(item_in))
             continue
         if item_in.status in (states.CONFIRMED, states.CANCELLED) and item.status == states.IN_PROGRESS:
+            held = problems.held_items(session, order) if held is None else held
+            if item.item_id in held and item_in.status == states.CONFIRMED:
+                _copy_item(item, item_in)
+                continue  # its booking was found missing: the platform's Confirmed is what is in question
             _moved_on_platform(session, item, item_in, actor)
+            if item.item_id in held:
+                problems.close(session, order, by=actor, why="cancelled on the platform", item_id=item.item_id)
             moved.append(item.item_id)
         _copy_item(item, item_in)
     return tuple(moved)
@@ -192,6 +212,8 @@ def done_elsewhere(session: Session, order: Order) -> str | None:
     rule = rule_for(order.platform_status)
     if not rule.on.done:
         return None
+    if rule.on is OnStatus.RESOLVE and problems.has_open(session, order):
+        return None  # Complete, but its booking is missing: something is owed (`workflows.orders.problems`)
     event = session.scalar(
         select(AuditEvent).where(AuditEvent.order_id == order.id,
                                  AuditEvent.action.in_(("order.platform_status", "order.complete")))
@@ -260,8 +282,13 @@ def resolve_alerts(session: Session, order: Order, *, actor: str, reason: str) -
 def refresh_alerts(session: Session, order: Order, cause: str) -> None:
     """Ask the chat layer to re-render every alert of the order from state (via the outbox)."""
     for alert in order.alerts:
-        queue.add(session, "workflows.orders.jobs.refresh_alert", queue.job_id("refresh", order.id, alert.surface, cause),
-                  order_id=order.id, surface=alert.surface)
+        job = _refresh_job(order.id, alert.surface, cause)
+        queue.add(session, job.function, job.job_id, **job.kwargs)
+
+
+def _refresh_job(order_id: str, surface: str, cause: str) -> OutboxEntry:
+    return queue.entry("workflows.orders.jobs.refresh_alert", queue.job_id("refresh", order_id, surface, cause),
+                       order_id=order_id, surface=surface)
 
 
 def schedule_auto_retry(session: Session, item: OrderItem, attempt: SyncAttempt, delay_seconds: int) -> bool:
@@ -291,6 +318,9 @@ def record_failure(session: Session, failure: SyncFailure, *, source: str, surfa
     if not claim_event(session, failure, source=source):
         return IntakeOutcome(failure.order.id, "none", duplicate=True)
     actor = PLATFORM_ACTOR if source == "webhook" else POLLER_ACTOR
+    first = _record_first_failure(session, failure, actor=actor, surfaces=surfaces)
+    if first is not None:
+        return first
     order, change = apply_platform_order(session, failure.order, actor=actor)
     item = next(i for i in order.items if i.item_id == failure.failure.item_id)
 
@@ -329,3 +359,55 @@ def record_failure(session: Session, failure: SyncFailure, *, source: str, surfa
     outcome = open_alerts(session, order, surfaces, actor=actor)
     refresh_alerts(session, order, f"intake:{failure.event_id}")
     return IntakeOutcome(order.id, outcome, attempt=attempt)
+
+
+def _record_first_failure(session: Session, failure: SyncFailure, *, actor: str,
+                          surfaces: list[str]) -> IntakeOutcome | None:
+    """The most common intake, the first failure of an order syncdesk has never seen, whose
+    status alerts: what `apply_platform_order` and the rest of `record_failure` write for it, with
+    one INSERT per table (`insert_new`) instead of the unit of work, whose flush cost more CPU than
+    the INSERTs themselves (issue 29). None, with nothing written, for anything else (a known
+    order; a status that does not alert, a retail or settled item: `record_failure` says why).
+
+    The same rows (tests/workflows/intake read them back), and the same objects for the rest of
+    intake (outage detection, the automatic retry): they go into the session as loaded
+    (`keep_as_loaded`). Safe because the new order's row is this transaction's until it commits:
+    nobody else can read or change any of its rows meanwhile."""
+    data = failure.order
+    failed = data.item(failure.failure.item_id)
+    if (rule_for(data.status).on is not OnStatus.ALERT or failed is None or failed.kind == "retail"
+            or failed.status != states.IN_PROGRESS):
+        return None
+    order = _copy_order(Order(id=data.id, platform_status=data.status), data)
+    # ON CONFLICT DO NOTHING: a known order (or one a concurrent intake has just inserted, whose
+    # commit this waits for) is left to the general path, which locks and updates it.
+    if not insert_new(session, [order], unless_present=["id"]):
+        return None
+    order.items = [_new_item(item_in) for item_in in data.items]
+    for new_item in order.items:
+        new_item.order_id, new_item.attempts = order.id, []
+    item = next(i for i in order.items if i.item_id == failed.id)
+    item.sync_status = states.Q_FAILED
+    insert_new(session, order.items)
+    error_class = classify(failure.failure.code, failure.failure.message, failure.failure.log,
+                           failure.failure.http_status)
+    attempt = SyncAttempt(item=item, item_pk=item.pk, order_id=order.id, number=1, status=states.Q_FAILED,
+                          error_class=error_class.value, message=failure.failure.message, raw_log=failure.failure.log,
+                          triggered_by=actor, started_at=failure.occurred_at, finished_at=failure.occurred_at)
+    insert_new(session, [attempt])
+    order.alerts = [Alert(order_id=order.id, surface=surface, state=states.A_OPEN) for surface in surfaces]
+    insert_new(session, order.alerts)
+    keep_as_loaded(session, [order, *order.items, attempt, *order.alerts])
+    # What `states.audit`, `refresh_alerts` and `reindex` add for it, one INSERT a table; the
+    # outbox entries are dispatched after the commit like any (`queue.written`).
+    insert_new(session, [
+        states.audit_event(actor=actor, action="intake.failure", order_id=order.id, item_id=item.item_id,
+                           event_id=failure.event_id, error_class=error_class.value, attempt=attempt.number),
+        *(states.audit_event(actor=actor, action="alert.created", order_id=order.id, surface=alert.surface)
+          for alert in order.alerts)])
+    jobs = [_refresh_job(order.id, alert.surface, f"intake:{failure.event_id}") for alert in order.alerts]
+    insert_new(session, jobs)
+    queue.written(session, jobs)
+    references = {i.external_reference for i in order.items if i.external_reference}
+    insert_new(session, [OrderSearch(order_id=order.id, term=term) for term in sorted(terms(order, references))])
+    return IntakeOutcome(order.id, "created", attempt=attempt)

@@ -10,7 +10,7 @@ with the fields "Booked manually" needs) and the outage the order's alert is gro
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,8 @@ from workflows.core.models import (
 )
 from workflows.core.settings import Settings, get_settings
 from workflows.core.statuses import ItemStatus
-from workflows.orders import masking
+from workflows.orders import masking, problems
+from workflows.orders.scrub import Scrubber
 from workflows.systems.booking import booking_request
 from workflows.systems.registry import description_for, destination_at, timezone_for
 
@@ -91,6 +92,30 @@ class AuditView:
 
 
 @dataclass(frozen=True)
+class NoteView:
+    """A note in the order's history (issue 26.4, `workflows.orders.notes`): a reply in its alert's
+    thread, as it reads now; an edited one says so, a deleted one has no text left."""
+
+    at: dt.datetime
+    author: str
+    surface: str
+    text: str
+    edited_at: dt.datetime | None = None
+    edited_by: str | None = None
+    deleted_at: dt.datetime | None = None
+    deleted_by: str | None = None
+
+    @classmethod
+    def of(cls, e: AuditView) -> NoteView:
+        def when(key: str) -> dt.datetime | None:
+            value = e.detail.get(key)
+            return dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+        return cls(e.at, e.actor, str(e.detail.get("surface") or ""), str(e.detail.get("text") or ""),
+                   when("edited_at"), e.detail.get("edited_by"), when("deleted_at"), e.detail.get("deleted_by"))
+
+
+@dataclass(frozen=True)
 class AlertView:
     surface: str
     state: str
@@ -131,6 +156,24 @@ class OrderSnapshot:
     teams_conversation: str | None = None
     guest_erased_at: dt.datetime | None = None  # the guest's details were erased then (issue 28)
     guest_masked: bool = False  # CHAT_GUEST_DETAILS=masked: the guest is shown masked (`workflows.orders.masking`)
+    # Open booking problems (issues 25, 26.3: the arrival check or the front desk found the
+    # booking missing in its system), by item: they keep a Complete order's alert open.
+    problems: tuple[problems.Problem, ...] = ()
+
+    def masked(self) -> OrderSnapshot:
+        """The order as CHAT_GUEST_DETAILS=masked shows it, whatever the setting: what is written
+        where the guest's details never go (the log lines of `bot.log`). An erased or masked
+        snapshot is returned as it is."""
+        if self.guest_masked or self.guest_erased_at is not None:
+            return self
+        first, _, last = self.guest_name.rpartition(" ")
+        if not first:
+            first, last = last, ""
+        return _masked(self, first, last, Scrubber.for_guest(self.order_id, first, last, self.guest_email,
+                                                             self.guest_phone))
+
+    def problem(self, item_id: str) -> problems.Problem | None:
+        return next((p for p in self.problems if p.item_id == item_id), None)
 
     def destination(self, surface: str) -> str | None:
         return {"slack": self.slack_channel, "teams": self.teams_conversation}.get(surface)
@@ -153,6 +196,11 @@ class OrderSnapshot:
     @property
     def failing_items(self) -> tuple[ItemView, ...]:
         return tuple(i for i in self.items if i.kind != "retail" and i.status == ItemStatus.IN_PROGRESS)
+
+    @property
+    def notes(self) -> tuple[NoteView, ...]:
+        """The notes people wrote in the alert's thread, oldest first (issue 26.4)."""
+        return tuple(NoteView.of(e) for e in self.audit if e.action == "note.added")
 
     def pending_retry(self) -> AuditView | None:
         """The last automatic retry scheduled that no later attempt has used yet."""
@@ -219,9 +267,9 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200,
     incident = session.get(Incident, incident_id) if incident_id is not None else None
     thread = (incident.channel, incident.message_id) if incident and incident.channel and incident.message_id \
         else None
-    return OrderSnapshot(
+    snapshot = OrderSnapshot(
         order_id=order.id, status=order.platform_status, placed_at=order.placed_at, currency=order.currency,
-        total_minor=order.total_minor, **_guest(order, masked), payment_provider=order.payment_provider,
+        total_minor=order.total_minor, **_guest(order), payment_provider=order.payment_provider,
         payment_reference=order.payment_reference, payment_state=order.payment_state,
         payment_detail=dict(order.payment_detail or {}), payment_checked_at=order.payment_checked_at,
         items=items,
@@ -230,16 +278,32 @@ def load(session: Session, order_id: str, *, audit_limit: int = 200,
         audit=tuple(AuditView(e.created_at, e.actor, e.action, e.item_id, e.result, dict(e.detail or {}))
                     for e in reversed(audit)),
         incident_id=incident_id, incident_thread=thread, default_timezone=settings.local_timezone,
+        problems=problems.open_problems(session, order),
         slack_channel=places["slack"], teams_conversation=places["teams"], guest_erased_at=order.guest_erased_at,
     )
+    if masked and order.guest_erased_at is None:
+        return _masked(snapshot, order.guest_first_name, order.guest_last_name, Scrubber.of(order))
+    return snapshot
 
 
-def _guest(order: Order, masked: bool) -> dict[str, Any]:
-    """The guest as the snapshot shows them: erased, masked or in full."""
+def _guest(order: Order) -> dict[str, Any]:
+    """The guest as the database holds them, or as erased."""
     if order.guest_erased_at is not None:
         return {"guest_name": ERASED, "guest_email": "", "guest_phone": ""}
-    if masked:
-        return {"guest_name": masking.name(order.guest_first_name, order.guest_last_name),
-                "guest_email": masking.email(order.guest_email), "guest_phone": masking.phone(order.guest_phone),
-                "guest_masked": True}
     return {"guest_name": order.guest_name, "guest_email": order.guest_email, "guest_phone": order.guest_phone}
+
+
+def _masked(s: OrderSnapshot, first: str, last: str, scrubber: Scrubber) -> OrderSnapshot:
+    """`s` with the guest masked (`workflows.orders.masking`) and scrubbed from what booking
+    systems and people wrote about the order: each attempt's message, raw log and warning, and
+    the audit details (a reason typed). A vendor's error that quotes the guest's e-mail shows
+    `[guest of ORD-…]` in its place."""
+    def text(value: str | None) -> str | None:
+        return scrubber.text(value) if value else value
+
+    items = tuple(replace(i, attempts=tuple(replace(a, message=text(a.message), raw_log=text(a.raw_log),
+                                                    warning=text(a.warning)) for a in i.attempts))
+                  for i in s.items)
+    audit = tuple(replace(e, detail=scrubber.json(e.detail)) if e.detail else e for e in s.audit)
+    return replace(s, guest_name=masking.name(first, last), guest_email=masking.email(s.guest_email),
+                   guest_phone=masking.phone(s.guest_phone), guest_masked=True, items=items, audit=audit)

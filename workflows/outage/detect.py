@@ -10,7 +10,9 @@ none is posted on its own; the outage message lists them (`workflows.outage.view
 re-rendered at most every few seconds (`workflows.outage.refresh`). Each order stays
 individually tracked. One open incident per system is a database fact (`incidents.open_for`
 is unique). A burst while the system's last outage is still being recovered re-opens that
-incident, which pauses its recovery (`workflows.outage.recovery`).
+incident, which pauses its recovery (`workflows.outage.recovery`). A failure inside a maintenance
+window is held under the window's incident instead, and counts towards no burst
+(`workflows.outage.maintenance`, issue 26).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from workflows.core import queue, states
@@ -27,6 +29,7 @@ from workflows.core.db import insert_unless_present
 from workflows.core.models import Alert, Incident, Order, OrderItem, SyncAttempt, utcnow
 from workflows.core.settings import Settings
 from workflows.orders.service import INTAKE_ACTORS
+from workflows.outage import maintenance
 from workflows.outage.refresh import request_refresh
 
 ACTOR = "syncdesk (outage)"
@@ -37,11 +40,12 @@ class Policy:
     threshold: int = 5
     window: dt.timedelta = dt.timedelta(minutes=10)
     pace_seconds: int = 10
+    maintenance: tuple[maintenance.Recurring, ...] = ()  # the routing file's recurring windows (issue 26)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(settings.outage_threshold, dt.timedelta(minutes=settings.outage_window_minutes),
-                   settings.outage_reprocess_pace_seconds)
+                   settings.outage_reprocess_pace_seconds, maintenance.recurring(settings))
 
 
 def open_incident_for(session: Session, system: str) -> Incident | None:
@@ -62,20 +66,28 @@ def _attach(session: Session, incident_id: int, order_ids: list[str]) -> None:
         .values(incident_id=incident_id).execution_options(synchronize_session=False))
 
 
+# Built once: every intake asks it, and building it cost more CPU than running it (issue 29).
+_OPEN_INCIDENT_LOCKED = select(Incident).where(Incident.open_for == bindparam("system")).with_for_update()
+
+
 def on_failure(session: Session, order: Order, item: OrderItem, attempt: SyncAttempt,
                policy: Policy | None = None, *, now: dt.datetime | None = None) -> Incident | None:
     """Called by intake after recording a failure (and opening its alert), in its transaction.
 
-    Returns the open incident the failure belongs to, or None when it is not part of one.
+    Returns the open incident the failure belongs to (or the maintenance window's it is held
+    in), or None when it is not part of one.
     """
     policy = policy or Policy()
     now = now or utcnow()
     system = item.system
     if not system or item.kind == "retail":
         return None
+    held = maintenance.hold_if_covered(session, order, item, attempt, policy.maintenance, now=now)
+    if held is not None:
+        return held  # planned: listed under its window, nobody paged
     occurred = attempt.started_at
     error_class = attempt.error_class or "unknown"
-    incident = session.scalar(select(Incident).where(Incident.open_for == system).with_for_update())
+    incident = session.scalar(_OPEN_INCIDENT_LOCKED, {"system": system})
     if incident is None:
         if now - occurred > policy.window:
             return None  # old news (a late webhook, the poller catching up): not a burst happening now
@@ -83,7 +95,8 @@ def on_failure(session: Session, order: Order, item: OrderItem, attempt: SyncAtt
             select(SyncAttempt.order_id, SyncAttempt.started_at, SyncAttempt.error_class)
             .join(OrderItem, OrderItem.pk == SyncAttempt.item_pk)
             .where(OrderItem.system == system, SyncAttempt.triggered_by.in_(INTAKE_ACTORS),
-                   SyncAttempt.started_at > occurred - policy.window, SyncAttempt.started_at <= occurred)
+                   SyncAttempt.started_at > occurred - policy.window, SyncAttempt.started_at <= occurred,
+                   ~maintenance.held_attempt())
         ).all()
         if len(burst) < policy.threshold:
             return None

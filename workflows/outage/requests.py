@@ -39,6 +39,9 @@ def reprocess_all(settings: Settings, incident_id: int, actor: str, *, now: dt.d
         incident = session.get(Incident, incident_id, with_for_update=True)
         if incident is None:
             return ReprocessAll(False, f"There is no outage {incident_id}.")
+        if incident.state == states.INCIDENT_MAINTENANCE:
+            return ReprocessAll(False, f"{system_name(incident.system)} is in a maintenance window; Reprocess all "
+                                       "is offered when it ends (or end it early: `maintenance end ID`).")
         if incident.state == states.INCIDENT_OPEN:
             return ReprocessAll(False, f"{system_name(incident.system)} is still failing; "
                                        "wait for the all-clear so the recovering system is not hammered.")

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,9 +30,10 @@ from connectors.routing import PROPERTY_KEYS
 from workflows.core import states
 from workflows.core.db import transaction
 from workflows.core.messages import MessageRef
-from workflows.core.models import Alert, Incident, Order, OrderItem, SyncAttempt
+from workflows.core.models import Alert, Incident, MaintenanceWindow, Order, OrderItem, SyncAttempt
 from workflows.core.ports import Port
 from workflows.core.settings import Settings
+from workflows.orders import masking
 from workflows.systems.clients import order_link
 from workflows.systems.names import system_name
 
@@ -110,6 +112,36 @@ class Progress:
         return " · ".join(parts)
 
 
+def place(system: str, prop: str | None) -> str:
+    """"PMS at HARBOUR", or "SynXis (every property)": where a maintenance window is."""
+    return f"{system_name(system)} at {prop}" if prop else f"{system_name(system)} (every property)"
+
+
+@dataclass(frozen=True)
+class MaintenanceNote:
+    """The maintenance window whose failures the incident holds (issue 26,
+    `workflows.outage.maintenance`), as its message says it."""
+
+    window_id: int
+    place: str  # "PMS at HARBOUR"
+    reason: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    timezone: str  # the property's: the times are said there
+    set_by: str
+    ended_at: dt.datetime | None = None
+    ended_by: str | None = None
+
+    def local(self, t: dt.datetime) -> str:
+        """"03:00 AEDT": a time of the window where its property is."""
+        local = t.astimezone(ZoneInfo(self.timezone))
+        return f"{local:%H:%M} {local.tzname()}"
+
+    @property
+    def early(self) -> bool:
+        return self.ended_at is not None and self.ended_at < self.ends_at
+
+
 @dataclass(frozen=True)
 class IncidentView:
     incident_id: int
@@ -133,6 +165,12 @@ class IncidentView:
     urgent: tuple[AffectedItem, ...] = ()  # the open ones, soonest arrival first (URGENT_SHOWN)
     by_property: tuple[tuple[str, int, int], ...] = ()  # (property, affected, still open), most first
     open_items: int = 0
+    maintenance: MaintenanceNote | None = None  # the window it holds the failures of (issue 26)
+
+    @property
+    def in_maintenance(self) -> bool:
+        """Its window is running: its failures are held and nobody is paged."""
+        return self.state == states.INCIDENT_MAINTENANCE
 
     @property
     def span_text(self) -> str:
@@ -141,7 +179,15 @@ class IncidentView:
 
     @property
     def summary(self) -> str:
-        """"Possible outage: SynXis — 7 failures in 6 minutes, mostly timeouts"."""
+        """"Possible outage: SynXis — 7 failures in 6 minutes, mostly timeouts"; for a maintenance
+        window, "Maintenance: PMS at HARBOUR until 03:00 AEDT (night audit) — 2 failures held"."""
+        window = self.maintenance
+        if window is not None:
+            count = f"{self.failure_count:,} failure{'s' if self.failure_count != 1 else ''}"
+            if self.in_maintenance:
+                return (f"Maintenance: {window.place} until {window.local(window.ends_at)} ({window.reason}) — "
+                        f"{count} held, nobody paged")
+            return f"Maintenance over: {window.place} ({window.reason}) — {count} during the window"
         mostly = ""
         if self.error_classes:
             top = self.error_classes[0][0]
@@ -157,8 +203,24 @@ class IncidentView:
         return self.state == states.INCIDENT_OPEN and self.reprocess_requested_at is not None
 
     @property
+    def maintenance_text(self) -> str:
+        """What the message says while its window runs."""
+        window = self.maintenance
+        if window is None:
+            return ""
+        return (f"🔧 {window.place} is in a maintenance window until {window.local(window.ends_at)}: {window.reason} "
+                f"(set by {window.set_by}). Nobody is paged or escalated for failures there: they are listed here "
+                "instead of one alert each, and every order stays tracked (`order ID` shows one with its buttons). "
+                f"When the window ends, this message offers Reprocess all; `maintenance end {window.window_id}` "
+                "ends it early.")
+
+    @property
     def all_clear_text(self) -> str:
         quiet = f"All clear: no {self.system_name} failures since {self.last_failure_at:%H:%M} UTC."
+        window = self.maintenance
+        if window is not None and window.ended_at is not None:
+            by = f", early, by {window.ended_by}" if window.early and window.ended_by else ""
+            quiet = f"Maintenance over: {window.place} ({window.reason}) ended at {window.local(window.ended_at)}{by}."
         if self.reprocess_requested_at is not None:
             return f"{quiet} Rebooking at {self.system_name}'s pace, soonest arrival first."
         if self.still_failed:
@@ -235,19 +297,20 @@ def _urgency(item: AffectedItem) -> tuple[bool, dt.date, str, str]:
     return (not item.open, item.arrival or dt.date.max, item.order_id, item.item_id)
 
 
-def affected_items(session: Session, incident: Incident, link: Callable[[str], str | None] | None = None
-                   ) -> list[AffectedItem]:
-    """Every affected item with its state: open ones first, soonest arrival first."""
+def affected_items(session: Session, incident: Incident, link: Callable[[str], str | None] | None = None,
+                   guest_details: str = masking.FULL) -> list[AffectedItem]:
+    """Every affected item with its state: open ones first, soonest arrival first; the guests as
+    `guest_details` (CHAT_GUEST_DETAILS) shows them."""
     items = _items(session, incident)
     last = _last_attempts(session, incident)
     since = round_started(incident)
-    guests = dict(session.execute(
-        select(Order.id, Order.guest_first_name + " " + Order.guest_last_name)
-        .where(Order.id.in_({i.order_id for i in items}))).all()) if items else {}
+    guests = {order_id: masking.guest_name(first, last, guest_details) for order_id, first, last in session.execute(
+        select(Order.id, Order.guest_first_name, Order.guest_last_name)
+        .where(Order.id.in_({i.order_id for i in items})))} if items else {}
     out = []
     for item in items:
         attempt = last.get(item.pk)
-        out.append(AffectedItem(item.order_id, item.item_id, str(guests.get(item.order_id, "")).strip(), item.start,
+        out.append(AffectedItem(item.order_id, item.item_id, guests.get(item.order_id, ""), item.start,
                                 _property(item.details), _state(item, attempt, since),
                                 attempt.error_class if attempt else None, link(item.order_id) if link else None))
     return sorted(out, key=_urgency)
@@ -291,24 +354,34 @@ def _view(session: Session, incident: Incident, items: list[AffectedItem]) -> In
         classes, order_ids, still, incident.reprocess_requested_by,
         incident.reprocess_requested_at, _progress(incident, items), incident.channel, incident.message_id,
         affected=len(items), urgent=tuple(open_items[:URGENT_SHOWN]), by_property=by_property,
-        open_items=len(open_items),
+        open_items=len(open_items), maintenance=_maintenance(session, incident),
     )
 
 
-def view(session: Session, incident_id: int, link: Callable[[str], str | None] | None = None) -> IncidentView | None:
+def _maintenance(session: Session, incident: Incident) -> MaintenanceNote | None:
+    window = session.scalar(select(MaintenanceWindow).where(MaintenanceWindow.incident_id == incident.id).limit(1))
+    if window is None:
+        return None
+    set_by = "the routing file" if window.recurrence else window.created_by
+    return MaintenanceNote(window.id, place(window.system, window.property), window.reason, window.starts_at,
+                           window.ends_at, window.timezone, set_by, window.ended_at, window.ended_by)
+
+
+def view(session: Session, incident_id: int, link: Callable[[str], str | None] | None = None,
+         guest_details: str = masking.FULL) -> IncidentView | None:
     incident = session.get(Incident, incident_id)
     if incident is None:
         return None
-    return _view(session, incident, affected_items(session, incident, link))
+    return _view(session, incident, affected_items(session, incident, link, guest_details))
 
 
 def page(session: Session, incident_id: int, number: int, link: Callable[[str], str | None] | None = None,
-         size: int = PAGE_SIZE) -> IncidentPage | None:
+         size: int = PAGE_SIZE, guest_details: str = masking.FULL) -> IncidentPage | None:
     """Page `number` (from 0; clamped to the last) of "Show all"."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         return None
-    items = affected_items(session, incident, link)
+    items = affected_items(session, incident, link, guest_details)
     pages = max(1, math.ceil(len(items) / size))
     number = min(max(0, number), pages - 1)
     return IncidentPage(_view(session, incident, items), tuple(items[number * size:(number + 1) * size]), number, pages)
@@ -317,14 +390,16 @@ def page(session: Session, incident_id: int, number: int, link: Callable[[str], 
 def shown(settings: Settings, incident_id: int) -> IncidentView | None:
     """The incident as its message shows it, order links included."""
     with transaction(settings.database_url) as session:
-        return view(session, incident_id, lambda order_id: order_link(settings, order_id))
+        return view(session, incident_id, lambda order_id: order_link(settings, order_id),
+                    settings.chat_guest_details)
 
 
 def incident_page(settings: Settings, incident_id: int, number: int) -> IncidentPage | None:
     """Page `number` of the outage's "Show all", order links included (the chat layer's modal
     and list card)."""
     with transaction(settings.database_url) as session:
-        return page(session, incident_id, number, lambda order_id: order_link(settings, order_id))
+        return page(session, incident_id, number, lambda order_id: order_link(settings, order_id),
+                    guest_details=settings.chat_guest_details)
 
 
 IncidentRead = Callable[[], IncidentView]

@@ -2,16 +2,20 @@
 open sorted by the guest's arrival, time to resolution (median and 90th percentile),
 recurring themes (the same class at the same system on several days) and who fixed what.
 
-`build` reads the database into a frozen `Digest`; the chat layer renders it
-(`Announcer.show_digest`), `Digest.render_text` is the plain-text form. Days are local days
-in `LOCAL_TIMEZONE`. Percentiles use the nearest-rank method: the p-th percentile of n
-sorted values is the ⌈p·n/100⌉-th, so every figure is one of the real durations.
+`build` reads the database into a frozen `Digest`, with the failures per day by system of the
+14 days ending on its day (`failures_per_day`, issue 26.7), which `post_daily` has drawn as a
+chart (`workflows.reports.chart`; DIGEST_CHART, the optional charts extra); the chat layer
+renders it on every surface (`DigestBoard.show_digest`), `Digest.render_text` is the
+plain-text form. Days are local days in `LOCAL_TIMEZONE`. Percentiles use the nearest-rank
+method: the p-th percentile of n sorted values is the ⌈p·n/100⌉-th, so every figure is one
+of the real durations.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import math
 import statistics
 from collections import defaultdict
@@ -36,11 +40,15 @@ from workflows.core.models import (
 )
 from workflows.core.ports import Port
 from workflows.core.settings import Settings, get_settings
+from workflows.orders import masking
 from workflows.orders.service import INTAKE_ACTORS
+from workflows.reports import chart as charts
 from workflows.systems.names import system_name
 from workflows.systems.registry import coverage
 
 ACTOR = "syncdesk (digest)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ class Digest:
     channels: tuple[tuple[str, str], ...] = ()
     # Time to first human action and to resolution, by system and property, against last week (issue 26)
     response: tuple[ResponseTimes, ...] = ()
+    # Failures per day by system over the 14 days ending on `day`, and their chart when drawn (issue 26.7)
+    history: charts.FailureHistory | None = None
+    chart: charts.Chart | None = None
 
     @property
     def total_failures(self) -> int:
@@ -219,7 +230,21 @@ def _intake_failures(session: Session, start: dt.datetime, end: dt.datetime) -> 
     ).all()]
 
 
-def _open_orders(session: Session) -> list[OpenOrder]:
+def failures_per_day(session: Session, day: dt.date, zone: ZoneInfo, days: int = charts.DAYS) -> charts.FailureHistory:
+    """The failures intake reported on each local day of the `days` ending on `day`, by system
+    (the digest's "Failures" of each day): a day without any is a 0."""
+    first = day - dt.timedelta(days=days - 1)
+    start, _ = day_bounds(first, zone)
+    _, end = day_bounds(day, zone)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * days)
+    for system, _, at in _intake_failures(session, start, end):
+        counts[system][(at.astimezone(zone).date() - first).days] += 1
+    rows = sorted(counts.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    return charts.FailureHistory(tuple(first + dt.timedelta(days=i) for i in range(days)),
+                                 tuple((system, tuple(row)) for system, row in rows), zone.key)
+
+
+def _open_orders(session: Session, guest_details: str) -> list[OpenOrder]:
     alerts = session.scalars(select(Alert).where(Alert.state != states.A_RESOLVED).order_by(Alert.id)).all()
     first: dict[str, Alert] = {}
     for a in alerts:
@@ -239,7 +264,8 @@ def _open_orders(session: Session) -> list[OpenOrder]:
                            f"{_label(last.error_class) if last and last.error_class else 'failed'}")
             if item.start is not None:
                 starts.append(item.start)
-        result.append(OpenOrder(order_id, order.guest_name, min(starts) if starts else None, tuple(failing),
+        name = masking.guest_name(order.guest_first_name, order.guest_last_name, guest_details)
+        result.append(OpenOrder(order_id, name, min(starts) if starts else None, tuple(failing),
                                 alert.created_at, alert.acknowledged_by))
     return sorted(result, key=lambda o: (o.arrival is None, o.arrival or dt.date.max, o.order_id))
 
@@ -327,8 +353,8 @@ def _fixes(session: Session, start: dt.datetime, end: dt.datetime) -> list[Fix]:
 
 
 def build(session: Session, day: dt.date, *, timezone: str = "UTC", theme_days: int = 3,
-          lookback_days: int = 7) -> Digest:
-    """The digest of local `day` in `timezone`."""
+          lookback_days: int = 7, guest_details: str = masking.FULL) -> Digest:
+    """The digest of local `day` in `timezone`, its open orders' guests as `guest_details` shows them."""
     zone = ZoneInfo(timezone)
     start, end = day_bounds(day, zone)
     counts: dict[tuple[str, str], int] = defaultdict(int)
@@ -348,14 +374,15 @@ def build(session: Session, day: dt.date, *, timezone: str = "UTC", theme_days: 
                    if len(days) >= theme_days)
 
     times = _resolution_times(session, start, end)
-    return Digest(day, timezone, failures, tuple(_open_orders(session)), len(times), median(times),
+    return Digest(day, timezone, failures, tuple(_open_orders(session, guest_details)), len(times), median(times),
                   percentile(times, 90), themes, tuple(_fixes(session, start, end)), lookback_days,
-                  response=response(session, day, zone))
+                  response=response(session, day, zone), history=failures_per_day(session, day, zone))
 
 
 class DigestBoard(Protocol):
     def show_digest(self, digest: Digest) -> None:
-        """Post the daily digest (to DIGEST_CHANNEL, else the alert channel)."""
+        """Post the daily digest (to DIGEST_CHANNEL, else the alert channel), and its chart when
+        `digest.chart` holds one."""
         ...
 
 
@@ -366,22 +393,40 @@ def yesterday(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
 
 
+def with_chart(digest: Digest, settings: Settings) -> Digest:
+    """The digest with the chart of its 14 days drawn (DIGEST_CHART=on), or as it is: "off",
+    or matplotlib missing (said once in the log, per digest)."""
+    if settings.digest_chart == "off" or digest.history is None:
+        return digest
+    try:
+        return dataclasses.replace(digest, chart=charts.render(digest.history))
+    except charts.ChartsUnavailable as exc:
+        log.warning("digest for %s: %s", digest.day, exc)
+        return digest
+
+
 def post_daily(day: str | None = None, settings: Settings | None = None, now: dt.datetime | None = None) -> str:
     """Job (the clock enqueues it once a day at DIGEST_TIME): post the digest of `day`
-    (default: yesterday), once — a second run for the same day does nothing."""
+    (default: yesterday) on every surface, once each — a run again for the same day posts it
+    only where it is not posted yet (a surface that failed), else does nothing."""
     settings = settings or get_settings()
     now = now or utcnow()
     which = dt.date.fromisoformat(day) if day else yesterday(now, settings.local_timezone)
     with transaction(settings.database_url) as session:
         posted = session.scalars(select(AuditEvent).where(AuditEvent.action == "digest.posted")
-                                 .order_by(AuditEvent.id.desc()).limit(30)).all()
-        if any(e.detail.get("day") == which.isoformat() for e in posted):
+                                 .order_by(AuditEvent.id.desc()).limit(60)).all()
+        # before issue 26.7 the digest went to Slack alone, and its audit named no surface
+        done = {e.detail.get("surface", "slack") for e in posted if e.detail.get("day") == which.isoformat()}
+        todo = [surface for surface in boards.surfaces() or ["slack"] if surface not in done]
+        if not todo:
             return "already posted"
         digest = build(session, which, timezone=settings.local_timezone, theme_days=settings.digest_theme_days,
-                       lookback_days=settings.digest_lookback_days)
-    digest = dataclasses.replace(digest, channels=tuple(coverage(settings, "slack")))
-    boards.get("slack").show_digest(digest)
-    with transaction(settings.database_url) as session:
-        states.audit(session, actor=ACTOR, action="digest.posted", day=which.isoformat(),
-                     failures=digest.total_failures, still_open=len(digest.open_orders))
+                       lookback_days=settings.digest_lookback_days, guest_details=settings.chat_guest_details)
+    digest = with_chart(digest, settings)
+    for surface in todo:
+        boards.get(surface).show_digest(dataclasses.replace(digest, channels=tuple(coverage(settings, surface))))
+        with transaction(settings.database_url) as session:
+            states.audit(session, actor=ACTOR, action="digest.posted", day=which.isoformat(), surface=surface,
+                         failures=digest.total_failures, still_open=len(digest.open_orders),
+                         chart=digest.chart is not None)
     return "posted"

@@ -34,7 +34,7 @@ from workflows.core.db import transaction
 from workflows.core.models import AuditEvent, Order, OrderItem, utcnow
 from workflows.core.ports import Port
 from workflows.core.settings import get_settings
-from workflows.orders import service
+from workflows.orders import masking, service
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,10 @@ class DispatchRefused(ValueError):
 
 # -- the reminder --------------------------------------------------------------------------
 
-def overdue_retail(session: Session, *, now: dt.datetime, after_hours: int) -> RetailReminder | None:
-    """Orders whose retail items await dispatch longer than `after_hours` and were not reminded since."""
+def overdue_retail(session: Session, *, now: dt.datetime, after_hours: int,
+                   guest_details: str = masking.FULL) -> RetailReminder | None:
+    """Orders whose retail items await dispatch longer than `after_hours` and were not reminded
+    since; their guests as `guest_details` (CHAT_GUEST_DETAILS) shows them."""
     cutoff = now - dt.timedelta(hours=after_hours)
     rows = session.execute(
         select(Order, OrderItem).join(OrderItem, OrderItem.order_id == Order.id).where(
@@ -109,7 +111,8 @@ def overdue_retail(session: Session, *, now: dt.datetime, after_hours: int) -> R
         if since > cutoff or order_id in reminded:
             continue
         overdue.append(RetailOrder(
-            order_id=order_id, guest_name=order.guest_name, placed_at=since,
+            order_id=order_id, guest_name=masking.guest_name(order.guest_first_name, order.guest_last_name,
+                                                             guest_details), placed_at=since,
             waiting_hours=int((now - since).total_seconds() // 3600),
             items=tuple(RetailItem(i.item_id, i.description, i.quantity) for i in items),
         ))
@@ -129,7 +132,8 @@ def send_retail_reminder() -> str:
     settings = get_settings()
     now = utcnow()
     with transaction(settings.database_url) as session:
-        reminder = overdue_retail(session, now=now, after_hours=settings.retail_remind_after_hours)
+        reminder = overdue_retail(session, now=now, after_hours=settings.retail_remind_after_hours,
+                                  guest_details=settings.chat_guest_details)
     if reminder is None:
         return "no retail order overdue"
     if not reminders.surfaces():
@@ -174,7 +178,8 @@ def record_dispatch(session: Session, order_id: str, item_id: str, actor: str, c
     return item
 
 
-def ready_to_complete(session: Session, order_id: str, now: dt.datetime) -> RetailOrder | None:
+def ready_to_complete(session: Session, order_id: str, now: dt.datetime,
+                      guest_details: str = masking.FULL) -> RetailOrder | None:
     """The order, when every item is dispatched (or confirmed) and it is not yet done: Mark complete is next."""
     order = session.get(Order, order_id)
     if order is None or order.platform_status in _CLOSED or not order.items:
@@ -182,7 +187,8 @@ def ready_to_complete(session: Session, order_id: str, now: dt.datetime) -> Reta
     if any(i.kind != RETAIL or i.status not in (states.DISPATCHED, states.CONFIRMED) for i in order.items):
         return None
     since = order.placed_at or order.created_at
-    return RetailOrder(order.id, order.guest_name, since, int((now - since).total_seconds() // 3600),
+    return RetailOrder(order.id, masking.guest_name(order.guest_first_name, order.guest_last_name, guest_details),
+                       since, int((now - since).total_seconds() // 3600),
                        tuple(RetailItem(i.item_id, i.description, i.quantity) for i in order.items))
 
 
@@ -194,7 +200,8 @@ def dispatched(order_id: str, item_id: str, actor: str, courier: str, tracking: 
         with transaction(settings.database_url) as session:
             item = record_dispatch(session, order_id, item_id, actor, courier, tracking)
             service.refresh_alerts(session, item.order, f"dispatched:{item_id}:{tracking.strip()}")
-            ready = ready_to_complete(session, order_id, utcnow()) if not item.order.alerts else None
+            ready = ready_to_complete(session, order_id, utcnow(), settings.chat_guest_details) \
+                if not item.order.alerts else None
             entries = queue.added(session)
     except DispatchRefused as exc:
         with transaction(settings.database_url) as session:

@@ -29,14 +29,17 @@ def test_one_url_serves_events_commands_and_interactivity():
     urls |= {c["url"] for c in MANIFEST["features"]["slash_commands"]}
     assert urls == {"https://syncdesk.example.com/slack/events"}
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "message.channels", "message.groups"]
     assert isinstance(settings["socket_mode_enabled"], bool)
 
 
 def test_scopes_are_only_what_is_used():
-    assert MANIFEST["oauth_config"]["scopes"]["bot"] == ["chat:write", "commands", "usergroups:read", "im:write"]
+    assert MANIFEST["oauth_config"]["scopes"]["bot"] == ["chat:write", "commands", "usergroups:read", "im:write",
+                                                         "channels:history", "groups:history", "files:write"]
     source = "".join(p.read_text() for p in Path(slack_app.__file__).parent.glob("*.py"))
     assert "conversations_open" in source  # im:write: the on-call direct messages (bot.slack.announcer)
+    assert '@app.event("message")' in source  # channels:history, groups:history: notes (bot.slack.notes)
+    assert "files_upload_v2" in source  # files:write: the digest's chart (bot.slack.announcer)
 
 
 def test_every_slash_command_has_a_listener():
@@ -51,4 +54,14 @@ def test_the_syncdesk_usage_hint_names_every_subcommand():
     [syncdesk] = [c for c in MANIFEST["features"]["slash_commands"] if c["command"] == "/syncdesk"]
     top_level = re.sub(r"\[[^\[\]]*\]", "", re.sub(r"\[[^\[\]]*\]", "", syncdesk["usage_hint"]))  # nested [..]
     said = [part.split()[0] for part in top_level.split("|")]
-    assert said == ["order", "orders", "find", "oncall", "reconcile"]
+    assert said == ["order", "orders", "find", "oncall", "reconcile", "report", "maintenance"]
+
+
+def test_every_shortcut_has_a_listener():
+    """Issue 26.3: the front desk's report on a message is a message shortcut."""
+    from bot.slack import report
+
+    source = "".join(p.read_text() for p in Path(slack_app.__file__).parent.glob("*.py"))
+    [shortcut] = MANIFEST["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", report.SHORTCUT)
+    assert "@app.shortcut(SHORTCUT)" in source and len(shortcut["description"]) <= 150 and len(shortcut["name"]) <= 24

@@ -305,3 +305,26 @@ def test_queue_rows_link_to_their_alert_and_carry_a_reprocess_shortcut_for_faile
         "reprocess", ("ORD-1", "ITEM-1"))
     assert [o["value"] for o in two["accessory"]["options"]] == ["reprocess|ORD-2|ITEM-1", "reprocess|ORD-2|ITEM-2"]
     assert "accessory" not in done and "alert resolved" in done["text"]["text"]
+
+
+def test_the_order_lookup_shows_the_notes_within_slacks_limits():
+    """Issue 26.4: `/syncdesk order` ends with the notes written in the alert's thread, a Slack
+    note as Slack wrote it, a Teams note escaped, edits and deletions said; many long notes fit."""
+    notes = (audit("note.added", "slack:U0ANA (ana)", item_id=None, note="slack:C0ALERTS:1.2", surface="slack",
+                   text="Rang <@U0BEN>: the room is held", edited_at="2026-11-22T10:30:00+00:00",
+                   edited_by="slack:U0ANA (ana)"),
+             audit("note.added", "teams:aaa (Ana Lopez)", item_id=None, minutes=1, note="teams:19:x:1", surface="teams",
+                   text="<!channel> 5 < 6"),
+             audit("note.added", "slack:U0BEN (ben)", item_id=None, minutes=2, note="slack:C0ALERTS:1.3",
+                   surface="slack", text="", deleted_at="2026-11-22T10:40:00+00:00", deleted_by=None))
+    blocks = render.lookup_blocks(order(audit_trail=notes))
+    check_blocks(blocks)
+    said = blocks[-1]["text"]["text"]
+    assert blocks[-1]["block_id"] == "notes_history" and said.startswith("*Notes*\n")
+    assert "<@U0ANA>: Rang <@U0BEN>: the room is held (edited 22 Nov 10:30 UTC)" in said
+    assert "&lt;!channel&gt; 5 &lt; 6" in said and "<@U0BEN>: (note deleted 22 Nov 10:40 UTC)" in said
+    assert render.lookup_blocks(order()) == render.alert_blocks(order())
+    crowded = STATES["long everything"]
+    many = tuple(audit("note.added", "slack:U0ANA (ana)", item_id=None, minutes=n, note=f"n{n}", surface="teams",
+                       text=LONG) for n in range(40))
+    check_blocks(render.lookup_blocks(dataclasses.replace(crowded, audit=many)))

@@ -186,7 +186,7 @@ def test_order_lookup_answers_with_the_card(teams_app: LiveServer, identity: Fak
 def test_an_unknown_order_and_other_words_get_plain_answers(teams_app: LiveServer, identity: FakeBotIdentity,
                                                             bot_connector: FakeBotConnector) -> None:
     for words, expected in (("order ORD-404", "Order ORD-404 is not known to syncdesk."),
-                            ("hello there", "Send **order ORD-10042**"),
+                            ("<at>syncdesk</at> hello there", "Send **order ORD-10042**"),  # @mentioned (unmentioned chatter: no answer)
                             ("oncall", "Nobody is on call (no rotation configured and no override).")):
         asked = text(words, ANA, url(bot_connector))
         send(teams_app.url, asked, identity.token(url(bot_connector)))

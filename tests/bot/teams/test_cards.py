@@ -243,3 +243,27 @@ def test_the_payment_line_reads_money_like_the_order_line_with_stripes_lower_cas
     stripe_said = snapshot(payment_detail={"currency": "gbp", "amount_minor": 24000, "refunded_minor": 0})
     assert cards.payment(stripe_said)[0] == "✅ £240.00 captured (pi_3Qtest), no refunds"
     assert "240.00 gbp" not in json.dumps(cards.alert_card(stripe_said, TODAY), ensure_ascii=False)
+
+
+def test_the_order_lookup_card_ends_with_the_newest_notes_and_still_fits() -> None:
+    """Issue 26.4: `order ORD-10042` in Teams shows the notes written in the alert's thread."""
+    def note(n: int, text: str, **more: Any) -> AuditView:
+        return AuditView(T0 + dt.timedelta(minutes=n), "teams:aaa (Ana Lopez)", "note.added", None, "ok",
+                         {"note": f"teams:19:x:{n}", "surface": "teams", "text": text, **more})
+
+    card = cards.lookup_card(snapshot(audit=(note(1, "Rang the hotel", edited_at="2026-11-22T10:30:00+00:00",
+                                                  edited_by="teams:aaa (Ana Lopez)"),)))
+    jsonschema.validate(card, SCHEMA)
+    assert [b["text"] for b in card["body"][-2:]] == [
+        "**Notes**", "22 Nov 09:59 UTC Ana Lopez: Rang the hotel (edited 22 Nov 10:30 UTC)"]
+    many = tuple(note(n, "ü" * 5000) for n in range(30))
+    card = cards.lookup_card(snapshot(audit=many))
+    jsonschema.validate(card, SCHEMA)
+    assert card["body"][-9]["text"] == "…22 older notes: `syncdesk order ORD-10042`"
+    assert all(len(b["text"]) < 400 for b in card["body"][-8:])
+    for crowded in (snapshot(audit=many), dataclasses.replace(SNAPSHOTS["many items"], audit=many)):
+        card = cards.lookup_card(crowded)  # a card already near the limit keeps fewer notes, or only their count
+        jsonschema.validate(card, SCHEMA)
+        activity = {"type": "message", "text": cards.summary(crowded, TODAY), "attachments": [cards.attachment(card)]}
+        assert len(json.dumps(activity).encode()) < TEAMS_MESSAGE_LIMIT
+    assert cards.lookup_card(snapshot()) == cards.alert_card(snapshot())

@@ -63,7 +63,7 @@ def test_the_manifest_lists_every_command_the_bot_answers() -> None:
     """Issue 27: the command list had only `order` and `oncall`."""
     manifest = json.loads((TEAMS_DIR / "manifest.json").read_text())
     titles = [c["title"] for lst in manifest["bots"][0]["commandLists"] for c in lst["commands"]]
-    assert titles == ["order", "orders", "find", "reconcile", "oncall"]
+    assert titles == ["order", "orders", "find", "reconcile", "oncall", "maintenance"]
 
 
 def test_help_shows_that_an_app_id_is_required(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,3 +74,14 @@ def test_help_shows_that_an_app_id_is_required(capsys: pytest.CaptureFixture[str
         main([])
     assert missing.value.code == 2
     assert "one of the arguments --app-id --icons is required" in capsys.readouterr().err
+
+
+def test_the_package_asks_to_read_the_channel_so_thread_replies_reach_the_bot(tmp_path: Path) -> None:
+    """Issue 26.4: a reply in an alert card's thread becomes a note; Teams delivers channel messages
+    that do not @mention the bot only with resource-specific consent to ChannelMessage.Read.Group,
+    granted for the app's Entra id (webApplicationInfo)."""
+    with zipfile.ZipFile(build(APP_ID, tmp_path / "syncdesk-teams.zip")) as package:
+        manifest = json.loads(package.read("manifest.json"))
+    assert manifest["webApplicationInfo"]["id"] == APP_ID and manifest["webApplicationInfo"]["resource"]
+    assert {"name": "ChannelMessage.Read.Group", "type": "Application"} in \
+        manifest["authorization"]["permissions"]["resourceSpecific"]

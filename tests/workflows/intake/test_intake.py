@@ -22,6 +22,7 @@ from workflows.core.models import (
     IntakeEvent,
     Order,
     OrderItem,
+    OrderSearch,
     OutboxEntry,
     SyncAttempt,
 )
@@ -291,3 +292,65 @@ def test_a_system_without_credentials_gets_no_automatic_retry_and_the_alert_name
         assert session.scalars(select(SyncAttempt)).one().error_class == "timeout"  # the platform's cause stays
         snapshot = load(session, "ORD-10042")
     assert missing in json.dumps(render.alert_blocks(snapshot))
+
+
+def _rows_of(url: str, order_id: str, event_id: str) -> dict[str, list[dict]]:
+    """Every row intake wrote for the order, keys and times left out, its ids as placeholders."""
+    volatile = {"id", "pk", "item_pk", "created_at", "updated_at", "received_at", "job_id"}
+
+    def plain(row: object) -> dict:
+        values = {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in volatile}
+        if isinstance(values.get("detail"), dict):  # the retry's time: now, in either
+            values["detail"] = {k: v for k, v in values["detail"].items() if k != "at"}
+        text = json.dumps(values, default=str, sort_keys=True)
+        return json.loads(text.replace(order_id, "<order>").replace(event_id, "<event>"))
+
+    with transaction(url) as session:
+        tables: dict[str, list[dict]] = {}
+        for model in (Order, OrderItem, SyncAttempt, Alert, AuditEvent, OrderSearch):
+            key = model.id if model is Order else model.order_id
+            order_by = [model.id] if hasattr(model, "id") else [model.pk]
+            tables[model.__tablename__] = [plain(r) for r in session.scalars(
+                select(model).where(key == order_id).order_by(*order_by))]
+        tables["outbox"] = sorted((plain(e) for e in session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))
+                                   if e.kwargs.get("order_id") == order_id), key=json.dumps)
+        return tables
+
+
+def test_a_new_orders_first_failure_is_written_as_the_general_path_writes_it(settings, monkeypatch):
+    # Issue 29: a new order's first failure is written with one INSERT per table
+    # (`service._record_first_failure`). Every row must be the one the unit of work wrote before:
+    # an order of three items failing on the second, alerted on Slack and Teams, with its retry.
+    from workflows.intake import webhook
+    from workflows.orders import service
+
+    settings = settings.model_copy(update={"teams_conversation_id": "19:alerts@thread.tacv2"})
+    second = copy.deepcopy(BASE["order"]["items"][0]) | {"id": "ITEM-2", "external_reference": None}
+    third = copy.deepcopy(BASE["order"]["items"][0]) | {"id": "ITEM-3", "status": "Confirmed",
+                                                        "external_reference": "13098CU000379"}
+
+    def record(order_id: str, event_id: str) -> webhook.Answer:
+        data = payload(event_id=event_id, order__id=order_id, failure__item_id="ITEM-2")
+        data["order"]["items"] += [second, third]
+        body = json.dumps(data).encode()
+        return webhook.handle(settings, body, sign(INGEST_SECRET, body))
+
+    taken: list[object] = []
+    first = service._record_first_failure
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "_record_first_failure", lambda *a, **k: taken.append(first(*a, **k)) or taken[-1])
+        fast = record("ORD-FAST", "evt_fast")
+    assert taken and taken[0] is not None  # the new order's path, not the general one
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "_record_first_failure", lambda *args, **kwargs: None)
+        general = record("ORD-UOW", "evt_uow")
+    assert (fast.status, fast.body["alert"]) == (general.status, general.body["alert"]) == (202, "created")
+    written = _rows_of(settings.database_url, "ORD-FAST", "evt_fast")
+    assert written == _rows_of(settings.database_url, "ORD-UOW", "evt_uow")
+    assert [(i["item_id"], i["sync_status"]) for i in written["order_items"]] == [
+        ("ITEM-1", "created"), ("ITEM-2", "failed"), ("ITEM-3", "success")]
+    assert [a["surface"] for a in written["alerts"]] == ["slack", "teams"]
+    assert len(written["outbox"]) == 3  # the two alerts' refreshes and the automatic retry
+    with transaction(settings.database_url) as session:  # the attempt is the failing item's
+        attempt = session.scalars(select(SyncAttempt).where(SyncAttempt.order_id == "ORD-FAST")).one()
+        assert session.get(OrderItem, attempt.item_pk).item_id == "ITEM-2"

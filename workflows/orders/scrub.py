@@ -1,5 +1,8 @@
 """What is the guest's in free text: their e-mail, their phone and their names wherever a vendor's
 error message, a raw log, a reason typed by a person or the platform's stored payload quotes them.
+Erasure (`workflows.guests.erasure`) scrubs the stored rows with it; a masked snapshot
+(`workflows.orders.snapshot`: CHAT_GUEST_DETAILS=masked, and whatever is logged) scrubs the
+vendors' texts it shows.
 
 `Scrubber.of(order)` matches, case-insensitively: the e-mail; the phone's digits with any
 punctuation or spaces between them (`+44 5551234567`, `+445551234567`, `(555) 123-4567`

@@ -1,0 +1,119 @@
+"""The front desk's report in Teams (issue 26.3), end to end: `report ORDER-ID note` sent to the
+bot through the real `/api/teams/messages` (a Bot Connector token from the local issuer), the
+stand-in platform, Stripe and SynXis, and a real worker posting through FakeBotConnector: the
+order, Complete and never failed, gets an urgent alert card with Rebook, Booked manually and
+It's fine, the reporter's note as a reply under it, and on-call a direct message at once.
+An order the platform does not know gets a clear answer and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from syncdesk.surfaces import register_surfaces
+from tests.bot.teams.conftest import ANA, CONVERSATION, execute, send, text
+from tests.conftest import LiveServer, wait_for
+from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
+from tests.workflows.arrivals.test_arrival_check import World, arrivals_world, room
+from workflows.core.db import transaction
+from workflows.core.models import Alert, AuditEvent, Order
+from workflows.core.settings import Settings
+
+ONCALL = ('timezone: Europe/London\nhandoff: {weekday: monday, time: "09:00"}\npeople:\n'
+          '  - {name: Alice, slack: U0ALICE, teams: "29:alice"}\n')
+NOTE = "guest at the desk, no booking"
+NUMBER = "13098CU000903"
+
+
+@pytest.fixture
+def world(teams_settings: Settings, tmp_path: Path) -> Iterator[World]:
+    rotation = tmp_path / "oncall.yml"
+    rotation.write_text(ONCALL)
+    for w in arrivals_world(teams_settings):
+        w.settings = w.settings.model_copy(update={"teams_conversation_id": CONVERSATION, "oncall_file": str(rotation),
+                                                   "recheck_open_minutes": 600})
+        register_surfaces(w.settings)  # Slack logs (no token); Teams is the real one
+        yield w
+
+
+@pytest.fixture
+def app(world: World) -> Iterator[LiveServer]:
+    from syncdesk.web import create_app
+
+    with LiveServer(create_app(world.settings)) as server:
+        yield server
+
+
+def count(world: World, order_id: str) -> tuple[int, int, int]:
+    with transaction(world.settings.database_url) as session:
+        return tuple(session.scalar(select(func.count()).select_from(model).where(column == order_id)) or 0
+                     for model, column in ((Order, Order.id), (Alert, Alert.order_id),
+                                           (AuditEvent, AuditEvent.order_id)))  # type: ignore[return-value]
+
+
+def test_report_opens_an_urgent_alert_card_with_the_note_in_its_thread_and_tells_on_call(
+        world: World, app: LiveServer, identity: FakeBotIdentity, bot_connector: FakeBotConnector,
+        worker_factory: Any) -> None:
+    world.order("ORD-DESK", room(reference=NUMBER))  # Complete; SynXis has no booking NUMBER
+    worker_factory(world.settings)
+    service_url = bot_connector.url + "/"
+
+    asked = text(f"report ORD-DESK {NOTE}", ANA, service_url)
+    assert send(app.url, asked, identity.token(service_url)).status_code == 200
+    (answer,) = wait_for(lambda: bot_connector.replies(asked["id"]), timeout=60)
+    assert answer["text"].startswith("Reported: ORD-DESK has an urgent alert now")
+
+    (posted,) = wait_for(lambda: [a for a in bot_connector.cards(CONVERSATION)
+                                  if "ORD-DESK" in a["attachments"][0]["content"]["fallbackText"]], timeout=60)
+    card = posted["attachments"][0]["content"]
+    said = json.dumps(card, ensure_ascii=False)
+    assert f"Ana Lopez at the desk: “{NOTE}”" in said and f"SynXis has no booking {NUMBER}" in said
+    titles = {a.get("title") for a in _actions(card)}
+    assert {"Rebook", "Booked manually", "It's fine"} <= titles
+    card_id = next(aid for aid, a in bot_connector.activities.items() if a.get("attachments")
+                   and "ORD-DESK" in a["attachments"][0]["content"]["fallbackText"])
+    note = wait_for(lambda: [r["text"] for r in bot_connector.replies(card_id) if r.get("text", "").startswith("🛎️")],
+                    timeout=60)
+    assert note == [f"🛎️ Front desk report by Ana Lopez: “{NOTE}”"]
+    dm = wait_for(lambda: bot_connector.posted("a:1on1-29-alice"), timeout=60)
+    assert dm[0]["text"].startswith(f"🚨 Front desk report by Ana Lopez: “{NOTE}”: ORD-DESK — Larry Walker")
+
+    # It's fine, with its reason, settles the report and resolves the alert of the Complete order
+    fine = send(app.url, execute("its_fine", {"order_id": "ORD-DESK", "item_id": "ITEM-1",
+                                              "fine_reason__ITEM-1": "found under the guest's maiden name"},
+                                 ANA, service_url), identity.token(service_url))
+    assert fine.json()["value"].startswith("Recorded: ITEM-1's booking is fine")
+    with transaction(world.settings.database_url) as session:
+        states = set(session.scalars(select(Alert.state).where(Alert.order_id == "ORD-DESK")))
+        filed = session.scalar(select(AuditEvent).where(AuditEvent.action == "report.filed"))
+    assert states == {"resolved"}
+    assert (filed.actor, filed.detail["via"]) == (f"teams:{ANA['aadObjectId']} (Ana Lopez)", "teams")
+
+    # An order the platform does not know: a clear answer, nothing written
+    unknown = text(f"report ORD-NOPE {NOTE}", ANA, service_url)
+    assert send(app.url, unknown, identity.token(service_url)).status_code == 200
+    (answer,) = wait_for(lambda: bot_connector.replies(unknown["id"]), timeout=60)
+    assert answer["text"].startswith("ORD-NOPE is not an order on the platform: nothing was reported")
+    assert count(world, "ORD-NOPE") == (0, 0, 0)
+
+
+def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every action of a card, however deep (action sets, show-cards)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Action."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(card)
+    return found
