@@ -3,10 +3,8 @@ the Home tab.
 
 - The alert's moves, every entry of the catalogue (`workflows.actions.catalogue`: Reprocess,
   Booked manually, Mark complete, I'm on it, Close order and the overflow menus' moves), are
-  registered by `bot.slack.moves` from the catalogue; the outage message's
-  "Reprocess all N" (`workflows.outage.requests.reprocess_all`) and "Show all" (a modal listing
-  every affected order with its state, a page at a time); the retail reminder's Dispatched
-  (`workflows.retail.requests.request_dispatched`).
+  registered by `bot.slack.moves` from the catalogue; the outage message's "Reprocess all N"
+  and "Show all" by `bot.slack.outage`; the retail reminder's Dispatched by `bot.slack.retail`.
 - `/syncdesk order X`, `orders …`, `oncall`, `oncall take [until]`, `oncall release`,
   `maintenance [SYSTEM [PROPERTY] FROM-TO "reason" | end ID]` (`workflows.outage.maintenance`), and
   `reconcile` — which calls the platform and Stripe, so it runs after the ack and answers
@@ -59,7 +57,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail_render, support
+from bot.slack import announce_render, arrivals, envelope, forms, moves, reads, render, retail, support
+from bot.slack import outage as outage_moves
 from bot.slack import notes as thread_notes
 from bot.slack import report as front_desk
 from bot.slack.auth import UsergroupGate
@@ -76,9 +75,6 @@ from workflows.orders import guest_message
 from workflows.orders import reads as orders
 from workflows.orders import search
 from workflows.outage import maintenance
-from workflows.outage import requests as outage
-from workflows.outage.views import incident_page
-from workflows.retail import requests as retail_actions
 
 log = logging.getLogger(__name__)
 
@@ -155,18 +151,6 @@ class SlackSurface:
         if snap is not None:
             meta = json.dumps({"order_id": order_id, "channel": channel})
             self.client.views_open(trigger_id=trigger_id, view=render.complete_unchecked_modal(snap, meta))
-
-    def open_outage_list(self, trigger_id: str, incident_id: int) -> None:
-        """"Show all": the modal with the outage's first page (`views.open`, within the trigger's 3 s)."""
-        shown = incident_page(self.settings, incident_id, 0)
-        if shown is not None:
-            self.client.views_open(trigger_id=trigger_id, view=announce_render.show_all_modal(shown))
-
-    def turn_outage_page(self, view_id: str, view_hash: str, incident_id: int, number: int) -> None:
-        """"Previous"/"Next" in the modal: the same modal at another page (`views.update`)."""
-        shown = incident_page(self.settings, incident_id, number)
-        if shown is not None:
-            self.client.views_update(view_id=view_id, hash=view_hash, view=announce_render.show_all_modal(shown))
 
     def open_log(self, trigger_id: str, order_id: str, item_id: str) -> None:
         snap = reads.snapshot(self.settings, order_id)
@@ -279,6 +263,63 @@ def _skip_redeliveries(settings: Settings) -> Callable[..., BoltResponse | None]
     return skip_redeliveries
 
 
+def _warn_about_the_gate(settings: Settings) -> None:
+    if settings.slack_allowed_usergroup:
+        return
+    if settings.allow_any_member:
+        log.warning("SLACK_ALLOWED_USERGROUP is not set and ALLOW_ANY_MEMBER=true: every Slack user may "
+                    "press syncdesk's buttons")
+    else:
+        log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack action is refused until it is "
+                    "(or ALLOW_ANY_MEMBER=true)")
+
+
+def _register_commands(app: App, surface: SlackSurface) -> None:
+    """`/syncdesk …` (and the short `/order`, `/orders`): every word after the command."""
+    @app.command("/syncdesk")
+    @app.command("/order")
+    @app.command("/orders")
+    def command(ack: Any, body: dict[str, Any]) -> None:
+        decision = surface.gate.check(forms.user_id(body))
+        if not decision.allowed:
+            return ack(text=decision.tell or REFUSAL, response_type="ephemeral")
+        text = body.get("text", "").strip()
+        text = {"/order": f"order {text}" if text else "orders", "/orders": f"orders {text}"}.get(body["command"], text)
+        words = text.split()
+        if words[:1] == ["oncall"]:
+            return ack(response_type="ephemeral", text=surface.oncall(words[1:], body))
+        if words[:1] == ["maintenance"]:  # issue 26: a window set or ended is said in the channel
+            said = maintenance.answer(surface.settings, words[1:], forms.actor(body))
+            return ack(response_type="in_channel" if said.public else "ephemeral", text=render.slack_text(said.message))
+        if words[:1] == ["find"]:
+            return ack(response_type="ephemeral", **surface.find(text[len("find"):], body))
+        if words[:1] == ["report"]:  # issue 26.3: the front desk's report, filed after the ack
+            return ack(response_type="ephemeral", text=front_desk.command(surface, body, text[len("report"):]))
+        if words == ["reconcile"]:
+            ack(response_type="ephemeral", text=RECONCILING)
+            return surface.later(surface.reconcile, body)
+        ack(response_type="ephemeral", **surface.lookup(text))
+
+
+def _register_home(app: App, surface: SlackSurface) -> None:
+    """The Home tab: published when opened, again when its filters change."""
+    @app.action(render.HOME_FILTER_STATUS)
+    @app.action(render.HOME_FILTER_DATE)
+    def home_filter(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        values = body["view"]["state"]["values"].get("home_filters", {})
+        status = ((values.get(render.HOME_FILTER_STATUS) or {}).get("selected_option") or {}).get("value")
+        day = (values.get(render.HOME_FILTER_DATE) or {}).get("selected_date")
+        surface.later(surface.publish_home, forms.user_id(body), None if status in (None, "all") else status,
+                      dt.date.fromisoformat(day) if day else None)
+
+    @app.event("app_home_opened")
+    def home_opened(ack: Any, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab", "home") == "home":
+            surface.later(surface.publish_home, event["user"])
+
+
 def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
     """The Bolt `App` with syncdesk's listeners, its Web API client on `SLACK_API_URL`."""
     client = client or web_client(settings)
@@ -298,102 +339,15 @@ def create_bolt_app(settings: Settings, client: WebClient | None = None) -> App:
             log.warning("refused a malformed Slack payload: %s", error)
             return BoltResponse(status=400, body="malformed payload")
         return None
-    if not settings.slack_allowed_usergroup:
-        if settings.allow_any_member:
-            log.warning("SLACK_ALLOWED_USERGROUP is not set and ALLOW_ANY_MEMBER=true: every Slack user may "
-                        "press syncdesk's buttons")
-        else:
-            log.warning("SLACK_ALLOWED_USERGROUP is not set: every Slack action is refused until it is "
-                        "(or ALLOW_ANY_MEMBER=true)")
+    _warn_about_the_gate(settings)
 
     # Every move of the catalogue (buttons, overflow menus, forms) first: Bolt tries listeners in
     # the order they were registered, and a move's click is the request that must be quickest.
     moves.register(app, surface)
-
-    @app.action(announce_render.REPROCESS_ALL)
-    def reprocess_all(ack: Any, body: dict[str, Any]) -> None:
-        value = str(body["actions"][0].get("value") or "")
-        if value.isdigit() and surface.authorize(body, "reprocess_all"):
-            result = outage.reprocess_all(settings, int(value), forms.actor(body))
-            surface.later(surface.tell, body, render.slack_text(result.message))
-        ack()
-
-    @app.action(announce_render.SHOW_ALL)
-    def outage_show_all(ack: Any, body: dict[str, Any]) -> None:
-        value = str(body["actions"][0].get("value") or "")
-        if value.isdigit() and surface.authorize(body, "outage_show_all"):
-            surface.later(surface.open_outage_list, body["trigger_id"], int(value))
-        ack()
-
-    @app.action(announce_render.SHOW_PAGE)
-    def outage_page(ack: Any, body: dict[str, Any]) -> None:
-        ack()
-        turn = announce_render.parse_page(str(body["actions"][0].get("value") or ""))
-        view = body.get("view") or {}
-        if turn is not None and view.get("id") and surface.gate.check(forms.user_id(body)).allowed:
-            surface.later(surface.turn_outage_page, view["id"], view.get("hash", ""), *turn)
-
-    @app.action(retail_render.DISPATCHED)
-    def dispatched(ack: Any, body: dict[str, Any]) -> None:
-        order_id, item_id = retail_render.clicked_item(body["actions"][0]["value"])
-        if surface.authorize(body, "dispatched", order_id, item_id):
-            surface.later(surface.client.views_open, trigger_id=body["trigger_id"],
-                          view=retail_render.dispatched_modal(order_id, item_id, forms.where(body)["channel"]))
-        ack()
-
-    @app.view(retail_render.DISPATCHED_VIEW)
-    def dispatched_submitted(ack: Any, body: dict[str, Any]) -> None:
-        form = forms.dispatch(body)
-        errors = forms.dispatch_errors(form)
-        if errors or not surface.authorize(body, "dispatched", form.order_id, form.item_id):
-            return ack(response_action="errors", errors=errors or {retail_render.TRACKING_BLOCK: REFUSAL})
-        answer = retail_actions.request_dispatched(settings, form.order_id, form.item_id, forms.actor(body),
-                                                   form.courier, form.tracking)
-        if not answer.accepted:
-            return ack(response_action="errors", errors={retail_render.TRACKING_BLOCK: answer.message[:500]})
-        ack()
-        surface.later(surface.tell, body, render.slack_text(answer.message), form.channel)
-
-    @app.action(render.HOME_FILTER_STATUS)
-    @app.action(render.HOME_FILTER_DATE)
-    def home_filter(ack: Any, body: dict[str, Any]) -> None:
-        ack()
-        values = body["view"]["state"]["values"].get("home_filters", {})
-        status = ((values.get(render.HOME_FILTER_STATUS) or {}).get("selected_option") or {}).get("value")
-        day = (values.get(render.HOME_FILTER_DATE) or {}).get("selected_date")
-        surface.later(surface.publish_home, forms.user_id(body), None if status in (None, "all") else status,
-                      dt.date.fromisoformat(day) if day else None)
-
-    @app.command("/syncdesk")
-    @app.command("/order")
-    @app.command("/orders")
-    def command(ack: Any, body: dict[str, Any]) -> None:
-        decision = surface.gate.check(forms.user_id(body))
-        if not decision.allowed:
-            return ack(text=decision.tell or REFUSAL, response_type="ephemeral")
-        text = body.get("text", "").strip()
-        text = {"/order": f"order {text}" if text else "orders", "/orders": f"orders {text}"}.get(body["command"], text)
-        words = text.split()
-        if words[:1] == ["oncall"]:
-            return ack(response_type="ephemeral", text=surface.oncall(words[1:], body))
-        if words[:1] == ["maintenance"]:  # issue 26: a window set or ended is said in the channel
-            said = maintenance.answer(settings, words[1:], forms.actor(body))
-            return ack(response_type="in_channel" if said.public else "ephemeral", text=render.slack_text(said.message))
-        if words[:1] == ["find"]:
-            return ack(response_type="ephemeral", **surface.find(text[len("find"):], body))
-        if words[:1] == ["report"]:  # issue 26.3: the front desk's report, filed after the ack
-            return ack(response_type="ephemeral", text=front_desk.command(surface, body, text[len("report"):]))
-        if words == ["reconcile"]:
-            ack(response_type="ephemeral", text=RECONCILING)
-            return surface.later(surface.reconcile, body)
-        ack(response_type="ephemeral", **surface.lookup(text))
-
-    @app.event("app_home_opened")
-    def home_opened(ack: Any, event: dict[str, Any]) -> None:
-        ack()
-        if event.get("tab", "home") == "home":
-            surface.later(surface.publish_home, event["user"])
-
+    outage_moves.register(app, surface)  # the outage message's Reprocess all and Show all
+    retail.register(app, surface)  # the retail reminder's Dispatched
+    _register_commands(app, surface)
+    _register_home(app, surface)
     arrivals.register(app, surface)  # the arrival summary's Checked and It's fine
     support.register(app, surface)  # the outage message's Draft support request
     thread_notes.register(app, settings)  # replies in an alert's thread: notes in the order's history
