@@ -630,10 +630,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="syncdesk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"syncdesk {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _add_processes(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The long-running processes and their set-up: serve, worker, clock, migrate, embedded-redis."""
     p = sub.add_parser("serve", help="run the web app (intake, Slack, Teams, health, metrics)")
     p.add_argument("--host", help="address to listen on (default: HOST, 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
@@ -658,6 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                    help="the command to run, with its arguments (default: run until interrupted)")
     p.set_defaults(func=cmd_embedded_redis)
+
+
+def _add_reads(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """What only reads, or posts a test failure: ingest, orders, order, audit, reconcile."""
     p = sub.add_parser("ingest", help="sign and post a failure JSON file to a running server")
     p.add_argument("file", help="the failure JSON (examples/*.json has one per system)")
     p.add_argument("--url", help="the server: its base URL or the webhook's full URL (default: SYNCDESK_URL, else "
@@ -676,8 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", action="append", help="only this order (repeatable)")
     p.add_argument("--since", help="from this day on: YYYY-MM-DD, today or yesterday (UTC)")
     p.set_defaults(func=cmd_audit)
-    actor = f"cli:{os.environ.get('USER', 'operator')}"
-    _add_find(sub, actor)
+    p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
+    p.add_argument("--order", action="append", help="only this order (repeatable)")
+    p.set_defaults(func=cmd_reconcile)
+
+
+def _add_moves(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
+    """The staff moves, each enqueueing the same job as its button."""
     for name, func, extra in (
         ("reprocess", cmd_reprocess, ("order_id", "item_id?")),
         ("booked-manually", cmd_booked_manually, ("order_id", "item_id", "reference")),
@@ -700,13 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="when syncdesk cannot check the payment (not Stripe, or no STRIPE_API_KEY): "
                                 "complete anyway, saying how you checked it (audited)")
         p.set_defaults(func=func)
-    _add_connectors(sub)
-    p = sub.add_parser("reconcile", help="compare syncdesk, the platform and Stripe; list every mismatch (read-only)")
-    p.add_argument("--order", action="append", help="only this order (repeatable)")
-    p.set_defaults(func=cmd_reconcile)
-    _add_arrivals(sub, actor)
-    _add_config(sub)
-    _add_erase_guest(sub, actor)
+
+
+def _add_oncall(sub: argparse._SubParsersAction, actor: str) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("oncall", help="who is on call now and next; take or release an override")
     p.add_argument("action", nargs="?", choices=("show", "take", "release"), default="show",
                    help="show (default), take the rotation until UNTIL, or release an override")
@@ -714,6 +717,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("until", nargs="?", help="18:00, 2h, or 2026-11-23 18:00 (default: the next hand-off)")
     p.add_argument("--actor", default=actor, help=ACTOR_HELP)
     p.set_defaults(func=cmd_oncall)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="syncdesk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"syncdesk {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    actor = f"cli:{os.environ.get('USER', 'operator')}"
+    # The order of `syncdesk --help`: processes, reads, moves, then the operator's commands.
+    _add_processes(sub)
+    _add_reads(sub)
+    _add_find(sub, actor)
+    _add_moves(sub, actor)
+    _add_connectors(sub)
+    _add_arrivals(sub, actor)
+    _add_config(sub)
+    _add_erase_guest(sub, actor)
+    _add_oncall(sub, actor)
     _add_maintenance(sub, actor)
     return parser
 
