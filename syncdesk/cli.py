@@ -115,8 +115,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         app = create_app(settings)  # fail fast on missing settings before forking
         logging.getLogger("syncdesk.web").info("%s (%d processes)", serves(app, f"http://{args.host}:{args.port}"),
                                                args.workers)
-        uvicorn.run("syncdesk.web:create_app", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level="warning", access_log=False)
+        uvicorn.run("syncdesk.web:create_worker_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="warning", access_log=False, log_config=None)
         return DONE
     # With SLACK_APP_TOKEN the app's lifespan connects Socket Mode in the background
     # (bot.slack.socket_mode): Slack being down never keeps the intake webhook from starting.

@@ -313,6 +313,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
+def create_worker_app() -> Starlette:
+    """The app of one of `syncdesk serve --workers N`'s processes (uvicorn's factory): a new
+    interpreter, so it sets up syncdesk's logging first, as `syncdesk serve` does for one
+    process: one format, and no guest's e-mail or phone in any line (`syncdesk.logs`)."""
+    from syncdesk.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def serves(app: Starlette, url: str) -> str:
     """What the web process serves, in one line: its URL, the intake, Slack (HTTP or Socket Mode,
     and its state), Teams and the metrics."""

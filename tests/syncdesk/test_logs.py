@@ -236,3 +236,28 @@ def test_what_is_not_a_contact_is_written_as_it_is():
 
     assert redact("1700000000.000100 5551234567 and 5551234567 1700000000.000100 or 555.123.4567") == (
         "1700000000.000100 [phone] and [phone] 1700000000.000100 or [phone]")  # a phone beside a long number
+
+
+def test_each_process_of_serve_workers_writes_syncdesks_lines_without_contacts(settings):
+    """Issue 28: with `--workers N` uvicorn runs the app in new interpreters, which wrote no
+    request line at all, and their warnings went out without the contacts filter."""
+    port = free_port()
+    env = settings_env(settings) | {"PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json"}
+    proc = subprocess.Popen([sys.executable, "-m", "syncdesk.cli", "serve", "--workers", "2", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def answered() -> bool:
+            try:
+                return httpx.get(f"{url}/guests/larry.walker@example.com", timeout=2).status_code == 404
+            except httpx.HTTPError:
+                return False
+        wait_for(answered, timeout=60)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("logger") == "syncdesk.http" and line.get("status") == 404]
+    assert requests, out
+    assert requests[0]["path"] == "/guests/[e-mail]" and "larry.walker" not in out
