@@ -5,7 +5,8 @@
 # started on that port for the run. PostgreSQL: 127.0.0.1:5432 (TEST_PG_ADMIN_URL);
 # TEST_DATABASES="sqlite" runs the SQLite pass alone. Tests run in TEST_WORKERS processes
 # (pytest-xdist; default: the cores, at most 4; 0 runs them in pytest's own process), each
-# with its own database and Redis database. Arguments go to pytest.
+# with its own database and Redis database; the 15 slowest of each pass are listed (issue 22:
+# where the time goes, run by run). Arguments go to pytest.
 # pytest's exit code 5 (no tests collected) is a failure here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ for backend in ${TEST_DATABASES:-sqlite postgres}; do
   fi
   # The embedded Redis stands in for the default test URL when nothing answers there.
   TEST_DATABASE=$backend "$PY" -m syncdesk.cli embedded-redis --url "$TEST_REDIS_URL" \
-    --data-dir .syncdesk/test-redis -- "$PY" -m pytest -q -p no:cacheprovider -n "$workers" "$@"
+    --data-dir .syncdesk/test-redis -- "$PY" -m pytest -q -p no:cacheprovider -n "$workers" --durations=15 "$@"
   code=$?
   if [ "$code" -eq 5 ]; then echo "no tests ran on ${backend}: failing"; code=1; fi
   if [ "$code" -ne 0 ]; then status=$code; fi
