@@ -535,7 +535,8 @@ def cmd_oncall(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "release":
             oncall.release(session, args.person, args.actor, now=now)
         current, following = oncall.who(session, now, rotation)
-    print(oncall.describe(current, following, zone))
+        properties = oncall.by_property(session, now, rotation)
+    print("\n".join(oncall.lines(current, following, properties, zone)))
     return DONE
 
 

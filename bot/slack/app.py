@@ -210,7 +210,7 @@ class SlackSurface:
     def oncall(self, words: list[str], body: dict[str, Any]) -> str:
         """The answer to `/syncdesk oncall [take [until] | release]` for the person asking."""
         if not words:
-            text = oncall_actions.who_is_on_call(self.settings)
+            text = "\n".join(oncall_actions.who_is_on_call(self.settings))
         elif words[0] == "take":
             text = oncall_actions.take(self.settings, forms.user_id(body), " ".join(words[1:]) or None,
                                        forms.actor(body)).message

@@ -428,10 +428,11 @@ class TeamsSurface:
         self.reply(turn, cut(report.render_text(), 20_000))
 
     def oncall(self) -> str:
-        """Who is on call now and next, as `syncdesk oncall` and Slack say it."""
+        """Who is on call now and next, as `syncdesk oncall` and Slack say it (a paragraph a
+        line: Teams' markdown joins single line breaks)."""
         from workflows.oncall.requests import who_is_on_call
 
-        return who_is_on_call(self.settings)
+        return "\n\n".join(who_is_on_call(self.settings))
 
 
 def create_endpoint(settings: Settings) -> Callable[[Request], Any]:

@@ -257,6 +257,18 @@ def test_a_never_migrated_database_says_run_migrate(settings, tmp_path):
                                     "syncdesk tables yet: run `syncdesk migrate`")
 
 
+def test_oncall_shows_each_property_with_its_own_calendar_after_the_weekly_rotation(settings, tmp_path):
+    from tests.workflows.oncall.test_calendars import harbour_on_call_now
+
+    rotation, harbour = harbour_on_call_now(tmp_path)
+    result = syncdesk(settings_env(settings) | {"ONCALL_FILE": str(rotation)}, "oncall")
+    assert result.returncode == 0, result.stderr
+    weekly, heading, line = result.stdout.splitlines()
+    assert weekly.startswith("On call now: ") and " Next: " in weekly
+    assert heading == "Properties with their own on-call calendar:"
+    assert line in (harbour.format("Ana Lopez"), harbour.format("Ben Okafor"))  # the week's turn next
+
+
 def test_a_missing_oncall_file_is_named(settings, tmp_path):
     env = settings_env(settings) | {"ONCALL_FILE": str(tmp_path / "nope.yml")}
     result = syncdesk(env, "oncall")

@@ -88,6 +88,19 @@ def shift_at(text: bytes, t: dt.datetime, people: Sequence[Named], zone: dt.tzin
     return max(shifts, key=lambda s: s.starts_at) if shifts else None
 
 
+def next_start(text: bytes, t: dt.datetime, until: dt.datetime, people: Sequence[Named], zone: dt.tzinfo,
+               where: str) -> dt.datetime | None:
+    """When the calendar's first event naming a known person starts after `t` and before `until`."""
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except ValueError as exc:
+        raise CalendarError(f"{where} is not an iCal calendar: {exc}") from exc
+    after, before = t.astimezone(UTC), until.astimezone(UTC)
+    starts = [start for event in recurring_ical_events.of(calendar).between(after, before)
+              if _who(event, people) is not None and after < (start := _aware(event["DTSTART"].dt, zone)) < before]
+    return min(starts, default=None)
+
+
 class CalendarSource:
     """A calendar file or feed, read again when the file changes or the feed's copy is old."""
 

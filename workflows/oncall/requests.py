@@ -65,15 +65,18 @@ def _zone(settings: Settings, rotation: oncall.Rotation | None) -> ZoneInfo:
     return rotation.zone if rotation else ZoneInfo(settings.local_timezone)
 
 
-def who_is_on_call(settings: Settings, *, now: dt.datetime | None = None) -> str:
-    """Who is on call now and next, in words."""
+def who_is_on_call(settings: Settings, *, now: dt.datetime | None = None) -> list[str]:
+    """Who is on call now and next, in words, a line each (`rotation.lines`): the weekly
+    rotation, then each property with its own calendar."""
+    now = now or utcnow()
     try:
         rotation = oncall.rotation_for(settings)
     except oncall.RotationError as exc:
-        return f"The on-call rotation cannot be read: {exc}"
+        return [f"The on-call rotation cannot be read: {exc}"]
     with transaction(settings.database_url) as session:
-        current, following = oncall.who(session, now or utcnow(), rotation)
-    return oncall.describe(current, following, _zone(settings, rotation))
+        current, following = oncall.who(session, now, rotation)
+        properties = oncall.by_property(session, now, rotation)
+    return oncall.lines(current, following, properties, _zone(settings, rotation))
 
 
 def take(settings: Settings, person: str, until: str | None, actor: str, *,

@@ -104,6 +104,15 @@ class Rotation:
         found = calendars.shift_at(_source(source).text(), now, self.people, self.zone, source)
         return Shift(found.person, found.starts_at, found.ends_at, "calendar") if found else None
 
+    def calendar_cut(self, prop: str | None, shift: Shift, t: dt.datetime) -> Shift:
+        """`shift` of the weekly rotation at `t`, ended where the property's calendar next takes over."""
+        source = dict(self.calendars).get(prop or "")
+        if source is None or shift.source != "rotation":
+            return shift
+        starts = calendars.next_start(_source(source).text(), t, shift.ends_at, self.people,
+                                      self.zone, source)
+        return replace(shift, ends_at=starts) if starts else shift
+
 
 def load_rotation(path: str | Path) -> Rotation:
     """Read a rotation file; RotationError names what is wrong."""
@@ -220,7 +229,7 @@ def _shift_at(t: dt.datetime, rotation: Rotation | None, overrides: list[OncallO
         return Shift(_person(rotation, o.person_id), o.starts_at, o.ends_at, "override", o.created_by)
     if rotation is None:
         return None
-    shift = rotation.calendar_shift(prop, t) or rotation.shift_at(t)
+    shift = rotation.calendar_shift(prop, t) or rotation.calendar_cut(prop, rotation.shift_at(t), t)
     upcoming = [o.starts_at for o in overrides if t < o.starts_at < shift.ends_at]
     if upcoming:
         shift = Shift(shift.person, shift.starts_at, min(upcoming), shift.source)
@@ -241,6 +250,28 @@ def who(session: Session, now: dt.datetime | None = None, rotation: Rotation | N
     if following is not None and following.starts_at < current.ends_at:  # the rotation resumes after an override
         following = replace(following, starts_at=current.ends_at)
     return current, following
+
+
+@dataclass(frozen=True)
+class PropertyOnCall:
+    """Who is on call for a property with its own calendar: now and next, or why it cannot be said."""
+    prop: str
+    current: Shift | None
+    following: Shift | None
+    problem: str | None = None  # its calendar cannot be read
+
+
+def by_property(session: Session, now: dt.datetime, rotation: Rotation | None) -> list[PropertyOnCall]:
+    """`who` for each property the rotation gives its own calendar, in the file's order."""
+    found = []
+    for prop, _ in rotation.calendars if rotation else ():
+        try:
+            current, following = who(session, now, rotation, prop)
+        except calendars.CalendarError as exc:
+            found.append(PropertyOnCall(prop, None, None, str(exc)))
+        else:
+            found.append(PropertyOnCall(prop, current, following))
+    return found
 
 
 def take(session: Session, person: str, until: dt.datetime | None, actor: str, *,
@@ -323,3 +354,34 @@ def describe(current: Shift | None, following: Shift | None, zone: ZoneInfo | No
     if following is None:
         return now_text
     return f"{now_text} Next: {following.person.name} from {_when(following.starts_at, zone)}."
+
+
+def _covering(shift: Shift, now: bool = False) -> str:
+    if shift.source == "override":
+        return f"override set by {shift.set_by}" if shift.set_by else "override"
+    if shift.source == "calendar":
+        return "its calendar"
+    return "the weekly rotation, no calendar event now" if now else "the weekly rotation"
+
+
+def lines(current: Shift | None, following: Shift | None, properties: list[PropertyOnCall],
+          zone: ZoneInfo | None = None) -> list[str]:
+    """What `oncall` answers on every surface, a line each: the weekly rotation (`describe`),
+    then each property with its own calendar, who is on call for its alerts now and next."""
+    zone = zone or ZoneInfo("UTC")
+    said = [describe(current, following, zone)]
+    if properties:
+        said.append("Properties with their own on-call calendar:")
+    for p in properties:
+        if p.problem:
+            said.append(f"• {p.prop}: its calendar cannot be read: {p.problem}")
+            continue
+        if p.current is None:
+            now_text = "nobody is on call"
+        else:
+            now_text = (f"{p.current.person.name} ({_covering(p.current, now=True)}) "
+                        f"until {_when(p.current.ends_at, zone)}")
+        nxt = (f" Next: {p.following.person.name} ({_covering(p.following)}) from "
+               f"{_when(p.following.starts_at, zone)}." if p.following else "")
+        said.append(f"• {p.prop}: {now_text}.{nxt}")
+    return said

@@ -172,3 +172,75 @@ def test_an_unhandled_alert_goes_to_its_propertys_on_call(settings, tmp_path):
     escalation.notify("ORD-1", escalation.LEVEL_DM, 15, settings=s, now=utc("2026-11-09T19:00:00"))
     [dm] = logged("slack").of_kind("direct")
     assert dm.person_ids == ("U0BILAL",)
+
+
+def test_oncall_says_who_is_on_call_now_and_next_for_each_property_with_its_own_calendar(settings, rotation):
+    def said(when: str) -> list[str]:
+        with transaction(settings.database_url) as session:
+            current, following = oncall.who(session, utc(when), rotation)
+            properties = oncall.by_property(session, utc(when), rotation)
+        return oncall.lines(current, following, properties, rotation.zone)
+
+    # Monday 9 Nov 19:00: Carmen's week; Alice's night desk at Harbour, then Carmen's week again.
+    assert said("2026-11-09T19:00:00") == [
+        "On call now: Carmen, until Mon 16 Nov 09:00. Next: Alice from Mon 16 Nov 09:00.",
+        "Properties with their own on-call calendar:",
+        "• 13098: Alice (its calendar) until Tue 10 Nov 08:00. Next: Carmen (the weekly rotation) from Tue 10 Nov 08:00.",
+    ]
+    # 16 Nov is excluded: Alice by the weekly rotation until the weekend cover names Bilal.
+    assert said("2026-11-16T19:00:00")[2] == (
+        "• 13098: Alice (the weekly rotation, no calendar event now) until Sat 21 Nov 09:00. "
+        "Next: Bilal (its calendar) from Sat 21 Nov 09:00.")
+    # An override wins everywhere, Harbour too.
+    with transaction(settings.database_url) as session:
+        oncall.take(session, "U0BILAL", utc("2026-11-09T21:00:00"), "slack:U0BILAL", now=utc("2026-11-09T18:30:00"),
+                    rotation=rotation)
+    assert said("2026-11-09T19:00:00")[2] == (
+        "• 13098: Bilal (override set by slack:U0BILAL) until Mon 09 Nov 21:00. "
+        "Next: Alice (its calendar) from Mon 09 Nov 21:00.")
+
+
+def test_oncall_names_a_propertys_calendar_it_cannot_read_and_says_the_rest(settings, rotation, tmp_path):
+    (tmp_path / "harbour.ics").unlink()
+    with transaction(settings.database_url) as session:
+        properties = oncall.by_property(session, utc("2026-11-09T19:00:00"), rotation)
+    assert oncall.lines(None, None, properties) == [
+        "Nobody is on call (no rotation configured and no override).",
+        "Properties with their own on-call calendar:",
+        f"• 13098: its calendar cannot be read: on-call calendar {tmp_path / 'harbour.ics'} does not exist",
+    ]
+    # Without calendars, only the weekly rotation, as before.
+    assert oncall.by_property(session, utc("2026-11-09T19:00:00"), None) == []
+
+
+def harbour_on_call_now(directory: Path) -> tuple[Path, str]:
+    """A rotation file (Ana Lopez and Ben Okafor, with Slack and Teams ids) whose property 13098
+    has a calendar with Ben on call from an hour ago to two hours on: the file, and the line
+    `oncall` gives for 13098, `{}` standing for whoever the weekly rotation has next (for the
+    surfaces' end-to-end tests, which run at the real time)."""
+    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(hours=2)
+    (directory / "harbour.ics").write_text(textwrap.dedent(f"""\
+        BEGIN:VCALENDAR
+        VERSION:2.0
+        PRODID:-//syncdesk tests//EN
+        BEGIN:VEVENT
+        UID:now@harbour
+        DTSTAMP:{start:%Y%m%dT%H%M%SZ}
+        DTSTART:{start:%Y%m%dT%H%M%SZ}
+        DTEND:{end:%Y%m%dT%H%M%SZ}
+        SUMMARY:On call: Ben Okafor
+        END:VEVENT
+        END:VCALENDAR
+        """).replace("\n", "\r\n"))
+    (directory / "oncall.yml").write_text(textwrap.dedent("""
+        timezone: UTC
+        people:
+          - {name: Ana Lopez, slack: U0ANA, teams: "29:ana"}
+          - {name: Ben Okafor, slack: U0BEN, teams: "29:ben"}
+        properties:
+          "13098": {calendar: harbour.ics}
+    """))
+    until = f"{end:%a %d %b %H:%M}"
+    return directory / "oncall.yml", f"• 13098: Ben Okafor (its calendar) until {until}. Next: {{}} (the weekly " \
+                                     f"rotation) from {until}."
