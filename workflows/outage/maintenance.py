@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -156,13 +156,19 @@ def covering(session: Session, system: str, prop: str | None, occurred: dt.datet
             found = rule.covering(occurred)
             if found is not None and found[1] > now:  # one already over is closed (or about to be)
                 _materialize(session, rule, *found, now)
-    places = [MaintenanceWindow.property.is_(None)] + ([MaintenanceWindow.property == prop] if prop else [])
-    return session.scalar(
-        select(MaintenanceWindow).where(
-            MaintenanceWindow.system == system, or_(*places), MaintenanceWindow.ended_at.is_(None),
-            MaintenanceWindow.starts_at <= occurred, MaintenanceWindow.ends_at > occurred)
-        .order_by(MaintenanceWindow.property.is_(None), MaintenanceWindow.id).limit(1)
-        .with_for_update().execution_options(populate_existing=True))
+    return session.scalar(_COVERING, {"system": system, "prop": prop or None, "occurred": occurred})
+
+
+# Every intake asks it (issue 29: a hot path), so it is built once; `prop` NULL matches only a
+# system-wide window, as `property = NULL` is never true.
+_COVERING = (
+    select(MaintenanceWindow).where(
+        MaintenanceWindow.system == bindparam("system"),
+        or_(MaintenanceWindow.property.is_(None), MaintenanceWindow.property == bindparam("prop")),
+        MaintenanceWindow.ended_at.is_(None),
+        MaintenanceWindow.starts_at <= bindparam("occurred"), MaintenanceWindow.ends_at > bindparam("occurred"))
+    .order_by(MaintenanceWindow.property.is_(None), MaintenanceWindow.id).limit(1)
+    .with_for_update().execution_options(populate_existing=True))
 
 
 def hold_if_covered(session: Session, order: Order, item: OrderItem, attempt: SyncAttempt,
