@@ -27,7 +27,7 @@ from workflows.systems.registry import premier_payment_methods
 
 
 class SlackSurface(Protocol):
-    """What the move listeners use of `bot.slack.app.SlackSurface`."""
+    """What the listeners of `bot/slack/` use of `bot.slack.app.SlackSurface`."""
 
     settings: Settings
     client: WebClient
@@ -42,6 +42,7 @@ class SlackSurface(Protocol):
     def open_log(self, trigger_id: str, order_id: str, item_id: str) -> None: ...
     def reveal_guest(self, body: dict[str, Any], order_id: str) -> None: ...
     def message_guest(self, body: dict[str, Any], order_id: str) -> None: ...
+    def respond(self, body: dict[str, Any], text: str, blocks: list[dict[str, Any]] | None = None) -> None: ...
 
 
 def permission(surface: SlackSurface, body: dict[str, Any]) -> Permission:

@@ -10,36 +10,19 @@ and its answer back to the person alone. No rule lives here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
 from bot.slack import forms, render
-from bot.slack.auth import UsergroupGate
+from bot.slack.moves import SlackSurface
 from workflows.actions.moves import REFUSAL
 from workflows.arrivals import report
-from workflows.core.settings import Settings
 
 SHORTCUT = "report_to_syncdesk"  # the message shortcut's callback_id (manifest.yml)
 VIEW = "report_submit"
 ORDER_BLOCK, NOTE_BLOCK = "report_order", "report_note"
 USAGE = f"Usage: `/syncdesk {report.USAGE}`"
-
-
-class SlackSurface(Protocol):
-    """What the report's listeners use of `bot.slack.app.SlackSurface`."""
-
-    settings: Settings
-    client: WebClient
-    gate: UsergroupGate
-
-    def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None: ...
-    def authorize(self, body: dict[str, Any], action: str, order_id: str | None = None,
-                  item_id: str | None = None) -> bool: ...
-    def tell(self, body: dict[str, Any], text: str, channel: str | None = None) -> None: ...
-    def respond(self, body: dict[str, Any], text: str, blocks: list[dict[str, Any]] | None = None) -> None: ...
 
 
 def reporting(order_id: str) -> str:
