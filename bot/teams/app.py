@@ -18,6 +18,12 @@ Activities (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-co
   `/syncdesk` does (issues 14, 26); @mentions of the bot (`<at>…</at>`) are ignored.
 - `report ORDER-ID note`: the front desk's report (issue 26.3, `workflows.arrivals.report`),
   answered with its outcome: the order's urgent alert, the note in its thread, on-call told.
+- `invoke` named `composeExtension/submitAction` with `commandId` `reportToSyncdesk`: the same
+  report from a message's "…" menu ("Report to syncdesk", a message extension action command in
+  message context, teams/manifest.json `composeExtensions`). The order id is the form's, else the
+  first one in the message; the note is the form's, else the message. Answered at once in the
+  invoke response (`{"task": {"type": "message", "value": …}}`, Teams' pop-up), the report filed
+  after it has left (Teams waits 5 seconds) and its outcome replied under the message.
 - a `message` in an alert card's thread that is none of those commands, its `messageUpdate` and
   its `messageDelete`: a note in the order's history (`bot.teams.notes`, issue 26.4). Other
   channel messages that name no command and do not @mention syncdesk are people talking to
@@ -26,7 +32,9 @@ Activities (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import html
 import json
 import logging
 import re
@@ -42,7 +50,7 @@ from starlette.responses import JSONResponse, Response
 from bot.teams import announce_cards, arrivals_cards, cards, notes, reads, retail_cards
 from bot.wording import cut, revealed
 from bot.teams.auth import BotConnectorAuth, Unauthorized
-from bot.teams.connector import BotConnector, BotToken, message
+from bot.teams.connector import BotConnector, BotToken, in_thread, message
 from bot.teams.gate import MemberGate
 from workflows.actions.catalogue import perform, refuse
 from workflows.actions.moves import REFUSAL, Answers, Move
@@ -67,6 +75,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 INVOKE_ACTION = "adaptiveCard/action"
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
+INVOKE_SUBMIT_ACTION = "composeExtension/submitAction"  # a message extension's action command
+REPORT_COMMAND = "reportToSyncdesk"  # teams/manifest.json composeExtensions[0].commands[0].id
 USAGE = ("Send **order ORD-10042** to see an order's alert, **find walker** to find orders by guest name, e-mail, "
          "phone, confirmation number or payment reference, **orders [failed]** for the order queue, **reconcile** "
          "to compare syncdesk, the platform and Stripe, **oncall** to see who is on call, or **maintenance** "
@@ -74,6 +84,7 @@ USAGE = ("Send **order ORD-10042** to see an order's alert, **find walker** to f
          "**maintenance end ID** ends it). At the front desk with no booking for the guest: **report ORD-10042 "
          "guest at the desk, no booking** opens an urgent alert.")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
 # The first words `lookup` answers; a reply in an alert's thread that starts with none of them is a note.
 COMMANDS = ("order", "oncall", "find", "orders", "reconcile", "maintenance", "report")
 
@@ -149,6 +160,12 @@ def invoke_message(text: str) -> dict[str, Any]:
     return {"statusCode": 200, "type": INVOKE_MESSAGE, "value": text}
 
 
+def task_message(text: str) -> dict[str, Any]:
+    """The answer to a message extension's `composeExtension/submitAction`: a task module
+    message response, which Teams shows the person in a pop-up."""
+    return {"task": {"type": "message", "value": text}}
+
+
 class TeamsSurface:
     """What the endpoint shares: settings, token validation, the gate and the connector."""
 
@@ -217,6 +234,9 @@ class TeamsSurface:
             if action is None:
                 return Answer(200, invoke_message("syncdesk does not know that action."))
             return Answer(200, invoke_message(cards.plain(self.act(turn, action).message)))
+        if turn.kind == "invoke" and turn.name == INVOKE_SUBMIT_ACTION:
+            said, later = self.report_action(turn)
+            return Answer(200, task_message(said), later)
         if turn.kind == "message" and isinstance(turn.value, dict):
             listing = announce_cards.parse_show_all(turn.value)
             if listing is not None:
@@ -308,6 +328,38 @@ class TeamsSurface:
         if verb == arrivals_cards.FINE and not reason:
             return "Say why it is fine, in a few words.", []
         return "Recorded.", [lambda: mark_checked(self.settings, day, order_id, item_id, turn.actor, reason)]
+
+    def report_action(self, turn: Turn) -> tuple[str, list[Callable[[], None]]]:
+        """"Report to syncdesk" on a message (issue 26.3): what to say now, and the report
+        (`front_desk.file`, as the `report` text command files it) to run after the answer, its
+        outcome replied under the message."""
+        value = turn.value if isinstance(turn.value, dict) else {}
+        if value.get("commandId") != REPORT_COMMAND:
+            return "syncdesk does not know that action.", []
+        decision = self.gate.check(turn.user_id, turn.tenant_id)
+        if not decision.allowed:
+            self._audit_refusal(turn, "click.report", None, None, decision.reason)
+            return decision.tell or REFUSAL, []
+        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        payload = value.get("messagePayload") if isinstance(value.get("messagePayload"), dict) else {}
+        body = payload.get("body") if isinstance(payload.get("body"), dict) else {}
+        said = " ".join(html.unescape(_TAG.sub(" ", _MENTION.sub(" ", str(body.get("content") or "")))).split())
+        order_id = (_string(data.get("order_id")) or "").strip() or front_desk.order_id_in(said) or ""
+        note = (_string(data.get("note")) or "").strip() or said
+        if not order_id:
+            return ("No order id in that message: open Report to syncdesk again and type the order id "
+                    "(e.g. ORD-10042). Nothing was reported."), []
+        message_id = _string(payload.get("id"))
+        where = turn
+        if message_id and turn.conversation_id:  # the outcome goes under the message reported
+            conversation = turn.conversation_id
+            if ";messageid=" not in conversation and turn.conversation_type == "channel":
+                conversation = in_thread(conversation, message_id)
+            where = dataclasses.replace(turn, conversation_id=conversation, activity_id=message_id)
+
+        def report() -> None:
+            self.reply(where, front_desk.file(self.settings, order_id, note, turn.actor, via="teams").message)
+        return f"Reporting {order_id}: syncdesk answers under the message in a moment.", [report]
 
     def reprocess_all(self, turn: Turn, data: Any) -> str:
         """The outage card's "Reprocess all N": authorize, then `workflows.outage.requests.reprocess_all`."""

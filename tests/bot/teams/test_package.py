@@ -66,6 +66,27 @@ def test_the_manifest_lists_every_command_the_bot_answers() -> None:
     assert titles == ["order", "orders", "find", "reconcile", "oncall", "maintenance"]
 
 
+def test_the_manifest_has_report_to_syncdesk_on_messages(tmp_path: Path) -> None:
+    """Issue 26.3: "Report to syncdesk" on a message's "…" menu, a message extension action command
+    (composeExtensions, app manifest v1.17: one extension, its botId the bot's; a command's id ≤ 64,
+    title ≤ 32 and description ≤ 128 characters; 1–5 parameters, name ≤ 64, title ≤ 32,
+    description ≤ 128) whose id the endpoint answers."""
+    from bot.teams.app import REPORT_COMMAND
+
+    with zipfile.ZipFile(build(APP_ID, tmp_path / "syncdesk-teams.zip")) as package:
+        manifest = json.loads(package.read("manifest.json"))
+    (extension,) = manifest["composeExtensions"]
+    assert extension["botId"] == APP_ID
+    (command,) = extension["commands"]
+    assert (command["id"], command["type"], command["context"], command["fetchTask"]) == (
+        REPORT_COMMAND, "action", ["message"], False)
+    assert command["title"] == "Report to syncdesk"
+    assert len(command["id"]) <= 64 and len(command["title"]) <= 32 and len(command["description"]) <= 128
+    assert [p["name"] for p in command["parameters"]] == ["order_id", "note"]
+    assert all(len(p["name"]) <= 64 and len(p["title"]) <= 32 and len(p["description"]) <= 128
+               and p["inputType"] in ("text", "textarea") and not p.get("isRequired") for p in command["parameters"])
+
+
 def test_help_shows_that_an_app_id_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
