@@ -53,8 +53,8 @@ def test_the_summary_card_is_posted_once_and_updated_as_people_act(
     check.check_day(world.settings, DAY)  # a rerun updates, never posts again
 
     cards = {card_of(a)["fallbackText"]: a for a in bot_connector.cards(CONVERSATION)}
-    assert sorted(cards) == ["Wed 09 Dec at 13098: 1 arrival checked — 0 confirmed in SynXis, 1 missing.",
-                             "Wed 09 Dec at SPA1: 0 arrivals checked; 1 to check by hand (0 checked)."]
+    assert sorted(cards) == ["Tomorrow at 13098: 1 arrival checked — 0 confirmed in SynXis, 1 missing.",
+                             "Tomorrow at SPA1: 0 arrivals checked; 1 to check by hand (0 checked)."]
     for activity in cards.values():
         jsonschema.validate(card_of(activity), SCHEMA)
     assert len(bot_connector.updates()) == 2

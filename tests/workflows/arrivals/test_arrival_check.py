@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
@@ -24,7 +25,9 @@ from workflows.core.db import transaction
 from workflows.core.models import Alert, ArrivalCheck, AuditEvent
 from workflows.core.settings import Settings
 
-DAY = dt.date(2026, 12, 9)
+# Tomorrow where the test properties are (LOCAL_TIMEZONE below): the summaries say "Tomorrow at …",
+# and a fixed date would turn into the past (or "Today") as the calendar moves on.
+DAY = (dt.datetime.now(ZoneInfo("Europe/London")) + dt.timedelta(days=1)).date()
 PLATFORM_KEY, STRIPE_KEY = "platform-key", "sk_test_arrivals"
 
 
@@ -122,7 +125,7 @@ def test_each_paid_arrival_is_found_where_the_guest_will_be_met(world: World) ->
         "ORD-OK/ITEM-1": "confirmed", "ORD-MISSING/ITEM-1": "missing", "ORD-GONE/ITEM-1": "gone",
         "ORD-HELD/ITEM-1": "provisional", "ORD-MOVED/ITEM-1": "differs", "ORD-SPA/ITEM-9": "manual",
     }
-    assert "arrival 10 Dec, the order says 09 Dec" in world.rows()["ORD-MOVED/ITEM-1"].detail
+    assert f"arrival {DAY + dt.timedelta(days=1):%d %b}, the order says {DAY:%d %b}" in world.rows()["ORD-MOVED/ITEM-1"].detail
     assert "Cancelled" in world.rows()["ORD-GONE/ITEM-1"].detail
     assert any("ORD-REFUNDED" in why and "refunded" in why for why in run.skipped)
     assert sorted(f.arrival.request.order_id for f in run.raised) == ["ORD-GONE", "ORD-HELD", "ORD-MISSING",
