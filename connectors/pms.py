@@ -48,6 +48,14 @@ The built-in `profile: mews` is the reference shape, Mews' Connector API
   documented key); the answer's `StartUtc`/`EndUtc` (read as dates where the property is) and
   `PersonCounts` say what Mews holds. A profile without a `lookup` call cannot be checked, and
   says so (NoConnector), never guesses.
+  The arrival check's day listing (`bookings_on`, the profile's `day_list`, issue 25 "the other
+  direction") is `getAll/2023-06-06` filtered by `ScheduledStartUtc` alone, the property's local
+  day as UTC instants: "Interval filtering Reservations by their scheduled start time. Cannot be
+  used with ActualStartUtc" (…/operations/reservations#get-all-reservations-ver-2023-06-06; the
+  2017 version's `TimeFilter`/`StartUtc`/`EndUtc` are deprecated: …/deprecations/migration-guide-
+  get-reservations). `ScheduledStartUtc`, not `CollidingUtc` (which also selects guests already
+  in house). That Mews takes the interval without any id filter, and the interval's longest
+  length, are unverified.
 - Reservation states (ServiceOrderState): Inquired (old API: Enquired) "confirmed neither by
   the customer nor enterprise" → absent; Requested "confirmed by the customer but not by the
   enterprise (waitlist)" → no availability (never confirmed); Optional "the enterprise is
@@ -181,6 +189,9 @@ class PmsProfile(_Strict):
     # ({arrival_from_utc} to {arrival_to_utc}: the property's local day, in UTC) for them.
     guest_lookup: PmsCall | None = None
     guest_search: PmsCall | None = None
+    # The bookings arriving on one day ({arrival_from_utc} to {arrival_to_utc}, the property's
+    # local day in UTC), any status: the arrival check's other direction (`bookings_on`).
+    day_list: PmsCall | None = None
     cancel: PmsCall | None = None  # cancels a booking ({booking_id}): `syncdesk connectors verify` only
     check: PmsCall | None = None  # a harmless call that proves the credentials (`syncdesk connectors`)
     fields: PmsFields = PmsFields()
@@ -241,6 +252,10 @@ MEWS: dict[str, Any] = {
                      "body": {**_MEWS_TOKENS, "AccountIds": "{customer_ids}",
                               "ScheduledStartUtc": {"StartUtc": "{arrival_from_utc}", "EndUtc": "{arrival_to_utc}"},
                               "Limitation": {"Count": 100}}},
+    "day_list": {"path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations", **_MEWS_PAGES,
+                 "body": {**_MEWS_TOKENS,
+                          "ScheduledStartUtc": {"StartUtc": "{arrival_from_utc}", "EndUtc": "{arrival_to_utc}"},
+                          "Limitation": {"Count": 100}}},
     "cancel": {"path": "/api/connector/v1/reservations/cancel", "result": "ReservationIds",
                "body": {**_MEWS_TOKENS, "ReservationIds": ["{booking_id}"], "PostCancellationFee": False,
                         "SendEmail": False, "Notes": "syncdesk {reference}"}},
@@ -422,6 +437,17 @@ class PmsConnector(TwoKeyCheckFirst, HttpConnector):
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
         return {name: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for name, moment in (("arrival_from_utc", start), ("arrival_to_utc", end))}
+
+    def bookings_on(self, day: dt.date, where: BookingRequest) -> list[ExistingBooking]:
+        """Every booking arriving on `day` where the property is (the profile's `day_list`: Mews'
+        getAll by `ScheduledStartUtc`, every page), each one's local arrival compared here. A
+        profile without `day_list` cannot list: NoConnector (the arrival check skips it)."""
+        if self.profile.day_list is None:
+            raise NoConnector(f"{self.name}'s profile has no day listing (`day_list` in the routing options).",
+                              detail=f"day {day}")
+        found = self._all_pages(self.profile.day_list, self._context(where) | self._arrival_day(day), "day listing")
+        return [self._existing(b) for b in found if isinstance(b, dict)
+                and self._local_date(_dig(b, self.profile.fields.start)) == day]
 
     def cancel(self, confirmation: str, item: BookingRequest) -> None:
         """Cancel booking `confirmation` with the profile's `cancel` call (Mews: reservations/cancel,

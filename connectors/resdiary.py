@@ -92,6 +92,12 @@ time, and covers all match. Both keys are asked of every read (`TwoKeyCheckFirst
 a booking found by one only (our reference but another party, or the party without our
 reference) still counts and is reported as a warning.
 
+The arrival check's day listing (`bookings_on`, issue 25 "the other direction") reads the same
+lists: the EPOS diary of the day (by visit date, complete), else Data Extraction "Get Bookings"
+(https://docs.hos.accessacloud.com/resdiary-api/guides/introduction, by *created* day; its by-day
+form is unverified, see above) for each day of the lookback window, keeping the bookings whose
+`VisitDateTime` is the day: a booking created before the window is not listed.
+
 Item details: `restaurant_id` (the microsite name, as the platform sends it), `visit_time`,
 `covers`, `promotion_id`, `special_requests`. Per restaurant, in the item or the routing
 options: `epos_restaurant_id` (the EPOS diary), `deployment_id` and `provider_id` (Data
@@ -453,6 +459,13 @@ class ResDiaryConnector(TwoKeyCheckFirst, HttpConnector):
         return Found(tuple(self._existing(b) for b in ours),
                      None if party is None else tuple(self._existing(b) for b in party))
 
+    def bookings_on(self, day: dt.date, where: BookingRequest) -> list[ExistingBooking]:
+        """Every booking visiting on `day` at the restaurant `where` names, any status: the EPOS
+        diary of that date, else Data Extraction "Get Bookings" over the lookback window, each
+        booking's visit date compared here (so one created before the window is not seen)."""
+        return [self._existing(b) for b in self._day_bookings(day, where)
+                if _day(b.get("VisitDateTime") or b.get("VisitDate")) == day]
+
     def cancel(self, confirmation: str, item: BookingRequest) -> None:
         """Cancel booking `confirmation` at the item's restaurant (`syncdesk connectors verify` only):
         DELETE on the Consumer API's booking (unverified: no public page documents a cancel call;
@@ -535,9 +548,14 @@ class ResDiaryConnector(TwoKeyCheckFirst, HttpConnector):
         """The bookings check-first looks through: the EPOS diary of the visit date when EPOS is
         configured for the restaurant, else those created in the lookback window (Data Extraction)."""
         assert item.start is not None
+        return self._day_bookings(item.start, item)
+
+    def _day_bookings(self, day: dt.date, item: BookingRequest) -> list[dict[str, Any]]:
+        """The item's restaurant's diary of `day` (EPOS), else every booking created in the lookback
+        window, whatever its visit date (Data Extraction): the caller compares the visit date."""
         restaurant = item.details.get("epos_restaurant_id") or self.epos_restaurant_id
         if self._diary is not None and restaurant not in (None, ""):
-            return self._diary.day(restaurant, item.start)
+            return self._diary.day(restaurant, day)
         ids = self._data_extract_ids({**self.options, **item.details})
         if ids is None:
             raise NotMapped(self._no_check_first(str(item.details.get("restaurant_id") or ""),

@@ -71,6 +71,13 @@ both keys, our reference and the guest's surname + arrival in the hotel (`TwoKey
 issue 24), and reports a reservation found by one only; `syncdesk connectors verify` proves
 each key against the vendor's test environment once, before going live.
 
+The arrival check's day listing (`bookings_on`, issue 25 "the other direction"): the same
+search within the item's hotel and chain by arrival date alone, `startDate=YYYY-MM-DD`
+(unverified, as above: the Hotel Reservation page lists "Guest Room Stay details e.g. Arrival
+date" among the search criteria, https://developer.sabre.com/sabre_hospitality/hotel/reservation,
+without the parameter's name), every page of it, each result's `RoomStay.StartDate` and hotel
+compared here.
+
 The arrival check's lookup (`find_by_confirmation`) is the same search by `crsConfirmationNumber`
 within the item's hotel and chain: a read by number (`/reservation/hotel/{hotelId}/{id}`)
 answers 404 both for "no such reservation" and for an unknown hotel, which must not look alike.
@@ -374,6 +381,14 @@ class SynxisConnector(TwoKeyCheckFirst, HttpConnector):
         found = self._search({"hotel": hotel_id, "chain": chain_id, "view": "full", "crsConfirmationNumber": number})
         numbered = [r for r in found if str(_get(r, "CrsConfirmationNumber") or "").strip() == number]
         return most_booked([self._existing(r) for r in numbered])
+
+    def bookings_on(self, day: dt.date, where: BookingRequest) -> list[ExistingBooking]:
+        """Every reservation arriving on `day` in the hotel `where` names, any status: a search by
+        `startDate` (unverified name), every page, each result's hotel and arrival compared here."""
+        hotel_id, chain_id = self._property(where)
+        found = self._search({"hotel": hotel_id, "chain": chain_id, "view": "full", "startDate": day.isoformat()})
+        return [self._existing(r) for r in found if str(_path(r, "Hotel", "Id")) == str(hotel_id)
+                and str(_path(r, "RoomStay", "StartDate") or "")[:10] == day.isoformat()]
 
     def create(self, item: BookingRequest) -> BookingResult:
         """POST the reservation carrying our reference. Not retried: check first instead.

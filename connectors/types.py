@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field, replace
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from connectors.errors import DataFormat, UnknownFailure
 
@@ -265,6 +265,18 @@ class BookingConnector(Protocol):
     def confirm(self, existing: ExistingBooking, item: BookingRequest) -> BookingResult: ...
 
     def describe(self) -> SystemDescription: ...
+
+
+@runtime_checkable
+class ListsBookings(Protocol):
+    """A booking system that can list a day's bookings (issue 25, "the other direction"): the
+    arrival check names those whose order is cancelled or refunded on the platform. Systems
+    that cannot (playbooks) do not implement it."""
+
+    def bookings_on(self, day: dt.date, where: BookingRequest) -> list[ExistingBooking]:
+        """Every booking arriving on `day` at the property `where`'s details name (its hotel,
+        restaurant or service), in any status, with our reference where it carries one."""
+        ...
 
 
 class PaymentState(enum.Enum):

@@ -2,7 +2,9 @@
 per property and day, rewritten in place as checks run and people act. Pure: no I/O.
 
 Each open problem carries "It's fine" (a reason is asked for, and audited); each line of a
-system without an API (the front desk's list) carries "Checked". Both send
+system without an API (the front desk's list) carries "Checked". A booking its system lists for
+the day whose order is cancelled or refunded on the platform is a line of its own (💸), and a
+system whose listing failed is said in the notes ("could not list"). Both send
 `arrival_value(...)` as the button's value: "<day>|<order>|<item>".
 """
 
@@ -66,7 +68,13 @@ def summary_blocks(summary: DaySummary) -> list[dict[str, Any]]:
         blocks.append(section(f"☐ {_line(summary, line)}" if not line.checked_by else f"☑ {_line(summary, line)}",
                               **extra))
         shown += 1
-    hidden = len(problems) + len(manual) - shown
+    refunded = list(summary.booked_refunded)
+    for line in refunded:
+        if shown >= MAX_LINES:
+            break
+        blocks.append(section(f"💸 {_line(summary, line)}"))
+        shown += 1
+    hidden = len(problems) + len(manual) + len(refunded) - shown
     resolved = [line for line in summary.lines if line.resolved]
     notes = []
     if hidden > 0:
@@ -77,6 +85,9 @@ def summary_blocks(summary: DaySummary) -> list[dict[str, Any]]:
     if unchecked:
         systems = ", ".join(sorted({system_name(u.system) for u in unchecked}))
         notes.append(f"{len(unchecked)} not checked yet: {escape(systems)} could not be asked; tried again later")
+    if summary.unlisted:
+        notes.append(f"Could not list the day's bookings in {escape(', '.join(summary.unlisted))}: "
+                     "tried again at the next run")
     if notes:
         blocks.append(context(*notes))
     return blocks[:MAX_MESSAGE_BLOCKS]

@@ -4,7 +4,8 @@ the Teams twin of `bot.slack.arrivals_render`. Pure: no I/O.
 Each open problem has "It's fine" (an `Action.ShowCard` asking why, required, then an
 `Action.Execute` with verb `arrival_fine`); each line of a system without an API has
 "Checked" (verb `arrival_checked`). Their data: {"syncdesk": verb, "day", "order_id", "item_id"},
-and "reason" for It's fine.
+and "reason" for It's fine. A booking listed for the day whose order is cancelled or refunded is
+a line of its own (💸), without a button; a failed listing is a note ("could not list").
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def summary_card(summary: DaySummary) -> dict[str, Any]:
     rows = [_row(summary, line, "⚠️", None if line.checked_by else _fine(summary, line)) for line in problems]
     rows += [_row(summary, line, "☑" if line.checked_by else "☐",
                   None if line.checked_by else _action("Checked", CHECKED, summary, line)) for line in manual]
+    rows += [_row(summary, line, "💸", None) for line in summary.booked_refunded]
     body += rows[:MAX_LINES]
     notes = []
     if len(rows) > MAX_LINES:
@@ -65,6 +67,9 @@ def summary_card(summary: DaySummary) -> dict[str, Any]:
         notes.append(f"{len(unchecked)} not checked yet: "
                      f"{', '.join(sorted({system_name(u.system) for u in unchecked}))} could not be asked; "
                      "tried again later.")
+    if summary.unlisted:
+        notes.append(f"Could not list the day's bookings in {', '.join(summary.unlisted)}: tried again at the next "
+                     "run.")
     if notes:
         body.append(text(" ".join(notes), size="Small", isSubtle=True))
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "fallbackText": summary.headline(),

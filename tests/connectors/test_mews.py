@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from connectors.errors import DataFormat, NoAvailability, NotMapped, UnknownFailure
+from connectors.errors import DataFormat, MissingField, NoAvailability, NotMapped, UnknownFailure
 from connectors.pms import PmsConnector
 from connectors.types import BookingStatus
 from tests.connectors.conftest import TIMEOUTS
@@ -155,3 +155,29 @@ def test_an_item_without_email_skips_the_lookup(mews, fake, item_with):
     assert fake.requests_to("POST", GET_CUSTOMERS) == [] and len(fake.requests_to("POST", ADD_CUSTOMER)) == 1
 
 
+
+
+def test_the_days_arrivals_are_listed_by_scheduled_start_in_the_propertys_day(fake, room):
+    # Sydney is UTC+11 in December: its 8 December runs from 7 Dec 13:00Z to 8 Dec 13:00Z.
+    arriving = fake.seed(channel_number="ORD-1/ITEM-1", start_utc="2026-12-08T03:00:00Z", end_utc="2026-12-09T23:00:00Z")
+    cancelled = fake.seed(channel_number="", state="Canceled", start_utc="2026-12-07T20:00:00Z",
+                          end_utc="2026-12-09T23:00:00Z")
+    fake.seed(channel_number="ORD-2/ITEM-1", start_utc="2026-12-08T14:00:00Z")  # the 9th in Sydney
+    with PmsConnector(mews_options(fake), timeouts=TIMEOUTS, timezone="Australia/Sydney") as connector:
+        listed = connector.bookings_on(room.start, room)
+
+    assert sorted((b.confirmation, b.status, b.reference) for b in listed) == sorted([
+        (arriving, BookingStatus.BOOKED, "ORD-1/ITEM-1"), (cancelled, BookingStatus.ABSENT, "")])
+    body = fake.requests_to("POST", r".*/reservations/getAll/2023-06-06")[-1].json
+    assert body["ScheduledStartUtc"] == {"StartUtc": "2026-12-07T13:00:00Z", "EndUtc": "2026-12-08T13:00:00Z"}
+    assert "CollidingUtc" not in body and "ChannelNumbers" not in body
+
+
+def test_the_stand_in_refuses_a_listing_without_its_interval(fake, room):
+    with PmsConnector(mews_options(fake, day_list={
+            "path": "/api/connector/v1/reservations/getAll/2023-06-06", "result": "Reservations",
+            "body": {"ClientToken": "{secret:MEWS_CLIENT_TOKEN}", "AccessToken": "{secret:MEWS_ACCESS_TOKEN}",
+                     "Client": "syncdesk 1.0", "ScheduledStartUtc": {"StartUtc": "{arrival_from_utc}"},
+                     "Limitation": {"Count": 100}}}), timeouts=TIMEOUTS) as connector:
+        with pytest.raises(MissingField, match="StartUtc and EndUtc"):
+            connector.bookings_on(room.start, room)

@@ -155,3 +155,18 @@ def test_a_bad_package_fails_before_anything_is_sent(synxis, synxis_fake, item_w
     with pytest.raises(error):
         synxis.create(item_with(details={**item.details, "packages": packages}))
     assert synxis_fake.requests == []
+
+
+def test_the_days_arrivals_are_listed_by_start_date_and_compared_here(synxis, synxis_fake, item):
+    ours = synxis_fake.seed_reservation(reference=item.reference, start=item.start, end=item.end)
+    gone = synxis_fake.seed_reservation(status="Cancelled", reference="ORD-9/ITEM-1", start=item.start, end=item.end)
+    synxis_fake.seed_reservation(reference="ORD-8/ITEM-1", start="2026-12-02", end="2026-12-03")  # another day
+    synxis_fake.seed_reservation(hotel_id=99, start=item.start, end=item.end)  # another hotel
+    synxis_fake.broad_search = True  # a CRS that ignores startDate: the comparison here still holds
+
+    listed = synxis.bookings_on(item.start, item)
+
+    assert sorted((b.confirmation, b.status, b.reference) for b in listed) == sorted([
+        (ours, BookingStatus.BOOKED, item.reference), (gone, BookingStatus.ABSENT, "ORD-9/ITEM-1")])
+    asked = synxis_fake.reservation_requests[-1]
+    assert asked.param("startDate") == item.start.isoformat() and asked.param("hotel") == str(item.details["hotel_id"])

@@ -5,7 +5,9 @@ Every call is a POST whose JSON body carries `ClientToken`, `AccessToken`, `Clie
 tokens → 401 `{"Message"}`. Every answer carries a `Request-Id` header. Implemented:
 - `reservations/getAll/2023-06-06` filtered by `ChannelNumbers`, `Numbers` (confirmation
   numbers), `ReservationIds` and/or `AccountIds` (the customer, `AccountId`), and by
-  `ScheduledStartUtc` `{StartUtc, EndUtc}` (all given must match; no id filter at all is refused),
+  `ScheduledStartUtc` `{StartUtc, EndUtc}` (all given must match; the interval alone lists a day's
+  arrivals, the arrival check's other direction; neither an id filter nor an interval → 400, an
+  interval without both UTC ends → 400, with `ActualStartUtc` too → 400, as Mews says it cannot be),
   `Limitation: {Count, Cursor}` required → `{"Reservations", "Cursor"}` (`broad_search = True`
   ignores the filters, like a PMS that does not know them);
 - `customers/getAll` by `Emails` or `LastNames` → `{"Customers", "Cursor"}`;
@@ -114,13 +116,18 @@ class FakeMews(FakeServer):
 
     def _get_all(self, body: dict[str, Any]) -> Reply:
         filters = {field: set(body[name]) for name, field in self._FILTERS.items() if body.get(name)}
-        if not filters:
-            return Reply(400, {"Message": "Invalid request: give ReservationIds, Numbers, ChannelNumbers or "
-                                          "AccountIds (this stand-in has no time filter on its own)."})
+        window = body.get("ScheduledStartUtc") if isinstance(body.get("ScheduledStartUtc"), dict) else None
+        if window is not None and not (isinstance(window.get("StartUtc"), str) and isinstance(window.get("EndUtc"), str)
+                                       and window["StartUtc"].endswith("Z") and window["EndUtc"].endswith("Z")):
+            return Reply(400, {"Message": "Invalid ScheduledStartUtc: StartUtc and EndUtc (UTC) are required."})
+        if window is not None and body.get("ActualStartUtc") is not None:
+            return Reply(400, {"Message": "Invalid request: ScheduledStartUtc cannot be used with ActualStartUtc."})
+        if not filters and window is None:
+            return Reply(400, {"Message": "Invalid request: give ReservationIds, Numbers, ChannelNumbers, "
+                                          "AccountIds or a ScheduledStartUtc interval."})
         ignored = {"reference": "ChannelNumber", "guest": "AccountId"}.get(self.ignore_key or "")
         if ignored in filters:
             return self._page([], body, "Reservations")
-        window = body.get("ScheduledStartUtc") if isinstance(body.get("ScheduledStartUtc"), dict) else None
         found = [dict(r) for r in self._reservations.values()
                  if self.broad_search or (all(r.get(field) in values for field, values in filters.items())
                                           and (window is None or window["StartUtc"] <= str(r.get("StartUtc"))

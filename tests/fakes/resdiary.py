@@ -20,7 +20,7 @@ EPOS API (2-legged OAuth 1.0a, HMAC-SHA1, as in ResDiary's own examples):
   `oauth_token=…&oauth_token_secret=…` (a request token); `POST /OAuth/V10a` signed with the
   consumer and that request token → an access token for the restaurant the second secret names.
 - `GET /WebServices/Epos/v1/Restaurant/{restaurantId}/DiaryData?date=` signed with the access
-  token → the diary bookings of that visit date, `Status` as the number of ResDiary's example
+  token → the diary bookings of that visit date (no date → 400: the diary is always of one date), `Status` as the number of ResDiary's example
   enum (`numeric_status = False`: as its name). A bearer JWT, a bad signature or another
   restaurant's token → 401 `{"Message"}`.
 Signatures are checked with oauthlib's RFC 5849 primitives (base string, HMAC-SHA1).
@@ -291,6 +291,8 @@ class FakeResDiary(FakeServer):
         if microsite is None:
             return Reply(404, {"Message": f"Restaurant {m['restaurant']} not found"})
         day = (req.param("date") or "")[:10]
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            return Reply(400, {"Message": "The date is required (yyyy-mm-dd)."})
         diary = []
         for booking in self._bookings:
             if booking["Microsite"] != microsite or booking["VisitDateTime"][:10] != day:

@@ -21,7 +21,9 @@
 - `GET /v1/api/reservation?hotel&chain&view&crsConfirmationNumber&externalReferenceNumber
   &guestLastName&guestFirstName&startDate&status[&pageStart&pageSize]` →
   `{"reservations": [...], "paging": {"Start", "Size", "Total"}}` (Start counts from 1);
-  `page_size` caps how many a page holds; `answers_paging = False` leaves the `paging` node
+  `startDate` alone (with hotel and chain) lists the day's arrivals (the arrival check's "other
+  direction"); a `startDate` that is not YYYY-MM-DD → 400. `page_size` caps how many a page holds;
+  `answers_paging = False` leaves the `paging` node
   out (Sabre documents paging for the Hotel List only), so a page just stops at its size.
 - `GET /v1/api/reservation/hotel/{hotelId}/{id}` → `{"reservations": [reservation]}`.
 
@@ -345,6 +347,8 @@ class FakeSynxis(FakeServer):
             return self._bad_request("hotel or chain is required")
         if hotel and chain and not self._known_hotel(hotel, chain):
             return self._bad_request(f"Hotel {hotel} not found in chain {chain}", 404)
+        if req.param("startDate") is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", req.param("startDate") or ""):
+            return self._bad_request("startDate must be a date, YYYY-MM-DD")
         ignored = {"reference": "externalReferenceNumber", "guest": "guestLastName"}.get(self.ignore_key or "")
         results = []
         for res in self._reservations.values():

@@ -18,6 +18,12 @@ its booking system, what was found stored per item, and one summary per property
 - The poller asks `recheck` to look an order's open problems up again when the platform says
   the order is Complete: the platform's word does not settle them (`workflows.core.lifecycle`).
 - Items that could not be checked are tried again after ARRIVALS_RETRY_MINUTES.
+- The other direction: where the day's orders include items cancelled or refunded on the
+  platform, each system that can list a day's bookings (`ListsBookings`: SynXis, Mews,
+  ResDiary) is asked for that property's day, at the same share of its pace, and a live
+  booking carrying such an item's reference or number is a "booked, refunded" line on the
+  summary (not an alert). A system that cannot list is skipped; a listing that fails says
+  "could not list" on the summary.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -35,8 +41,8 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError, NoConnector
 from connectors.routing import property_in
-from connectors.types import BookingConnector, BookingRequest, Guest, PaymentState
-from workflows.arrivals.findings import Arrival, DaySummary, Finding, Kind, Line, judge
+from connectors.types import BookingConnector, BookingRequest, BookingStatus, Guest, ListsBookings, PaymentState
+from workflows.arrivals.findings import Arrival, DaySummary, Finding, Kind, Line, judge, unexpected
 from workflows.core import metrics, queue, states
 from workflows.core.db import transaction
 from workflows.core.lifecycle import OnStatus, rule_for
@@ -98,25 +104,47 @@ def arrivals_of(order: PlatformOrder, day: dt.date) -> list[Arrival]:
             and item.status != states.CANCELLED]
 
 
+@dataclass(frozen=True)
+class NotExpected:
+    """An item starting on the day whose order is cancelled or refunded on the platform."""
+
+    arrival: Arrival
+    why: str  # "the order is Cancelled on the platform", "its payment pi_… is refunded", …
+
+
+def not_expected_of(order: PlatformOrder, day: dt.date, why: str | None) -> list[NotExpected]:
+    """The order's bookable items starting on `day` that nobody should be booked for: all of them
+    when `why` says the order is cancelled or refunded, else its cancelled items."""
+    return [NotExpected(Arrival(request_for(order, item.id), property_in(item.details) or "", item.external_reference,
+                                order.status), why or "the item is cancelled on the platform")
+            for item in order.items if item.start == day and item.kind != "retail" and item.system
+            and (why is not None or item.status == states.CANCELLED)]
+
+
 def check_day(settings: Settings, day: dt.date, *, prop: str | None = None, zone: str | None = None,
               now: dt.datetime | None = None) -> Run:
     """Check every paid arrival of `day` (only `prop`'s, or only properties in `zone`, when
     given), store what was found, raise new problems and show each property's summary."""
     now = now or utcnow()
-    arrivals, skipped, orders = _paid_arrivals(settings, day)
+    arrivals, skipped, orders, gone = _paid_arrivals(settings, day)
     arrivals = [a for a in arrivals if (prop is None or a.property == prop) and
                 (zone is None or _zone(settings, a) == zone)]
+    gone = [g for g in gone if (prop is None or g.arrival.property == prop) and
+            (zone is None or _zone(settings, g.arrival) == zone)]
     findings = _look_up(settings, arrivals)
+    booked, listed, unlisted = _other_direction(settings, day, gone)
     with transaction(settings.database_url) as session:
-        raised = _store(session, day, findings, now)
+        raised = _store(session, day, findings + booked, now)
+        _drop_unlisted(session, day, listed, booked)
         _alert(session, settings, raised, orders)
-        summaries = _summaries(session, day, arrivals, settings, now)
+        summaries = _summaries(session, day, arrivals + [f.arrival for f in booked] +
+                               [g.arrival for g in gone if g.arrival.property in unlisted], settings, now, unlisted)
         entries = queue.added(session)
     queue.dispatch(settings, entries)
     for finding in raised:
         metrics.ARRIVAL_PROBLEMS.labels(finding.kind.value, finding.arrival.request.system).inc()
         _announce(settings, finding)
-    places = {a.property: a for a in arrivals}
+    places = {a.property: a for a in arrivals + [g.arrival for g in gone]}
     for summary in summaries:
         _show(settings, summary, places.get(summary.property))
     if any(f.kind is Kind.UNCHECKED for f in findings):
@@ -130,12 +158,14 @@ def _zone(settings: Settings, arrival: Arrival) -> str:
     return timezone_at(arrival.request.system, arrival.request.details, settings)
 
 
-def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], list[str], dict[str, PlatformOrder]]:
-    """The day's paid arrivals, what was skipped and why, and the platform's copy of each order
-    checked (a problem's alert is opened from it)."""
+def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], list[str], dict[str, PlatformOrder],
+                                                             list[NotExpected]]:
+    """The day's paid arrivals, what was skipped and why, the platform's copy of each order
+    checked (a problem's alert is opened from it), and the day's items cancelled or refunded."""
     arrivals: list[Arrival] = []
     skipped: list[str] = []
     orders: dict[str, PlatformOrder] = {}
+    gone: list[NotExpected] = []
     with platform_client(settings) as platform:
         listed = list(platform.list_arriving(day))
     stripe = stripe_payments(settings) if settings.stripe_api_key is not None else None
@@ -146,18 +176,23 @@ def _paid_arrivals(settings: Settings, day: dt.date) -> tuple[list[Arrival], lis
             except PayloadError as exc:
                 skipped.append(f"{data.get('id', '?')}: unreadable ({exc})")
                 continue
-            if rule_for(order.status).on in (OnStatus.NEVER, OnStatus.CANCELLED):
-                continue  # not placed, a test, or cancelled: nobody is expected
+            if rule_for(order.status).on is OnStatus.CANCELLED:
+                gone += not_expected_of(order, day, f"the order is {order.status} on the platform")
+                continue  # cancelled: nobody is expected
+            if rule_for(order.status).on is OnStatus.NEVER:
+                continue  # not placed, or a test
             why_not = _unpaid(stripe, order)
             if why_not:
                 skipped.append(f"{order.id}: {why_not}")
+                gone += not_expected_of(order, day, f"its {why_not}" if why_not.endswith(" refunded") else None)
                 continue
             arrivals += arrivals_of(order, day)
+            gone += not_expected_of(order, day, None)
             orders[order.id] = order
     finally:
         if stripe is not None:
             stripe.close()
-    return arrivals, skipped, orders
+    return arrivals, skipped, orders, gone
 
 
 def _unpaid(stripe: object | None, order: PlatformOrder) -> str | None:
@@ -195,6 +230,53 @@ def _look_up(settings: Settings, arrivals: list[Arrival]) -> list[Finding]:
         with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="arrivals") as pool:
             findings += pool.map(lambda pair: _one(settings, *pair), ready)
     return findings
+
+
+def _other_direction(settings: Settings, day: dt.date, gone: list[NotExpected]
+                     ) -> tuple[list[Finding], set[str], dict[str, str]]:
+    """The day's bookings of each listable system at each property where an item is cancelled
+    or refunded, matched to those items by our reference or their number: the live ones are
+    findings. Returns them, the properties listed, and those whose listing failed (in words)."""
+    places: dict[tuple[str, str], list[NotExpected]] = {}
+    for item in gone:
+        places.setdefault((item.arrival.request.system, item.arrival.property), []).append(item)
+    found: list[Finding] = []
+    listed: set[str] = set()
+    unlisted: dict[str, str] = {}
+    for (system, prop), items in sorted(places.items()):
+        example = items[0].arrival.request
+        try:
+            connector = connector_for(example, settings, share=(PURPOSE, settings.arrivals_share))
+        except NoConnector:
+            continue
+        if not isinstance(connector, ListsBookings):
+            continue  # a playbook: nothing to list
+        try:
+            bookings = connector.bookings_on(day, example)
+        except NoConnector:
+            continue  # configured without a day listing (a PMS profile without `day_list`)
+        except ConnectorError as exc:
+            log.warning("arrival check: %s could not list %s at %s (%s)", system, day, prop or "its default", exc)
+            unlisted[prop] = f"{system_name(system)} ({exc.message})"
+            continue
+        listed.add(prop)
+        for booking in bookings:
+            if booking.status not in (BookingStatus.BOOKED, BookingStatus.PENDING):
+                continue
+            match = next((i for i in items if booking.reference == i.arrival.request.reference or
+                          (booking.confirmation and booking.confirmation == i.arrival.external_reference)), None)
+            if match is not None:
+                found.append(unexpected(match.arrival, booking, match.why))
+    return found, listed, unlisted
+
+
+def _drop_unlisted(session: Session, day: dt.date, listed: set[str], booked: list[Finding]) -> None:
+    """A "booked, refunded" line whose booking its system no longer lists (cancelled since) goes."""
+    now_booked = {f.arrival.key for f in booked}
+    for row in session.scalars(select(ArrivalCheck).where(ArrivalCheck.day == day,
+                                                          ArrivalCheck.kind == Kind.BOOKED_REFUNDED.value)):
+        if row.property in listed and (row.order_id, row.item_id) not in now_booked:
+            session.delete(row)
 
 
 def look_up_now(settings: Settings, arrival: Arrival) -> Finding:
@@ -301,10 +383,12 @@ def summary(session: Session, day: dt.date, prop: str, today: dt.date) -> DaySum
 
 
 def _summaries(session: Session, day: dt.date, arrivals: list[Arrival], settings: Settings,
-               now: dt.datetime) -> list[DaySummary]:
+               now: dt.datetime, unlisted: dict[str, str] | None = None) -> list[DaySummary]:
     places = {a.property: a for a in arrivals}
-    return [summary(session, day, prop, _today(settings, a.request.system, prop, now))
-            for prop, a in sorted(places.items())]
+    shown = [summary(session, day, prop, _today(settings, a.request.system, prop, now))
+             for prop, a in sorted(places.items())]
+    return [replace(s, unlisted=(unlisted[s.property],)) if unlisted and s.property in unlisted else s
+            for s in shown]
 
 
 def _today(settings: Settings, system: str, prop: str, now: dt.datetime) -> dt.date:

@@ -11,7 +11,10 @@ against the order (`judge`):
 - differs: a real booking, but not on the order's dates or for its party;
 - unchecked: the system could not be asked (down, rate-limited): tried again later;
 - manual: a system without an API (EMS Premier, RTP|One, Siriusware): on the front desk's list;
-- reported: the front desk says the guest has no booking (issue 26.3, `workflows.arrivals.report`).
+- reported: the front desk says the guest has no booking (issue 26.3, `workflows.arrivals.report`);
+- booked, refunded: the other direction. The system lists a booking for the day whose order is
+  cancelled or refunded on the platform: the guest is expected but has been refunded, or may
+  be charged twice (`unexpected`).
 
 The kinds live with the booking problems they open (`workflows.orders.problems`), which the
 order lifecycle below this domain reads.
@@ -71,6 +74,16 @@ def judge(arrival: Arrival, existing: ExistingBooking | None) -> Finding:
     return Finding(arrival, Kind.CONFIRMED, f"{held}.", existing.confirmation)
 
 
+def unexpected(arrival: Arrival, existing: ExistingBooking, why: str) -> Finding:
+    """A live booking the system listed for the day, for an order item the platform says is
+    not expected (`why`: "the order is Cancelled on the platform", "its payment pi_… is refunded")."""
+    name = system_name(arrival.request.system)
+    return Finding(arrival, Kind.BOOKED_REFUNDED,
+                   f"{name} holds {existing.confirmation or arrival.request.reference} as {existing.raw_status}, but "
+                   f"{why}: the guest is expected but has been refunded, or may be charged twice. "
+                   f"Cancel it in {name}, or take the order up again.", existing.confirmation)
+
+
 def _differences(request: BookingRequest, existing: ExistingBooking) -> list[str]:
     found = []
     if existing.start is not None and request.start is not None and existing.start != request.start:
@@ -104,6 +117,8 @@ class DaySummary:
     property: str
     lines: tuple[Line, ...]
     today: dt.date  # the property's local date when the summary was made ("Tomorrow at …")
+    # The systems whose day listing failed on this run ("could not list"), in words.
+    unlisted: tuple[str, ...] = ()
 
     def of(self, kind: Kind) -> tuple[Line, ...]:
         return tuple(line for line in self.lines if line.kind is kind)
@@ -111,6 +126,11 @@ class DaySummary:
     @property
     def open_problems(self) -> tuple[Line, ...]:
         return tuple(line for line in self.lines if line.kind.problem and not line.checked_by)
+
+    @property
+    def booked_refunded(self) -> tuple[Line, ...]:
+        """Bookings the systems list for the day whose order is cancelled or refunded."""
+        return self.of(Kind.BOOKED_REFUNDED)
 
     @property
     def when(self) -> str:
@@ -124,7 +144,7 @@ class DaySummary:
     def headline(self) -> str:
         """"Tomorrow at HARBOUR: 42 arrivals checked — 40 confirmed in SynXis, 1 cancelled there,
         1 missing; 3 to check by hand.\""""
-        checked = [line for line in self.lines if line.kind is not Kind.MANUAL]
+        checked = [line for line in self.lines if line.kind not in (Kind.MANUAL, Kind.BOOKED_REFUNDED)]
         systems = ", ".join(sorted({system_name(line.system) for line in checked})) or "their systems"
         parts = [f"{len(self.of(Kind.CONFIRMED))} confirmed in {systems}"]
         for kind, words in ((Kind.REPORTED, "reported by the front desk"),
@@ -139,6 +159,10 @@ class DaySummary:
         if manual:
             ticked = sum(1 for line in manual if line.checked_by)
             text += f"; {len(manual)} to check by hand ({ticked} checked)"
+        if self.booked_refunded:
+            text += f"; {len(self.booked_refunded)} booked but cancelled or refunded on the platform"
+        if self.unlisted:
+            text += f"; could not list {', '.join(self.unlisted)}"
         return text + "."
 
     def line_text(self, line: Line) -> str:
@@ -149,5 +173,7 @@ class DaySummary:
         if line.kind is Kind.MANUAL:
             tick = f" ✓ checked by {line.checked_by}" if line.checked_by else ""
             return f"{where}: check by hand in {system_name(line.system)}{tick}"
+        if line.kind is Kind.BOOKED_REFUNDED:
+            return f"{where}: booked but refunded/cancelled — {line.detail}"
         said = f" — fine, says {line.checked_by}" if line.checked_by and line.kind.problem else ""
         return f"{where}: {line.kind.value} — {line.detail}{said}"

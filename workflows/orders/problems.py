@@ -39,6 +39,9 @@ class Kind(enum.StrEnum):
     UNCHECKED = "unchecked"
     MANUAL = "manual"
     REPORTED = "reported"  # the front desk says the guest has no booking (issue 26.3)
+    # A booking in the system for the day whose order is cancelled or refunded on the platform
+    # (issue 25, "the other direction"): said on the summary, not an alert of its own.
+    BOOKED_REFUNDED = "booked, refunded"
 
     @property
     def problem(self) -> bool:

@@ -113,3 +113,26 @@ def test_the_summary_is_posted_once_and_rewritten_as_people_act(world: World, ap
     assert events == [("click.arrival_checked", "refused", "not a member of S0RESV"),
                       ("arrival.checked", "ok", ""),
                       ("arrival.checked", "ok", "guest booked direct with the hotel, CRS 13098CU9")]
+
+
+def test_a_booking_whose_order_is_cancelled_is_a_line_of_the_summary(world: World, app: LiveServer,
+                                                                     fake_slack: FakeSlack) -> None:
+    world.order("ORD-OK", room())
+    world.booking("ORD-OK")
+    world.order("ORD-CANCELLED", room(), status="Cancelled")
+    number = world.booking("ORD-CANCELLED")  # SynXis still holds the room for a guest who got the money back
+
+    check.check_day(world.settings, DAY)
+    (key, hotel), = summaries(fake_slack).items()
+    assert hotel["text"].endswith("1 confirmed in SynXis; 1 booked but cancelled or refunded on the platform.")
+    lines = [b["text"]["text"] for b in hotel["blocks"] if b.get("type") == "section"
+             and b["text"]["text"].startswith("💸")]
+    assert len(lines) == 1 and lines[0].startswith(f"💸 ORD-CANCELLED/ITEM-1: booked but refunded/cancelled — "
+                                                   f"SynXis holds {number} as Confirmed")
+    assert not any((b.get("accessory") or {}).get("value", "").endswith("ORD-CANCELLED|ITEM-1")
+                   for b in hotel["blocks"])
+
+    check.check_day(world.settings, DAY)  # a rerun: the same message, rewritten; nothing new posted
+    assert summaries(fake_slack).keys() == {key}
+    assert len(fake_slack.calls("chat.update")) == 1
+    assert "💸 ORD-CANCELLED/ITEM-1" in json.dumps(fake_slack.messages[key]["blocks"], ensure_ascii=False)
