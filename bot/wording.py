@@ -97,9 +97,19 @@ def headline(s: OrderSnapshot) -> str:
         return f"Booking sync · {s.order_id}"
     what = " + ".join(systems) + (" booking failed" if len(s.failing_items) == 1 else " bookings failed")
     if s.problems and all(s.problem(i.item_id) for i in s.failing_items):  # no failure: a booking problem
-        reported = any(p.kind == "reported" for p in s.problems)
-        what = "Front desk: no booking" if reported else " + ".join(systems) + " booking missing before arrival"
+        kinds = {str(p.kind) for p in s.problems}
+        if "reported" in kinds:
+            what = "Front desk: no booking"
+        else:
+            problem = _PROBLEM_HEADLINES.get(next(iter(kinds)), "booking problem") if len(kinds) == 1 \
+                else "booking problems"
+            what = f"{' + '.join(systems)} {problem} before arrival"
     return f"{what} · {s.order_id}"
+
+
+# An arrival-check problem's headline, by its kind (`workflows.orders.problems.Kind`).
+_PROBLEM_HEADLINES = {"missing": "booking missing", "gone": "booking cancelled", "provisional": "booking only held",
+                      "differs": "booking differs from the order"}
 
 
 def next_step(cls: ErrorClass, item: ItemView) -> str:

@@ -66,6 +66,7 @@ from bot.slack.notifier import web_client
 from bot.slack.verification import REFUSED, SignatureCheck
 from bot.wording import revealed
 from workflows.actions.moves import REFUSAL
+from workflows.arrivals.check import current_summaries
 from workflows.core import metrics
 from workflows.core.queue import get_redis
 from workflows.core.settings import Settings
@@ -178,7 +179,8 @@ class SlackSurface:
             rows = reads.queue(self.settings, status, day, limit=100)
             snapshots = reads.open_alerts(self.settings)
             links = reads.alert_links(self.settings, [r.order_id for r in rows] + [s.order_id for s in snapshots])
-            view = render.home_view(snapshots, rows, links, status, day)
+            view = render.home_view(snapshots, rows, links, status, day,
+                                    arrivals=current_summaries(self.settings))
         self.client.views_publish(user_id=user, view=view)
 
     def lookup(self, text: str) -> dict[str, Any]:

@@ -76,6 +76,7 @@ from connectors.errors import ErrorClass
 from workflows.actions.moves import LABELS as MOVE_LABELS
 from workflows.actions.moves import Move as CatalogueMove
 from workflows.actions.moves import closable
+from workflows.arrivals.findings import DaySummary
 from workflows.core import states
 from workflows.core.statuses import (
     DONE_ITEM_STATUSES,
@@ -91,6 +92,7 @@ from workflows.orders.snapshot import AttemptView, AuditView, ItemView, OrderSna
 # Slack's limits (Block Kit reference)
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
+MAX_HOME_ARRIVALS = 8  # headlines on the Home tab, each cut to 300 characters: one section
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
@@ -561,8 +563,10 @@ def _option(value: str, text: str) -> dict[str, Any]:
 
 def home_view(open_orders: Iterable[OrderSnapshot], rows: Sequence[QueueRow], links: dict[str, str],
               status: str | None = None, day: dt.date | None = None,
-              today: dt.date | None = None) -> dict[str, Any]:
-    """The App Home dashboard: counts, filters, open alerts sorted by arrival, the queue."""
+              today: dt.date | None = None, arrivals: Sequence[DaySummary] = ()) -> dict[str, Any]:
+    """The App Home dashboard: counts, filters, the arrival check's summaries (issue 25: their
+    headlines; the lines and buttons are on the summary in the property's channel), open alerts
+    sorted by arrival, the queue."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
     snapshots = sorted(open_orders, key=lambda s: (s.arrival or dt.date.max, s.order_id))
     by_status = Counter(r.queue_status for r in rows)
@@ -584,6 +588,11 @@ def home_view(open_orders: Iterable[OrderSnapshot], rows: Sequence[QueueRow], li
         {"type": "actions", "block_id": "home_filters", "elements": [select, picker]},
         divider(),
     ]
+    if arrivals:
+        shown = [f"🛬 {escape(cut(s.headline(), 300))}" for s in arrivals[:MAX_HOME_ARRIVALS]]
+        more = len(arrivals) - MAX_HOME_ARRIVALS
+        blocks += [section("*Arrival check*\n" + "\n".join(shown)
+                           + (f"\n…and {more} more: `syncdesk arrivals` lists them" if more > 0 else "")), divider()]
     for s in snapshots[:40]:
         failing = s.failing_items
         systems = ", ".join(sorted({system_name(i.system) for i in failing})) or "-"

@@ -382,6 +382,23 @@ def summary(session: Session, day: dt.date, prop: str, today: dt.date) -> DaySum
         for r in rows), today)
 
 
+def current_summaries(settings: Settings, now: dt.datetime | None = None) -> list[DaySummary]:
+    """Every property's summary for its today and the days after that were checked, as the last
+    run and people's marks left them (the Slack Home tab shows their headlines), by day and
+    property."""
+    now = now or utcnow()
+    since = now.date() - dt.timedelta(days=1)  # a property west of UTC may still be on yesterday
+    with transaction(settings.database_url) as session:
+        places = session.execute(select(ArrivalCheck.day, ArrivalCheck.property, ArrivalCheck.system)
+                                 .where(ArrivalCheck.day >= since).distinct()).all()
+        shown: dict[tuple[dt.date, str], DaySummary] = {}
+        for day, prop, system in places:
+            today = _today(settings, system, prop, now)
+            if day >= today and (day, prop) not in shown:
+                shown[(day, prop)] = summary(session, day, prop, today)
+    return [shown[key] for key in sorted(shown)]
+
+
 def _summaries(session: Session, day: dt.date, arrivals: list[Arrival], settings: Settings,
                now: dt.datetime, unlisted: dict[str, str] | None = None) -> list[DaySummary]:
     places = {a.property: a for a in arrivals}

@@ -4,6 +4,7 @@ summary's own buttons, clicked through the real Bolt app (`/slack/events`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from sqlalchemy import select
 
 from bot.slack import arrivals_render
 from syncdesk.surfaces import register_surfaces
-from tests.bot.conftest import ANA, MALLORY, interaction
+from tests.bot.conftest import ANA, MALLORY, event, interaction
+from tests.bot.slack.test_render import check_view
 from tests.conftest import LiveServer, wait_for
 from tests.fakes.slack import FakeSlack
 from tests.workflows.arrivals.test_arrival_check import DAY, SPA, World, arrivals_world, room
@@ -136,3 +138,25 @@ def test_a_booking_whose_order_is_cancelled_is_a_line_of_the_summary(world: Worl
     assert summaries(fake_slack).keys() == {key}
     assert len(fake_slack.calls("chat.update")) == 1
     assert "💸 ORD-CANCELLED/ITEM-1" in json.dumps(fake_slack.messages[key]["blocks"], ensure_ascii=False)
+
+
+def test_the_home_tab_shows_each_propertys_summary_of_the_day(world: World, app: LiveServer,
+                                                               fake_slack: FakeSlack) -> None:
+    world.order("ORD-OK", room())
+    world.booking("ORD-OK")
+    world.order("ORD-MISSING", room(item_id="ITEM-2"))
+    world.order("ORD-SPA", SPA, status="In Progress")
+    world.order("ORD-PAST", room(start=DAY - dt.timedelta(days=3)))
+    check.check_day(world.settings, DAY - dt.timedelta(days=3))  # a day gone by: not on Home
+    check.check_day(world.settings, DAY)
+
+    home = {"type": "app_home_opened", "user": ANA["id"], "channel": "D0ANA", "tab": "home", "event_ts": "1.1"}
+    assert event(app, home, event_id="EvArrivalsHome").status_code == 200
+    view = wait_for(lambda: fake_slack.home.get(ANA["id"]))
+    check_view(view)
+    [section] = [b["text"]["text"] for b in view["blocks"]
+                 if b["type"] == "section" and b["text"]["text"].startswith("*Arrival check*")]
+    assert section.splitlines()[1:] == [
+        "🛬 Tomorrow at 13098: 2 arrivals checked — 1 confirmed in SynXis, 1 missing.",
+        "🛬 Tomorrow at SPA1: 0 arrivals checked; 1 to check by hand (0 checked).",
+    ]
