@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from syncdesk.surfaces import register_surfaces
 from tests.bot.teams.conftest import ANA, BEN, CONVERSATION, MALLORY, TENANT, activity, execute, send, text
+from tests.bot.teams.test_masked_guest import actions
 from tests.conftest import LiveServer, wait_for
 from tests.fakes.teams import FakeBotConnector, FakeBotIdentity
 from tests.workflows.arrivals.test_arrival_check import World, arrivals_world, room
@@ -78,7 +79,7 @@ def test_report_opens_an_urgent_alert_card_with_the_note_in_its_thread_and_tells
     card = posted["attachments"][0]["content"]
     said = json.dumps(card, ensure_ascii=False)
     assert f"Ana Lopez at the desk: “{NOTE}”" in said and f"SynXis has no booking {NUMBER}" in said
-    titles = {a.get("title") for a in _actions(card)}
+    titles = {a.get("title") for a in actions(card)}
     assert {"Rebook", "Booked manually", "It's fine"} <= titles
     card_id = next(aid for aid, a in bot_connector.activities.items() if a.get("attachments")
                    and "ORD-DESK" in a["attachments"][0]["content"]["fallbackText"])
@@ -147,7 +148,7 @@ def test_report_to_syncdesk_on_a_message_opens_the_urgent_alert_as_the_text_comm
     card = posted["attachments"][0]["content"]
     said = json.dumps(card, ensure_ascii=False)
     assert f"Ana Lopez at the desk: “{NOTE}”" in said and f"SynXis has no booking {NUMBER}" in said
-    assert {"Rebook", "Booked manually", "It's fine"} <= {a.get("title") for a in _actions(card)}
+    assert {"Rebook", "Booked manually", "It's fine"} <= {a.get("title") for a in actions(card)}
     card_id = next(aid for aid, a in bot_connector.activities.items() if a.get("attachments")
                    and "ORD-DESK" in a["attachments"][0]["content"]["fallbackText"])
     note = wait_for(lambda: [r["text"] for r in bot_connector.replies(card_id) if r.get("text", "").startswith("🛎️")],
@@ -201,20 +202,3 @@ def test_report_to_syncdesk_from_someone_outside_the_team_is_refused_and_audited
         (f"teams:{MALLORY['aadObjectId']} (Mallory)", "refused", "teams")]
     assert (filed, alerts) == (0, 0)
     assert bot_connector.posted() == []
-
-
-def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every action of a card, however deep (action sets, show-cards)."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Action."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(card)
-    return found
